@@ -1,0 +1,306 @@
+//! Branches and tags: name validation and reading/writing reference objects.
+//!
+//! * `refs/branch.<name>` points a branch at a snapshot. It is mutable: it is
+//!   created with `PutMode::Create` and moved with a compare-and-swap on its
+//!   ETag (`PutMode::Update`).
+//! * `refs/tag.<name>` points a tag at a snapshot. It is written once with
+//!   `PutMode::Create` and never changed or removed.
+//! * `refs/tag-deleted.<name>` is a tag's tombstone. A tag is live while its
+//!   reference exists and its tombstone does not. Because the reference object
+//!   stays after deletion, a deleted tag's name can never be created again.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::{self, ObjectKind, RefPayload, SnapshotId};
+use crate::storage::{PutOutcome, Storage, WriteMode};
+
+/// The directory holding all reference objects.
+pub(crate) const REFS_DIR: &str = "refs";
+const BRANCH_PREFIX: &str = "branch.";
+const TAG_PREFIX: &str = "tag.";
+const TOMBSTONE_PREFIX: &str = "tag-deleted.";
+
+/// The name of the branch every repository starts with.
+pub const MAIN_BRANCH: &str = "main";
+
+const MAX_NAME_LEN: usize = 128;
+
+/// Checks a branch or tag name: 1 to 128 characters among ASCII letters,
+/// digits, `-`, `_` and `.`, not starting with `.` or `-`, not ending with
+/// `.`, and without `..`.
+pub(crate) fn validate_ref_name(name: &str) -> Result<()> {
+    let fail = |reason: &str| {
+        Err(Error::InvalidRefName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return fail("names cannot be empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return fail("names are at most 128 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return fail("only ASCII letters, digits, '-', '_' and '.' are allowed");
+    }
+    if name.starts_with('.') || name.starts_with('-') {
+        return fail("names cannot start with '.' or '-'");
+    }
+    if name.ends_with('.') {
+        return fail("names cannot end with '.'");
+    }
+    if name.contains("..") {
+        return fail("names cannot contain '..'");
+    }
+    Ok(())
+}
+
+pub(crate) fn branch_key(name: &str) -> String {
+    format!("{REFS_DIR}/{BRANCH_PREFIX}{name}")
+}
+
+pub(crate) fn tag_key(name: &str) -> String {
+    format!("{REFS_DIR}/{TAG_PREFIX}{name}")
+}
+
+pub(crate) fn tombstone_key(name: &str) -> String {
+    format!("{REFS_DIR}/{TOMBSTONE_PREFIX}{name}")
+}
+
+/// A reference as read from storage: where it points and the ETag to
+/// compare-and-swap against.
+#[derive(Debug, Clone)]
+pub(crate) struct RefState {
+    pub(crate) snapshot: SnapshotId,
+    pub(crate) etag: Option<String>,
+}
+
+fn encode_ref(kind: ObjectKind, snapshot: &SnapshotId) -> Result<Bytes> {
+    format::encode_msgpack(
+        kind,
+        &RefPayload {
+            snapshot: snapshot.clone(),
+            written_at: chrono::Utc::now(),
+        },
+    )
+}
+
+async fn read_ref(storage: &Storage, key: &str, kind: ObjectKind) -> Result<Option<RefState>> {
+    let Some(fetched) = storage.get(key).await? else {
+        return Ok(None);
+    };
+    let payload: RefPayload = format::decode_msgpack(&storage.describe(key), kind, &fetched.data)?;
+    Ok(Some(RefState {
+        snapshot: payload.snapshot,
+        etag: fetched.etag,
+    }))
+}
+
+/// Reads a branch; `None` if it does not exist.
+pub(crate) async fn read_branch(storage: &Storage, name: &str) -> Result<Option<RefState>> {
+    read_ref(storage, &branch_key(name), ObjectKind::BranchRef).await
+}
+
+/// Reads a branch, failing with [`Error::BranchNotFound`] if it is missing.
+pub(crate) async fn fetch_branch(storage: &Storage, name: &str) -> Result<RefState> {
+    read_branch(storage, name)
+        .await?
+        .ok_or_else(|| Error::BranchNotFound {
+            branch: name.to_string(),
+        })
+}
+
+/// Creates a branch; `false` if it already exists.
+pub(crate) async fn create_branch(storage: &Storage, name: &str, at: &SnapshotId) -> Result<bool> {
+    let data = encode_ref(ObjectKind::BranchRef, at)?;
+    match storage
+        .put(&branch_key(name), data, WriteMode::Create)
+        .await?
+    {
+        PutOutcome::Written { .. } => Ok(true),
+        PutOutcome::AlreadyExists => Ok(false),
+        // Some servers answer a conditional create with 412.
+        PutOutcome::PreconditionFailed => Ok(false),
+    }
+}
+
+/// Outcome of a compare-and-swap on a branch.
+pub(crate) enum SwapOutcome {
+    /// The branch moved; its new ETag.
+    Swapped { etag: Option<String> },
+    /// The branch was not at the expected version.
+    Lost,
+}
+
+/// Moves a branch to `to` if it is still at the version `etag` was read from.
+pub(crate) async fn swap_branch(
+    storage: &Storage,
+    name: &str,
+    to: &SnapshotId,
+    etag: Option<&str>,
+) -> Result<SwapOutcome> {
+    let Some(etag) = etag else {
+        // Without an ETag there is nothing to compare with; every server
+        // this crate supports returns one, so refuse rather than overwrite.
+        return Ok(SwapOutcome::Lost);
+    };
+    let data = encode_ref(ObjectKind::BranchRef, to)?;
+    match storage
+        .put(&branch_key(name), data, WriteMode::Update(etag.to_string()))
+        .await?
+    {
+        PutOutcome::Written { etag: Some(etag) } => Ok(SwapOutcome::Swapped { etag: Some(etag) }),
+        PutOutcome::Written { etag: None } => {
+            // The server did not return the new ETag: read it back.
+            let state = read_branch(storage, name).await?;
+            Ok(SwapOutcome::Swapped {
+                etag: state.filter(|s| &s.snapshot == to).and_then(|s| s.etag),
+            })
+        }
+        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Ok(SwapOutcome::Lost),
+    }
+}
+
+/// Deletes a branch reference (missing is fine).
+pub(crate) async fn delete_branch(storage: &Storage, name: &str) -> Result<()> {
+    storage.delete(&branch_key(name)).await
+}
+
+/// Lists the names of the objects in `refs/` starting with `prefix`.
+async fn list_with_prefix(storage: &Storage, prefix: &str) -> Result<Vec<String>> {
+    let names = storage.list_names(REFS_DIR).await?;
+    Ok(names
+        .into_iter()
+        .filter_map(|n| n.strip_prefix(prefix).map(str::to_string))
+        .filter(|n| validate_ref_name(n).is_ok())
+        .collect())
+}
+
+/// All branch names, sorted.
+pub(crate) async fn list_branches(storage: &Storage) -> Result<Vec<String>> {
+    let mut names = list_with_prefix(storage, BRANCH_PREFIX).await?;
+    names.sort();
+    Ok(names)
+}
+
+/// State of a tag name.
+pub(crate) enum TagState {
+    Live(SnapshotId),
+    Deleted,
+    Missing,
+}
+
+/// Reads a tag and its tombstone.
+pub(crate) async fn read_tag(storage: &Storage, name: &str) -> Result<TagState> {
+    let Some(state) = read_ref(storage, &tag_key(name), ObjectKind::TagRef).await? else {
+        return Ok(TagState::Missing);
+    };
+    if storage.exists(&tombstone_key(name)).await? {
+        return Ok(TagState::Deleted);
+    }
+    Ok(TagState::Live(state.snapshot))
+}
+
+/// Creates a tag; never overwrites anything.
+pub(crate) async fn create_tag(storage: &Storage, name: &str, at: &SnapshotId) -> Result<()> {
+    let data = encode_ref(ObjectKind::TagRef, at)?;
+    match storage.put(&tag_key(name), data, WriteMode::Create).await? {
+        PutOutcome::Written { .. } => Ok(()),
+        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => {
+            if storage.exists(&tombstone_key(name)).await? {
+                Err(Error::TagDeleted {
+                    tag: name.to_string(),
+                })
+            } else {
+                Err(Error::TagExists {
+                    tag: name.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Deletes a live tag by writing its tombstone.
+pub(crate) async fn delete_tag(storage: &Storage, name: &str) -> Result<()> {
+    let snapshot = match read_tag(storage, name).await? {
+        TagState::Live(id) => id,
+        TagState::Deleted | TagState::Missing => {
+            return Err(Error::TagNotFound {
+                tag: name.to_string(),
+            });
+        }
+    };
+    let data = encode_ref(ObjectKind::TagTombstone, &snapshot)?;
+    match storage
+        .put(&tombstone_key(name), data, WriteMode::Create)
+        .await?
+    {
+        PutOutcome::Written { .. } => Ok(()),
+        // Someone else deleted it at the same time.
+        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Err(Error::TagNotFound {
+            tag: name.to_string(),
+        }),
+    }
+}
+
+/// Live tag names, sorted.
+pub(crate) async fn list_tags(storage: &Storage) -> Result<Vec<String>> {
+    let names = storage.list_names(REFS_DIR).await?;
+    let mut tags = std::collections::BTreeSet::new();
+    let mut deleted = std::collections::BTreeSet::new();
+    for name in names {
+        if let Some(tag) = name.strip_prefix(TAG_PREFIX) {
+            if validate_ref_name(tag).is_ok() {
+                tags.insert(tag.to_string());
+            }
+        } else if let Some(tag) = name.strip_prefix(TOMBSTONE_PREFIX) {
+            deleted.insert(tag.to_string());
+        }
+    }
+    Ok(tags.difference(&deleted).cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names() {
+        for good in ["main", "dev", "feature-1", "v1.0.2", "a_b", "A", "x.y-z_1"] {
+            validate_ref_name(good).unwrap();
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a..b",
+            "trailing.",
+            "a/b",
+            "with space",
+            "tab\t",
+            "ünï",
+            "a\\b",
+            "a:b",
+            "*",
+            &long,
+        ] {
+            assert!(
+                matches!(validate_ref_name(bad), Err(Error::InvalidRefName { .. })),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_do_not_collide() {
+        // A tag can never be mistaken for a tombstone and vice versa.
+        assert!(!tombstone_key("x").starts_with(&format!("{REFS_DIR}/{TAG_PREFIX}")));
+        assert!(!tag_key("x").starts_with(&format!("{REFS_DIR}/{TOMBSTONE_PREFIX}")));
+    }
+}

@@ -1,0 +1,556 @@
+//! Sessions: reading a version of the store, and changing and committing it.
+//!
+//! A [`Session`] reads one snapshot (its *base*). A writable session also
+//! keeps uncommitted changes in memory, sees them in every read, and turns
+//! them into a new snapshot with [`Session::commit`]. Every method takes
+//! `&self`, so a session can be shared (for example in an `Arc`) and used
+//! from several tasks at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::RwLock;
+
+use crate::error::{Error, Result};
+use crate::format::{ChunkId, Entry, SnapshotId};
+use crate::refs::{self, SwapOutcome};
+use crate::snapshot::{self, Snapshot};
+use crate::storage::Storage;
+
+/// How many chunk uploads a commit runs at once.
+const UPLOAD_CONCURRENCY: usize = 8;
+
+/// Checks a store key: not empty, no leading or trailing `/`, no empty,
+/// `.` or `..` segments, no control characters.
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    let fail = |reason: &str| {
+        Err(Error::InvalidKey {
+            key: key.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if key.is_empty() {
+        return fail("keys cannot be empty");
+    }
+    if key.starts_with('/') {
+        return fail("keys cannot start with '/'");
+    }
+    if key.ends_with('/') {
+        return fail("keys cannot end with '/'");
+    }
+    if key.chars().any(char::is_control) {
+        return fail("keys cannot contain control characters");
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return fail("keys cannot contain empty segments ('//')"),
+            "." | ".." => return fail("keys cannot contain '.' or '..' segments"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Set(Bytes),
+    Delete,
+}
+
+#[derive(Debug)]
+struct State {
+    base: Arc<Snapshot>,
+    /// ETag of the branch reference when it pointed to `base`.
+    branch_etag: Option<String>,
+    changes: BTreeMap<String, Change>,
+}
+
+impl State {
+    /// Keys visible in this session that start with `prefix`, sorted.
+    fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut keys = BTreeSet::new();
+        for (key, _) in self
+            .base
+            .entries
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            if !matches!(self.changes.get(key), Some(Change::Delete)) {
+                keys.insert(key.as_str());
+            }
+        }
+        for (key, change) in self
+            .changes
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            if let Change::Set(_) = change {
+                keys.insert(key.as_str());
+            }
+        }
+        keys.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// A view of one version of the store; writable sessions also hold
+/// uncommitted changes and can commit them to their branch.
+pub struct Session {
+    storage: Storage,
+    branch: Option<String>,
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("location", &self.storage.location())
+            .field("branch", &self.branch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new_readonly(storage: Storage, base: Snapshot) -> Session {
+        Session {
+            storage,
+            branch: None,
+            state: RwLock::new(State {
+                base: Arc::new(base),
+                branch_etag: None,
+                changes: BTreeMap::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn new_writable(
+        storage: Storage,
+        branch: String,
+        base: Snapshot,
+        branch_etag: Option<String>,
+    ) -> Session {
+        Session {
+            storage,
+            branch: Some(branch),
+            state: RwLock::new(State {
+                base: Arc::new(base),
+                branch_etag,
+                changes: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Whether this session refuses changes.
+    pub fn read_only(&self) -> bool {
+        self.branch.is_none()
+    }
+
+    /// The branch a writable session commits to; `None` when read-only.
+    pub fn branch(&self) -> Option<&str> {
+        self.branch.as_deref()
+    }
+
+    /// The snapshot this session reads (after a commit, the new snapshot).
+    pub async fn snapshot_id(&self) -> SnapshotId {
+        self.state.read().await.base.id.clone()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only() {
+            Err(Error::ReadOnlySession)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The value of a key, `None` if absent.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        validate_key(key)?;
+        let entry = {
+            let state = self.state.read().await;
+            match state.changes.get(key) {
+                Some(Change::Set(value)) => return Ok(Some(value.clone())),
+                Some(Change::Delete) => return Ok(None),
+                None => state.base.entries.get(key).cloned(),
+            }
+        };
+        match entry {
+            None => Ok(None),
+            Some(Entry::Inline(value)) => Ok(Some(value)),
+            Some(Entry::Chunk { id, length }) => snapshot::read_chunk(&self.storage, &id, length)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// Sets a key's value.
+    pub async fn set(&self, key: &str, value: Bytes) -> Result<()> {
+        self.check_writable()?;
+        validate_key(key)?;
+        let mut state = self.state.write().await;
+        state.changes.insert(key.to_string(), Change::Set(value));
+        Ok(())
+    }
+
+    /// Deletes a key; deleting an absent key does nothing.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.check_writable()?;
+        validate_key(key)?;
+        let mut state = self.state.write().await;
+        if state.base.entries.contains_key(key) {
+            state.changes.insert(key.to_string(), Change::Delete);
+        } else {
+            state.changes.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Whether a key has a value.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        let state = self.state.read().await;
+        Ok(match state.changes.get(key) {
+            Some(Change::Set(_)) => true,
+            Some(Change::Delete) => false,
+            None => state.base.entries.contains_key(key),
+        })
+    }
+
+    /// Every key, sorted.
+    pub async fn list(&self) -> Result<Vec<String>> {
+        Ok(self.state.read().await.keys_with_prefix(""))
+    }
+
+    /// Every key starting with `prefix` (a plain string prefix), sorted.
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.state.read().await.keys_with_prefix(prefix))
+    }
+
+    /// The names directly inside a "directory": the last segment of keys
+    /// directly under it and the names of its sub-directories, sorted and
+    /// without trailing `/`. `""` is the root; `"a"` and `"a/"` both mean
+    /// directory `a`.
+    pub async fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        let dir = prefix.trim_end_matches('/');
+        let full = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let keys = self.state.read().await.keys_with_prefix(&full);
+        let names: BTreeSet<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(full.as_str()))
+            .filter_map(|rest| rest.split('/').next())
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// Whether there are changes not yet committed.
+    pub async fn has_uncommitted_changes(&self) -> bool {
+        !self.state.read().await.changes.is_empty()
+    }
+
+    /// Forgets every uncommitted change.
+    pub async fn discard_changes(&self) -> Result<()> {
+        self.state.write().await.changes.clear();
+        Ok(())
+    }
+
+    /// Writes the changes as a new snapshot and moves the branch to it.
+    ///
+    /// The branch only moves if it still points to this session's base
+    /// snapshot; otherwise nothing becomes visible and [`Error::Conflict`]
+    /// names the expected and the actual tip (the changes are kept, so the
+    /// caller may discard them or retry on a fresh session). On success the
+    /// new snapshot becomes the base and the changes are cleared.
+    pub async fn commit(&self, message: &str) -> Result<SnapshotId> {
+        let Some(branch) = self.branch.as_deref() else {
+            return Err(Error::ReadOnlySession);
+        };
+        let mut state = self.state.write().await;
+        if state.changes.is_empty() {
+            return Err(Error::NoChangesToCommit);
+        }
+
+        let mut entries = state.base.entries.clone();
+        let mut uploads: BTreeMap<ChunkId, Bytes> = BTreeMap::new();
+        for (key, change) in &state.changes {
+            match change {
+                Change::Set(value) => {
+                    let (entry, chunk) = snapshot::entry_for(value);
+                    if let Some((id, data)) = chunk {
+                        uploads.insert(id, data);
+                    }
+                    entries.insert(key.clone(), entry);
+                }
+                Change::Delete => {
+                    entries.remove(key);
+                }
+            }
+        }
+
+        let storage = &self.storage;
+        futures::stream::iter(uploads)
+            .map(|(id, data)| async move { snapshot::write_chunk(storage, &id, &data).await })
+            .buffer_unordered(UPLOAD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        let new = Snapshot {
+            id: SnapshotId::random(),
+            parent_id: Some(state.base.id.clone()),
+            message: message.to_string(),
+            written_at: chrono::Utc::now(),
+            entries,
+        };
+        new.write(storage).await?;
+
+        match refs::swap_branch(storage, branch, &new.id, state.branch_etag.as_deref()).await? {
+            SwapOutcome::Swapped { etag } => {
+                let id = new.id.clone();
+                state.base = Arc::new(new);
+                state.branch_etag = etag;
+                state.changes.clear();
+                Ok(id)
+            }
+            SwapOutcome::Lost => {
+                let actual = refs::read_branch(storage, branch)
+                    .await?
+                    .map(|s| s.snapshot);
+                Err(Error::Conflict {
+                    branch: branch.to_string(),
+                    expected_parent: state.base.id.clone(),
+                    actual_parent: actual,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for good in [
+            "zarr.json",
+            "a/b/c",
+            "a/c/0.0",
+            ".zattrs",
+            "a/.b",
+            "x..y",
+            "ü/ñ",
+            "a b",
+        ] {
+            validate_key(good).unwrap();
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "./a", "a/./b", "a/..", "..", ".", "a\nb", "\u{7f}", "a\0",
+        ] {
+            assert!(
+                matches!(validate_key(bad), Err(Error::InvalidKey { .. })),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    mod model {
+        use std::collections::BTreeMap;
+
+        use bytes::Bytes;
+        use proptest::prelude::*;
+
+        use crate::{Repository, Session, SnapshotId, Storage, StorageConfig, VersionRef};
+
+        const KEYS: &[&str] = &[
+            "zarr.json",
+            "a/zarr.json",
+            "a/c/0",
+            "a/c/1",
+            "a/c/0/x",
+            "a/b/zarr.json",
+            "ab",
+            "b",
+        ];
+        const PREFIXES: &[&str] = &["", "a", "a/", "a/c", "a/c/0", "ab", "b", "z", "a/b/"];
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Set(usize, u8, bool),
+            Delete(usize),
+            Commit,
+            Discard,
+            CheckoutOlder(usize),
+            Reopen,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0..KEYS.len(), any::<u8>(), any::<bool>()).prop_map(|(k, v, big)| Op::Set(k, v, big)),
+                2 => (0..KEYS.len()).prop_map(Op::Delete),
+                2 => Just(Op::Commit),
+                1 => Just(Op::Discard),
+                1 => any::<usize>().prop_map(Op::CheckoutOlder),
+                1 => Just(Op::Reopen),
+            ]
+        }
+
+        fn value(v: u8, big: bool) -> Bytes {
+            if big {
+                Bytes::from(vec![v; 700])
+            } else {
+                Bytes::from(format!("value-{v}"))
+            }
+        }
+
+        type Model = BTreeMap<String, Bytes>;
+
+        fn model_list_dir(model: &Model, prefix: &str) -> Vec<String> {
+            let dir = prefix.trim_end_matches('/');
+            let full = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            let mut names: Vec<String> = model
+                .keys()
+                .filter(|k| k.starts_with(&full))
+                .map(|k| k[full.len()..].split('/').next().unwrap().to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+
+        async fn check(session: &Session, model: &Model) {
+            for key in KEYS {
+                assert_eq!(
+                    session.get(key).await.unwrap(),
+                    model.get(*key).cloned(),
+                    "get {key}"
+                );
+                assert_eq!(
+                    session.exists(key).await.unwrap(),
+                    model.contains_key(*key),
+                    "exists {key}"
+                );
+            }
+            let all: Vec<String> = model.keys().cloned().collect();
+            assert_eq!(session.list().await.unwrap(), all);
+            for prefix in PREFIXES {
+                let expected: Vec<String> = model
+                    .keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    session.list_prefix(prefix).await.unwrap(),
+                    expected,
+                    "list_prefix {prefix}"
+                );
+                assert_eq!(
+                    session.list_dir(prefix).await.unwrap(),
+                    model_list_dir(model, prefix),
+                    "list_dir {prefix}"
+                );
+            }
+        }
+
+        async fn run(ops: Vec<Op>) {
+            let storage = Storage::new(StorageConfig::memory()).unwrap();
+            let repo = Repository::create(storage).await.unwrap();
+            let mut session = repo.writable_session("main").await.unwrap();
+            // Committed history, oldest first: (id, content).
+            let mut history: Vec<(SnapshotId, Model)> =
+                vec![(session.snapshot_id().await, Model::new())];
+            let mut committed = Model::new();
+            let mut working = Model::new();
+            // Whether the model has pending changes, with the session's rules:
+            // deleting a key the base does not have cancels a pending set.
+            let mut pending: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Set(k, v, big) => {
+                        let val = value(v, big);
+                        session.set(KEYS[k], val.clone()).await.unwrap();
+                        working.insert(KEYS[k].to_string(), val.clone());
+                        pending.insert(KEYS[k].to_string(), Some(val));
+                    }
+                    Op::Delete(k) => {
+                        session.delete(KEYS[k]).await.unwrap();
+                        working.remove(KEYS[k]);
+                        if committed.contains_key(KEYS[k]) {
+                            pending.insert(KEYS[k].to_string(), None);
+                        } else {
+                            pending.remove(KEYS[k]);
+                        }
+                    }
+                    Op::Commit => {
+                        assert_eq!(session.has_uncommitted_changes().await, !pending.is_empty());
+                        let res = session.commit("commit").await;
+                        if pending.is_empty() {
+                            assert!(
+                                matches!(res, Err(crate::Error::NoChangesToCommit)),
+                                "{res:?}"
+                            );
+                        } else {
+                            let id = res.unwrap();
+                            assert_eq!(session.snapshot_id().await, id);
+                            committed = working.clone();
+                            pending.clear();
+                            history.push((id, committed.clone()));
+                        }
+                    }
+                    Op::Discard => {
+                        session.discard_changes().await.unwrap();
+                        working = committed.clone();
+                        pending.clear();
+                    }
+                    Op::CheckoutOlder(i) => {
+                        let (id, content) = &history[i % history.len()];
+                        let old = repo
+                            .readonly_session(&VersionRef::Snapshot(id.clone()))
+                            .await
+                            .unwrap();
+                        check(&old, content).await;
+                    }
+                    Op::Reopen => {
+                        session = repo.writable_session("main").await.unwrap();
+                        working = committed.clone();
+                        pending.clear();
+                    }
+                }
+                assert_eq!(session.has_uncommitted_changes().await, !pending.is_empty());
+                check(&session, &working).await;
+            }
+            let ancestry = repo
+                .ancestry(&VersionRef::Branch("main".into()))
+                .await
+                .unwrap();
+            let ids: Vec<SnapshotId> = ancestry.into_iter().map(|i| i.id).collect();
+            let expected: Vec<SnapshotId> =
+                history.iter().rev().map(|(id, _)| id.clone()).collect();
+            assert_eq!(ids, expected);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(96))]
+            #[test]
+            fn session_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(run(ops));
+            }
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! Build artifacts and their manifests.
+//!
+//! A manifest records what an artifact was built from: the commit, whether the sources had
+//! uncommitted changes, a hash of the sources' contents, the rustc version, the build recipe
+//! (the exact commands) and the sha256 of every file. An artifact is current when the sources,
+//! rustc and recipe hash the same today; the commit is recorded for people, so committing an
+//! unchanged tree does not force a rebuild.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::context::Context;
+use crate::exec::{self, Executor};
+use crate::graph::Artifact;
+use crate::output::Tone;
+use crate::plan::Cmd;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const ARCHIVE: &str = "nextest-archive.tar.zst";
+
+/// Where an artifact's files live.
+pub fn dir(ctx: &Context, artifact: Artifact) -> PathBuf {
+    match artifact {
+        Artifact::RustTests => ctx.artifacts_dir().join("rust"),
+        Artifact::Wheels => ctx.artifacts_dir().join("wheels"),
+        Artifact::Services => ctx.xtask_dir(),
+    }
+}
+
+/// The nextest archive.
+pub fn archive(ctx: &Context) -> PathBuf {
+    dir(ctx, Artifact::RustTests).join(ARCHIVE)
+}
+
+/// The sources an artifact is built from, as git pathspecs relative to the workspace root.
+fn sources(artifact: Artifact) -> &'static [&'static str] {
+    match artifact {
+        Artifact::RustTests => &[
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo",
+            "icechunk",
+            "icechunk-python/Cargo.toml",
+            "icechunk-python/src",
+            "xtask",
+        ],
+        Artifact::Wheels => &[
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo",
+            "icechunk/Cargo.toml",
+            "icechunk/src",
+            "icechunk-python/Cargo.toml",
+            "icechunk-python/pyproject.toml",
+            "icechunk-python/src",
+            "icechunk-python/python",
+        ],
+        Artifact::Services => &[],
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub name: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub artifact: Artifact,
+    pub commit: String,
+    pub dirty: bool,
+    pub source_hash: String,
+    pub rustc: String,
+    pub recipe: String,
+    pub files: Vec<FileDigest>,
+    pub built_at_unix: u64,
+}
+
+/// The state of the sources now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sources {
+    pub commit: String,
+    pub dirty: bool,
+    pub hash: String,
+}
+
+impl Sources {
+    pub fn of(ctx: &Context, artifact: Artifact) -> Result<Sources> {
+        let specs = sources(artifact);
+        let git = |args: &[&str]| {
+            exec::capture(&Cmd::new("git").args(args).args(specs), &ctx.root)
+                .context("manifests need git to list the sources: is this a git checkout?")
+        };
+        let commit = exec::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "none".to_string());
+        let listed = git(&[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ])?;
+        let status = git(&["status", "--porcelain", "--untracked-files=normal", "--"])?;
+        let mut files: Vec<&str> = listed.split('\0').filter(|f| !f.is_empty()).collect();
+        files.sort_unstable();
+        files.dedup();
+        Ok(Sources {
+            commit,
+            dirty: !status.trim().is_empty(),
+            hash: hash_files(&ctx.root, &files)?,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let short = &self.commit[..self.commit.len().min(10)];
+        let dirty = if self.dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        };
+        format!(
+            "commit {short}{dirty} (sources {})",
+            &self.hash[..self.hash.len().min(12)]
+        )
+    }
+}
+
+/// sha256 over every file's path and contents; a listed file that is gone counts as deleted.
+fn hash_files(root: &Path, files: &[&str]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.as_bytes());
+        hasher.update([0]);
+        match std::fs::read(root.join(file)) {
+            Ok(contents) => {
+                hasher.update((contents.len() as u64).to_le_bytes());
+                hasher.update(&contents);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => hasher.update(b"deleted"),
+            Err(e) => return Err(e).with_context(|| format!("could not read {file}")),
+        }
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("could not open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn rustc_version(ctx: &Context) -> Result<String> {
+    let out = exec::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?;
+    let release = out.lines().next().unwrap_or_default();
+    let host = out
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or("unknown");
+    Ok(format!("{release} ({host})"))
+}
+
+/// The exact build commands, which must match for an artifact to be current.
+pub fn recipe(ctx: &Context, artifact: Artifact) -> String {
+    crate::stages::build_commands(ctx, artifact)
+        .iter()
+        .map(Cmd::command_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifest>> {
+    let path = dir(ctx, artifact).join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    };
+    let manifest = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a valid manifest; rebuild with `cargo xtask {}`",
+            path.display(),
+            artifact.producer().name
+        )
+    })?;
+    Ok(Some(manifest))
+}
+
+/// Hash the files just built and write the manifest next to them.
+pub fn write_manifest(ctx: &Context, artifact: Artifact) -> Result<Manifest> {
+    let dir = dir(ctx, artifact);
+    let sources = Sources::of(ctx, artifact)?;
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{} was not created by the build", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == MANIFEST || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let (sha256, bytes) = sha256_file(&entry.path())?;
+        files.push(FileDigest {
+            name,
+            sha256,
+            bytes,
+        });
+    }
+    if files.is_empty() {
+        bail!("the build left no files in {}", dir.display());
+    }
+    let manifest = Manifest {
+        artifact,
+        commit: sources.commit,
+        dirty: sources.dirty,
+        source_hash: sources.hash,
+        rustc: rustc_version(ctx)?,
+        recipe: recipe(ctx, artifact),
+        files,
+        built_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    std::fs::write(
+        dir.join(MANIFEST),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    Ok(manifest)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Missing,
+    Stale(String),
+    Current(Manifest),
+}
+
+/// Whether the artifact on disk matches the sources, rustc and recipe of today.
+pub fn freshness(ctx: &Context, artifact: Artifact) -> Result<Freshness> {
+    let Some(manifest) = read_manifest(ctx, artifact)? else {
+        return Ok(Freshness::Missing);
+    };
+    let dir = dir(ctx, artifact);
+    for file in &manifest.files {
+        let size = std::fs::metadata(dir.join(&file.name))
+            .map(|m| m.len())
+            .ok();
+        if size != Some(file.bytes) {
+            return Ok(Freshness::Stale(format!(
+                "{} is missing or has the wrong size",
+                dir.join(&file.name).display()
+            )));
+        }
+    }
+    let now = Sources::of(ctx, artifact)?;
+    let built = Sources {
+        commit: manifest.commit.clone(),
+        dirty: manifest.dirty,
+        hash: manifest.source_hash.clone(),
+    };
+    if built.hash != now.hash {
+        return Ok(Freshness::Stale(format!(
+            "it was built from {}, but the tree is now at {}",
+            built.describe(),
+            now.describe()
+        )));
+    }
+    let rustc = rustc_version(ctx)?;
+    if manifest.rustc != rustc {
+        return Ok(Freshness::Stale(format!(
+            "it was built by {}, but the toolchain is now {rustc}",
+            manifest.rustc
+        )));
+    }
+    if manifest.recipe != recipe(ctx, artifact) {
+        return Ok(Freshness::Stale(
+            "its build commands have changed since".to_string(),
+        ));
+    }
+    Ok(Freshness::Current(manifest))
+}
+
+/// Check an artifact before a stage uses it: verify a current one, refuse a stale one, and
+/// locally (not in CI) build a missing one through its producer stage.
+pub fn require(exec: &mut Executor<'_>, artifact: Artifact) -> Result<()> {
+    let ctx = exec.ctx;
+    let producer = artifact.producer().name;
+    let location = ctx.rel(&dir(ctx, artifact));
+    match freshness(ctx, artifact)? {
+        Freshness::Current(manifest) => {
+            for file in &manifest.files {
+                let (sha256, _) = sha256_file(&dir(ctx, artifact).join(&file.name))?;
+                if sha256 != file.sha256 {
+                    bail!(
+                        "{}/{} does not match its manifest (sha256 {sha256}, expected {}): it \
+                         was modified or truncated. Rebuild it with `cargo xtask {producer}`.",
+                        location.display(),
+                        file.name,
+                        file.sha256
+                    );
+                }
+            }
+            exec.out.say(
+                Tone::Dim,
+                &format!(
+                    "# using {} from {} (commit {})",
+                    artifact.name(),
+                    location.display(),
+                    &manifest.commit[..manifest.commit.len().min(10)]
+                ),
+            );
+            Ok(())
+        }
+        Freshness::Stale(why) => bail!(
+            "{} in {} is stale: {why}. Rebuild it with `cargo xtask {producer}`.",
+            artifact.name(),
+            location.display()
+        ),
+        Freshness::Missing if ctx.ci => bail!(
+            "{} is missing from {}. In CI a test job never compiles: download the `{}-<platform>` \
+             artifact from the build job first (or run `cargo xtask {producer}`).",
+            artifact.name(),
+            location.display(),
+            artifact.name()
+        ),
+        Freshness::Missing => {
+            exec.out.say(
+                Tone::Bold,
+                &format!(
+                    "{} is missing: building it first (cargo xtask {producer})",
+                    artifact.name()
+                ),
+            );
+            let plan = (artifact.producer().plan)(ctx, &Default::default())?;
+            exec.run_plan(&plan)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch git repository with a tiny source tree.
+    struct Scratch {
+        ctx: Context,
+    }
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let root = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("icechunk/src")).unwrap();
+            std::fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
+            std::fs::write(root.join("icechunk/src/lib.rs"), "pub fn a() {}\n").unwrap();
+            std::fs::write(root.join("README.md"), "not a source\n").unwrap();
+            let git = |args: &[&str]| {
+                exec::capture(
+                    &Cmd::new("git")
+                        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                        .args(args),
+                    &root,
+                )
+                .unwrap();
+            };
+            git(&["init", "-q"]);
+            git(&["add", "-A"]);
+            git(&["commit", "-q", "-m", "init"]);
+            let ctx = crate::context::testing::context_at(root);
+            Scratch { ctx }
+        }
+
+        fn write(&self, file: &str, contents: &str) {
+            std::fs::write(self.ctx.root.join(file), contents).unwrap();
+        }
+
+        /// Pretend build-artifacts ran: one archive file and its manifest.
+        fn build(&self) -> Manifest {
+            let dir = dir(&self.ctx, Artifact::RustTests);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
+            write_manifest(&self.ctx, Artifact::RustTests).unwrap()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.ctx.root);
+        }
+    }
+
+    #[test]
+    fn a_fresh_build_is_current_and_records_its_origin() {
+        let s = Scratch::new("fresh");
+        assert_eq!(
+            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            Freshness::Missing
+        );
+        let manifest = s.build();
+        assert!(!manifest.dirty);
+        assert_eq!(manifest.commit.len(), 40);
+        assert!(manifest.rustc.starts_with("rustc "), "{}", manifest.rustc);
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].bytes, 13);
+        assert!(matches!(
+            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            Freshness::Current(_)
+        ));
+    }
+
+    #[test]
+    fn editing_a_source_makes_it_stale_and_says_how_to_rebuild() {
+        let s = Scratch::new("stale");
+        s.build();
+        s.write("README.md", "docs are not sources of the archive\n");
+        assert!(matches!(
+            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            Freshness::Current(_)
+        ));
+
+        s.write("icechunk/src/lib.rs", "pub fn b() {}\n");
+        let Freshness::Stale(why) = freshness(&s.ctx, Artifact::RustTests).unwrap() else {
+            panic!("an edited source must make the archive stale");
+        };
+        assert!(why.contains("with uncommitted changes"), "{why}");
+
+        let ctx = &s.ctx;
+        let mut exec = Executor::new(ctx, crate::output::Output::plain(), false);
+        let err = require(&mut exec, Artifact::RustTests)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is stale"), "{err}");
+        assert!(err.contains("cargo xtask build-artifacts"), "{err}");
+    }
+
+    #[test]
+    fn a_new_untracked_source_file_makes_it_stale() {
+        let s = Scratch::new("untracked");
+        s.build();
+        s.write("icechunk/src/new.rs", "pub fn c() {}\n");
+        assert!(matches!(
+            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            Freshness::Stale(_)
+        ));
+    }
+
+    #[test]
+    fn a_tampered_archive_is_refused() {
+        let s = Scratch::new("tampered");
+        s.build();
+        std::fs::write(
+            dir(&s.ctx, Artifact::RustTests).join(ARCHIVE),
+            b"ARCHIVE BYTES",
+        )
+        .unwrap();
+        let mut exec = Executor::new(&s.ctx, crate::output::Output::plain(), false);
+        let err = require(&mut exec, Artifact::RustTests)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not match its manifest"), "{err}");
+    }
+
+    #[test]
+    fn in_ci_a_missing_archive_is_an_error_not_a_build() {
+        let s = Scratch::new("ci-missing");
+        let ctx = Context::new(
+            s.ctx.root.clone(),
+            s.ctx.target_dir.clone(),
+            "/tools".into(),
+            [("CI".to_string(), "true".to_string())],
+        );
+        let mut exec = Executor::new(&ctx, crate::output::Output::plain(), false);
+        let err = require(&mut exec, Artifact::RustTests)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("In CI a test job never compiles"), "{err}");
+        assert!(err.contains("rust-artifacts-<platform>"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_manifest_is_a_clear_error() {
+        let s = Scratch::new("corrupt");
+        let dir = dir(&s.ctx, Artifact::RustTests);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(MANIFEST), "{ not json").unwrap();
+        let err = freshness(&s.ctx, Artifact::RustTests)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid manifest"), "{err}");
+    }
+}

@@ -1,0 +1,299 @@
+//! The command line: `cargo xtask <command> [options]`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use lexopt::prelude::*;
+
+use crate::ci::{self, Invocation, RunOptions};
+use crate::context::Context;
+use crate::exec::{self, Executor};
+use crate::graph::{self, Selection, StageArgs};
+use crate::output::Output;
+
+const USAGE: &str = "\
+cargo xtask — the repository's CI as commands; `cargo xtask ci` runs what CI runs.
+
+Usage:
+  cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--dry-run]
+  cargo xtask <stage> [flags] [--dry-run]
+  cargo xtask docker-down [--dry-run]
+  cargo xtask list
+  cargo xtask <command> --help
+
+ci flags:
+  --only a,b     run only these stages (in graph order)
+  --skip a,b     leave these stages out
+  --scheduled    add the stages of the scheduled pipeline (upstream)
+  --keep-going   run every stage whose needs passed, and report every failure
+  --dry-run      print every command with its arguments, environment and directory; run nothing
+
+`cargo xtask list` shows the stages and how they depend on each other.";
+
+#[derive(Debug, PartialEq)]
+enum Command {
+    Help(String),
+    List,
+    Ci {
+        selection: Selection,
+        keep_going: bool,
+        dry_run: bool,
+    },
+    Stage {
+        name: String,
+        args: StageArgs,
+        dry_run: bool,
+    },
+    DockerDown {
+        dry_run: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode> {
+    let command = parse(args)?;
+    let (invocations, opts) = match command {
+        Command::Help(text) => {
+            println!("{text}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::List => {
+            print!("{}", graph::render_list());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::DockerDown { dry_run } => {
+            exec::install_signal_handler()?;
+            let ctx = Context::discover()?;
+            let mut executor = Executor::new(&ctx, Output::from_env(ctx.github_actions), dry_run);
+            executor.finishing = true;
+            let plan = crate::stages::services::down(&ctx)?;
+            if dry_run {
+                println!("==> cargo xtask docker-down");
+            }
+            executor.run_plan(&plan)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Ci {
+            selection,
+            keep_going,
+            dry_run,
+        } => {
+            let invocations = selection
+                .resolve()?
+                .into_iter()
+                .map(Invocation::for_ci)
+                .collect::<Result<Vec<_>>>()?;
+            (
+                invocations,
+                RunOptions {
+                    command: "ci".into(),
+                    keep_going,
+                    dry_run,
+                    teardown_services: true,
+                },
+            )
+        }
+        Command::Stage {
+            name,
+            args,
+            dry_run,
+        } => {
+            let stage = graph::stage(&name)?;
+            let opts = RunOptions {
+                command: name,
+                keep_going: false,
+                dry_run,
+                teardown_services: false,
+            };
+            (vec![Invocation { stage, args }], opts)
+        }
+    };
+    exec::install_signal_handler()?;
+    let ctx = Context::discover()?;
+    let out = Output::from_env(ctx.github_actions);
+    let report = ci::run(&ctx, &out, &invocations, &opts)?;
+    Ok(if ci::was_interrupted(&report) {
+        ExitCode::from(130)
+    } else if report.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn parse(args: Vec<String>) -> Result<Command> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help(USAGE.to_string()));
+    };
+    let wants_help = rest.iter().any(|a| a == "--help" || a == "-h");
+    let dry_run = rest.iter().any(|a| a == "--dry-run");
+    let rest: Vec<String> = rest.iter().filter(|a| *a != "--dry-run").cloned().collect();
+    match command.as_str() {
+        "help" | "--help" | "-h" => Ok(Command::Help(match rest.first() {
+            Some(name) => help_for(name)?,
+            None => USAGE.to_string(),
+        })),
+        _ if wants_help => Ok(Command::Help(help_for(command)?)),
+        "list" => no_more_args(command, &rest).map(|_| Command::List),
+        "docker-down" => no_more_args(command, &rest).map(|_| Command::DockerDown { dry_run }),
+        "ci" => parse_ci(rest, dry_run),
+        name => {
+            let stage = graph::stage(name).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}; other commands: ci, docker-down, list (see `cargo xtask --help`)"
+                )
+            })?;
+            Ok(Command::Stage {
+                name: name.to_string(),
+                args: StageArgs::parse(stage, &rest)?,
+                dry_run,
+            })
+        }
+    }
+}
+
+fn no_more_args(command: &str, rest: &[String]) -> Result<()> {
+    match rest.first() {
+        Some(arg) => {
+            bail!("`cargo xtask {command}` takes no argument `{arg}` (only --dry-run, --help)")
+        }
+        None => Ok(()),
+    }
+}
+
+fn help_for(name: &str) -> Result<String> {
+    match name {
+        "ci" | "list" | "docker-down" => Ok(USAGE.to_string()),
+        _ => Ok(graph::render_help(graph::stage(name)?)),
+    }
+}
+
+fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
+    let mut selection = Selection::default();
+    let mut keep_going = false;
+    let mut parser = lexopt::Parser::from_args(args);
+    let list = |value: std::ffi::OsString| -> Result<Vec<String>> {
+        let text = value
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("stage names are plain text"))?;
+        Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect())
+    };
+    while let Some(arg) = parser.next().context("could not read the arguments")? {
+        match arg {
+            Long("only") => selection
+                .only
+                .get_or_insert_with(Vec::new)
+                .extend(list(parser.value()?)?),
+            Long("skip") => selection.skip.extend(list(parser.value()?)?),
+            Long("keep-going") => keep_going = true,
+            Long("scheduled") => selection.scheduled = true,
+            other => bail!(
+                "unknown argument `{}` for ci; it accepts: --only a,b, --skip a,b, --scheduled, \
+                 --keep-going, --dry-run, --help",
+                match other {
+                    Long(name) => format!("--{name}"),
+                    Short(c) => format!("-{c}"),
+                    Value(v) => v.to_string_lossy().into_owned(),
+                }
+            ),
+        }
+    }
+    selection.resolve()?;
+    Ok(Command::Ci {
+        selection,
+        keep_going,
+        dry_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command> {
+        parse(line.split_whitespace().map(str::to_string).collect())
+    }
+
+    #[test]
+    fn ci_flags() {
+        let Command::Ci {
+            selection,
+            keep_going,
+            dry_run,
+        } = parse_str(
+            "ci --only lint-rust,test-unit --skip codespell --keep-going --dry-run --scheduled",
+        )
+        .unwrap()
+        else {
+            panic!("not ci");
+        };
+        assert_eq!(
+            selection.only,
+            Some(vec!["lint-rust".to_string(), "test-unit".to_string()])
+        );
+        assert_eq!(selection.skip, ["codespell"]);
+        assert!(keep_going && dry_run && selection.scheduled);
+    }
+
+    #[test]
+    fn unknown_things_answer_with_the_valid_ones() {
+        let err = parse_str("ci --fast").unwrap_err().to_string();
+        assert!(err.contains("--keep-going"), "{err}");
+        let err = parse_str("ci --only lint-everything")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown stage `lint-everything`") && err.contains("test-unit"),
+            "{err}"
+        );
+        let err = parse_str("lint-everything").unwrap_err().to_string();
+        assert!(
+            err.contains("the stages are: lint-rust") && err.contains("docker-down"),
+            "{err}"
+        );
+        let err = parse_str("test-unit --full").unwrap_err().to_string();
+        assert!(err.contains("--partition hash:M/N"), "{err}");
+        let err = parse_str("list --verbose").unwrap_err().to_string();
+        assert!(err.contains("takes no argument `--verbose`"), "{err}");
+    }
+
+    #[test]
+    fn stages_and_help() {
+        assert_eq!(
+            parse_str("test-full --partition hash:1/2 --dry-run").unwrap(),
+            Command::Stage {
+                name: "test-full".into(),
+                args: StageArgs {
+                    partition: Some("hash:1/2".into()),
+                    ..Default::default()
+                },
+                dry_run: true
+            }
+        );
+        let Command::Help(text) = parse_str("python-test --help").unwrap() else {
+            panic!()
+        };
+        assert!(
+            text.contains("--full") && text.contains("In `cargo xtask ci`: python-test --full"),
+            "{text}"
+        );
+        let Command::Help(text) = parse_str("").unwrap_or(Command::Help(USAGE.into())) else {
+            panic!()
+        };
+        assert!(text.contains("cargo xtask ci"));
+    }
+}

@@ -1,0 +1,275 @@
+//! What a run knows about its surroundings: the workspace, where things go, the environment,
+//! and facts probed from the machine (interpreters, a Docker engine, tools on PATH).
+//!
+//! Probes run at most once and lazily; tests set them up front so plans are deterministic.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use crate::exec;
+use crate::plan::Cmd;
+
+/// A CPython interpreter found on this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interpreter {
+    /// `3.12`
+    pub version: String,
+    /// The real executable (pyenv shims resolved).
+    pub path: PathBuf,
+}
+
+/// The Python minor versions the test stage looks for; the first one is required.
+pub const PYTHON_VERSIONS: [&str; 3] = ["3.11", "3.12", "3.13"];
+
+#[derive(Debug)]
+pub struct Context {
+    /// The workspace root; every relative path in a plan is relative to it.
+    pub root: PathBuf,
+    /// Cargo's target directory.
+    pub target_dir: PathBuf,
+    /// Where pinned tools are installed (kept between runs).
+    pub tools_dir: PathBuf,
+    /// `CI=true`: artifacts must come from an earlier job, never be built implicitly.
+    pub ci: bool,
+    /// `GITHUB_ACTIONS=true`: groups, annotations, step summary, `$GITHUB_ENV`.
+    pub github_actions: bool,
+    interpreters: OnceCell<Vec<Interpreter>>,
+    docker_engine: OnceCell<bool>,
+    nextest_on_path: OnceCell<Option<String>>,
+}
+
+impl Context {
+    /// The context of the workspace that contains the current directory.
+    pub fn discover() -> Result<Context> {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .no_deps()
+            .exec()
+            .context("`cargo metadata` failed: run xtask from inside the workspace")?;
+        let root = metadata.workspace_root.into_std_path_buf();
+        let target_dir = metadata.target_directory.into_std_path_buf();
+        Ok(Context::new(
+            root,
+            target_dir,
+            tools_dir_from_env(),
+            std::env::vars(),
+        ))
+    }
+
+    /// A context from explicit parts (tests use this).
+    pub fn new(
+        root: PathBuf,
+        target_dir: PathBuf,
+        tools_dir: PathBuf,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Context {
+        let mut ci = false;
+        let mut github_actions = false;
+        for (key, value) in env {
+            match key.as_str() {
+                "CI" => ci = value == "true" || value == "1",
+                "GITHUB_ACTIONS" => github_actions = value == "true",
+                _ => {}
+            }
+        }
+        Context {
+            root,
+            target_dir,
+            tools_dir,
+            ci: ci || github_actions,
+            github_actions,
+            interpreters: OnceCell::new(),
+            docker_engine: OnceCell::new(),
+            nextest_on_path: OnceCell::new(),
+        }
+    }
+
+    /// `target/xtask`: everything xtask writes.
+    pub fn xtask_dir(&self) -> PathBuf {
+        self.target_dir.join("xtask")
+    }
+
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.xtask_dir().join("artifacts")
+    }
+
+    pub fn venvs_dir(&self) -> PathBuf {
+        self.xtask_dir().join("venvs")
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.xtask_dir().join("report.json")
+    }
+
+    /// `path` relative to the workspace root when it is inside it (how plans show paths).
+    pub fn rel(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// The CPython interpreters found, in [`PYTHON_VERSIONS`] order.
+    pub fn interpreters(&self) -> &[Interpreter] {
+        self.interpreters.get_or_init(probe_interpreters)
+    }
+
+    /// Whether a Docker engine answers (not just a client on PATH).
+    pub fn docker_engine(&self) -> bool {
+        *self.docker_engine.get_or_init(|| {
+            let cmd = Cmd::new("docker").args(["info", "--format", "{{.ServerVersion}}"]);
+            exec::capture(&cmd, &self.root).is_ok_and(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// The version of `cargo-nextest` on PATH, if any.
+    pub fn nextest_on_path(&self) -> Option<&str> {
+        self.nextest_on_path
+            .get_or_init(|| {
+                let cmd = Cmd::new("cargo-nextest").args(["nextest", "--version"]);
+                let out = exec::capture(&cmd, &self.root).ok()?;
+                // "cargo-nextest 0.9.143 (60fa45f63 2026-08-04)"
+                out.split_whitespace().nth(1).map(str::to_string)
+            })
+            .as_deref()
+    }
+
+    /// Fix the probed facts (tests, and `compare`, which reuses one probe for many runs).
+    pub fn with_facts(
+        self,
+        interpreters: Vec<Interpreter>,
+        docker_engine: bool,
+        nextest: Option<&str>,
+    ) -> Context {
+        let _ = self.interpreters.set(interpreters);
+        let _ = self.docker_engine.set(docker_engine);
+        let _ = self.nextest_on_path.set(nextest.map(str::to_string));
+        self
+    }
+
+    /// The same context with another target directory (compare's per-job builds).
+    pub fn with_target_dir(&self, target_dir: PathBuf) -> Context {
+        let ctx = Context {
+            root: self.root.clone(),
+            target_dir,
+            tools_dir: self.tools_dir.clone(),
+            ci: self.ci,
+            github_actions: self.github_actions,
+            interpreters: OnceCell::new(),
+            docker_engine: OnceCell::new(),
+            nextest_on_path: OnceCell::new(),
+        };
+        ctx.with_facts(
+            self.interpreters().to_vec(),
+            self.docker_engine(),
+            self.nextest_on_path(),
+        )
+    }
+}
+
+/// `XTASK_TOOLS_DIR`, else `$XDG_CACHE_HOME/icechunk-xtask/tools`, else
+/// `~/.cache/icechunk-xtask/tools`.
+fn tools_dir_from_env() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XTASK_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| std::env::temp_dir().join("cache"));
+    cache.join("icechunk-xtask").join("tools")
+}
+
+/// `python3.X` from PATH, else the newest pyenv install of 3.X (pyenv users keep versions
+/// installed but off PATH).
+/// Probed in parallel: pyenv's shims take a fifth of a second each.
+fn probe_interpreters() -> Vec<Interpreter> {
+    std::thread::scope(|scope| {
+        let probes: Vec<_> = PYTHON_VERSIONS
+            .iter()
+            .map(|version| {
+                scope.spawn(move || {
+                    let on_path = PathBuf::from(format!("python{version}"));
+                    std::iter::once(on_path)
+                        .chain(pyenv_candidate(version))
+                        .find_map(|program| probe_cpython(&program))
+                        .map(|path| Interpreter {
+                            version: version.to_string(),
+                            path,
+                        })
+                })
+            })
+            .collect();
+        probes
+            .into_iter()
+            .filter_map(|p| p.join().ok().flatten())
+            .collect()
+    })
+}
+
+/// The real executable behind `program`, if it is CPython.
+fn probe_cpython(program: &Path) -> Option<PathBuf> {
+    let cmd = Cmd::new(program.to_string_lossy()).args([
+        "-c",
+        "import sys; print(sys.implementation.name, sys.executable)",
+    ]);
+    let out = exec::capture(&cmd, Path::new(".")).ok()?;
+    let (implementation, executable) = out.trim().split_once(' ')?;
+    (implementation == "cpython" && !executable.is_empty()).then(|| PathBuf::from(executable))
+}
+
+fn pyenv_candidate(version: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))?;
+    let prefix = format!("{version}.");
+    let patch = |name: &str| {
+        name.strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let newest = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| patch(name).is_some())
+        .max_by_key(|name| patch(name))?;
+    Some(
+        root.join("versions")
+            .join(newest)
+            .join("bin")
+            .join(format!("python{version}")),
+    )
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! A deterministic context for plan tests.
+    use super::*;
+
+    pub fn context() -> Context {
+        context_with_env(&[])
+    }
+
+    /// A context whose root is a real directory (for tests that run commands).
+    pub fn context_at(root: PathBuf) -> Context {
+        let target = root.join("target");
+        Context::new(root, target, "/tools".into(), std::iter::empty())
+    }
+
+    pub fn context_with_env(env: &[(&str, &str)]) -> Context {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Context::new("/repo".into(), "/repo/target".into(), "/tools".into(), env).with_facts(
+            vec![
+                Interpreter {
+                    version: "3.11".into(),
+                    path: "/py/3.11/bin/python3.11".into(),
+                },
+                Interpreter {
+                    version: "3.13".into(),
+                    path: "/py/3.13/bin/python3.13".into(),
+                },
+            ],
+            false,
+            Some(crate::tools::NEXTEST_VERSION),
+        )
+    }
+}

@@ -1,0 +1,396 @@
+//! The one place that runs processes.
+//!
+//! [`Executor`] runs plans: it echoes each command, runs it in its own process group, records
+//! wall and CPU time, and turns a failure into an error that names the command. [`capture`]
+//! runs a quiet probe. [`spawn_daemon`] starts a server that outlives the stage, and
+//! [`stop_daemon`] stops one again. Ctrl-C (SIGINT or SIGTERM) is forwarded to every running
+//! child; a second one kills them.
+
+use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::output::{Output, Tone};
+use crate::plan::{Cmd, Plan, Step};
+
+/// The error of a run stopped by Ctrl-C.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// How many interrupts arrived.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+/// Process groups of the children running now.
+static RUNNING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Servers started by this process, kept so they are reaped when stopped.
+static DAEMONS: Mutex<Vec<(u32, duct::Handle)>> = Mutex::new(Vec::new());
+
+/// Forward Ctrl-C to children instead of dying at once: the caller then tears down.
+pub fn install_signal_handler() -> Result<()> {
+    ctrlc::set_handler(|| {
+        let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+        let signal = if n == 0 { libc::SIGINT } else { libc::SIGKILL };
+        if let Ok(groups) = RUNNING.lock() {
+            for pgid in groups.iter() {
+                // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+                unsafe { libc::kill(-pgid, signal) };
+            }
+        }
+    })
+    .context("could not install the Ctrl-C handler")
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// What one command cost.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommandRecord {
+    pub command: String,
+    pub seconds: f64,
+    /// User + system CPU of the command and every descendant it waited for.
+    pub cpu_seconds: f64,
+    pub success: bool,
+}
+
+/// Runs plans.
+pub struct Executor<'a> {
+    pub ctx: &'a Context,
+    pub out: Output,
+    pub dry_run: bool,
+    /// Every command run so far.
+    pub records: Vec<CommandRecord>,
+    /// Warnings raised by plans, for the report.
+    pub warnings: Vec<String>,
+    /// Tearing down after a failure or an interrupt: keep going despite Ctrl-C.
+    pub finishing: bool,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(ctx: &'a Context, out: Output, dry_run: bool) -> Executor<'a> {
+        Executor {
+            ctx,
+            out,
+            dry_run,
+            records: Vec::new(),
+            warnings: Vec::new(),
+            finishing: false,
+        }
+    }
+
+    /// Run (or, in a dry run, print) every step of `plan`.
+    pub fn run_plan(&mut self, plan: &Plan) -> Result<()> {
+        for step in &plan.steps {
+            if self.dry_run {
+                println!("  {step}");
+                continue;
+            }
+            if interrupted() && !self.finishing {
+                bail!(Interrupted);
+            }
+            match step {
+                Step::Run(cmd) => self.run(cmd)?,
+                Step::Ensure(tool) => crate::tools::ensure(self, *tool)?,
+                Step::Do(action) => crate::stages::perform(self, action)?,
+                Step::Note(text) => self.out.say(Tone::Dim, &format!("# {text}")),
+                Step::Warn(text) => {
+                    self.out.warn(text);
+                    self.warnings.push(text.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Echo and run one command, inheriting stdout and stderr.
+    pub fn run(&mut self, cmd: &Cmd) -> Result<()> {
+        self.run_with(cmd, None)
+    }
+
+    /// Echo and run one command with its stdout written to `stdout` (compare keeps cargo's
+    /// JSON messages this way).
+    pub fn run_with(&mut self, cmd: &Cmd, stdout: Option<&Path>) -> Result<()> {
+        let line = cmd.to_string();
+        self.out.begin_command(&line);
+        let result = self.spawn_and_wait(cmd, stdout);
+        self.out.end_command();
+        let (seconds, cpu_seconds, status) = result?;
+        self.records.push(CommandRecord {
+            command: line.clone(),
+            seconds,
+            cpu_seconds,
+            success: status.success(),
+        });
+        if interrupted() && !self.finishing {
+            bail!(Interrupted);
+        }
+        if !status.success() {
+            let how = match status.code() {
+                Some(code) => format!("exit code {code}"),
+                None => "a signal".to_string(),
+            };
+            bail!("`{}` failed with {how}", cmd.command_line());
+        }
+        Ok(())
+    }
+
+    fn spawn_and_wait(
+        &self,
+        cmd: &Cmd,
+        stdout: Option<&Path>,
+    ) -> Result<(f64, f64, std::process::ExitStatus)> {
+        let mut expr = expression(cmd, &self.ctx.root)?.unchecked();
+        if let Some(path) = stdout {
+            expr = expr.stdout_path(path);
+        }
+        let cpu_before = children_cpu_seconds();
+        let started = Instant::now();
+        let handle = expr.start().with_context(|| {
+            format!(
+                "could not start `{}` (is it installed and on PATH?)",
+                cmd.program
+            )
+        })?;
+        let pgids: Vec<i32> = handle
+            .pids()
+            .into_iter()
+            .filter_map(|p| i32::try_from(p).ok())
+            .collect();
+        register(&pgids, true);
+        let waited = handle.wait().map(|o| o.status);
+        register(&pgids, false);
+        let status = waited.with_context(|| format!("waiting for `{}` failed", cmd.program))?;
+        Ok((
+            started.elapsed().as_secs_f64(),
+            children_cpu_seconds() - cpu_before,
+            status,
+        ))
+    }
+}
+
+fn register(pgids: &[i32], running: bool) {
+    if let Ok(mut set) = RUNNING.lock() {
+        for pgid in pgids {
+            if running {
+                set.insert(*pgid);
+            } else {
+                set.remove(pgid);
+            }
+        }
+    }
+}
+
+/// The duct expression of `cmd`, in its own process group, relative to `root`.
+fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
+    let mut expr = duct::cmd(&cmd.program, &cmd.args).dir(root.join(&cmd.cwd));
+    if let Some(file) = &cmd.env_file {
+        let text = std::fs::read_to_string(root.join(file)).with_context(|| {
+            format!(
+                "`{}` reads its environment from {}, which is missing: start the services with \
+                 `cargo xtask docker-up`",
+                cmd.program,
+                file.display()
+            )
+        })?;
+        for (key, value) in crate::services::parse_env(&text) {
+            expr = expr.env(key, value);
+        }
+    }
+    for (key, value) in &cmd.env {
+        expr = expr.env(key, value);
+    }
+    Ok(expr.before_spawn(|command| {
+        command.process_group(0);
+        Ok(())
+    }))
+}
+
+/// Run a quiet probe and return its stdout; a non-zero exit is an error carrying stderr.
+pub fn capture(cmd: &Cmd, root: &Path) -> Result<String> {
+    let output = expression(cmd, root)?
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("could not run `{}`", cmd.command_line()))?;
+    if !output.status.success() {
+        bail!(
+            "`{}` failed: {}",
+            cmd.command_line(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Start a server in its own process group, detached from our stdin, output to `log`.
+/// Returns its pid. It keeps running after this process exits.
+pub fn spawn_daemon(cmd: &Cmd, root: &Path, log: &Path) -> Result<u32> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let handle = expression(cmd, root)?
+        .stdin_null()
+        .stderr_to_stdout()
+        .stdout_path(log)
+        .unchecked()
+        .start()
+        .with_context(|| format!("could not start `{}`", cmd.command_line()))?;
+    let pid = handle
+        .pids()
+        .first()
+        .copied()
+        .context("a started process has a pid")?;
+    DAEMONS
+        .lock()
+        .map_err(|_| anyhow::anyhow!("daemon registry poisoned"))?
+        .push((pid, handle));
+    Ok(pid)
+}
+
+/// Whether `pid` runs a program whose command line contains `needle` (guards against a
+/// recycled pid; on systems without /proc, only liveness is checked).
+pub fn process_matches(pid: u32, needle: &str) -> bool {
+    if !alive(pid) {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => String::from_utf8_lossy(&raw).contains(needle),
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // Reap it first if it is our own exited child.
+    if let Ok(daemons) = DAEMONS.lock()
+        && let Some((_, handle)) = daemons.iter().find(|(p, _)| *p as i32 == pid)
+    {
+        return matches!(handle.try_wait(), Ok(None));
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid, 0) == 0 };
+    // An exited process whose parent does not reap it (an orphan under a PID 1 that never
+    // waits) lingers as a zombie: it is gone for our purposes.
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Stop a server started by [`spawn_daemon`] (by this or an earlier process): SIGTERM to its
+/// process group, then SIGKILL after `grace`. Returns once it is gone.
+pub fn stop_daemon(pid: u32, grace: Duration) -> Result<()> {
+    let group = i32::try_from(pid).context("pid out of range")?;
+    for (signal, wait) in [
+        (libc::SIGTERM, grace),
+        (libc::SIGKILL, Duration::from_secs(5)),
+    ] {
+        // SAFETY: kill(2) on a process group; no memory involved.
+        unsafe { libc::kill(-group, signal) };
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if !alive(pid) {
+                if let Ok(mut daemons) = DAEMONS.lock() {
+                    daemons.retain(|(p, _)| *p != pid);
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    bail!("process {pid} did not stop, even after SIGKILL")
+}
+
+/// CPU seconds (user + system) of every child waited for so far.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct we pass; no other memory involved.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
+            return 0.0;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// `cmd` resolved against PATH, when it is there.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_returns_stdout_and_reports_failures() {
+        let root = std::env::temp_dir();
+        let out = capture(&Cmd::new("sh").args(["-c", "echo hello"]), &root).unwrap();
+        assert_eq!(out.trim(), "hello");
+        let err = capture(&Cmd::new("sh").args(["-c", "echo oops >&2; exit 3"]), &root);
+        assert!(err.unwrap_err().to_string().contains("oops"));
+    }
+
+    #[test]
+    fn a_failed_command_names_itself_and_is_recorded() {
+        let ctx = crate::context::testing::context_at(std::env::temp_dir());
+        let mut exec = Executor::new(&ctx, Output::plain(), false);
+        let err = exec
+            .run(&Cmd::new("sh").args(["-c", "exit 7"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`sh -c 'exit 7'` failed with exit code 7"),
+            "{err}"
+        );
+        assert_eq!(exec.records.len(), 1);
+        assert!(!exec.records[0].success);
+    }
+
+    #[test]
+    fn daemons_start_and_stop() {
+        let dir = std::env::temp_dir().join(format!("xtask-daemon-{}", std::process::id()));
+        let log = dir.join("sleep.log");
+        let pid = spawn_daemon(&Cmd::new("sleep").arg("300"), &dir, &log).unwrap();
+        assert!(process_matches(pid, "sleep"));
+        stop_daemon(pid, Duration::from_secs(5)).unwrap();
+        assert!(!process_matches(pid, "sleep"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

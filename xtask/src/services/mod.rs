@@ -1,0 +1,545 @@
+//! S3 and Azure servers for the full tests, with Docker or without.
+//!
+//! `docker-up` starts them — from compose.yaml when a Docker engine answers, natively (moto and
+//! Azurite) when not — and writes what the tests receive, the same either way, to
+//! `target/xtask/services.env`. What it started is recorded in a state file so that
+//! `docker-down` (and `cargo xtask ci`'s teardown) stops exactly that.
+
+mod azure;
+mod docker;
+pub mod http;
+mod native;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::exec::{self, Executor};
+use crate::output::Tone;
+use crate::plan::{Action, Cmd, Plan};
+
+pub const BUCKET: &str = "testbucket";
+pub const CONTAINER: &str = "testcontainer";
+pub const REGION: &str = "us-east-1";
+/// Credentials of the S3 server (MinIO's root user in compose.yaml; moto accepts any).
+pub const S3_ACCESS_KEY: &str = "icechunk";
+pub const S3_SECRET_KEY: &str = "icechunk-secret";
+/// Azurite's well-known development account.
+pub const AZURE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    Docker,
+    Native,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Docker => "docker",
+            Backend::Native => "native",
+        })
+    }
+}
+
+/// The host ports, `XTASK_S3_PORT` and `XTASK_AZURE_PORT` (defaults 9000 and 10000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub s3: u16,
+    pub azure: u16,
+}
+
+impl Ports {
+    pub fn from_env() -> Result<Ports> {
+        let port = |name: &str, default: u16| -> Result<u16> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .with_context(|| format!("{name}={v} is not a port number")),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Ports {
+            s3: port("XTASK_S3_PORT", 9000)?,
+            azure: port("XTASK_AZURE_PORT", 10000)?,
+        })
+    }
+}
+
+/// A server started in the background.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Daemon {
+    pub name: &'static str,
+    pub cmd: Cmd,
+    pub log: PathBuf,
+    /// A string of its command line that identifies it (guards against recycled pids).
+    pub marker: String,
+}
+
+/// An HTTP endpoint to wait for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub url: String,
+    pub deadline_secs: u64,
+    /// Where to look when it does not come up.
+    pub log: Option<PathBuf>,
+}
+
+/// What docker-up started, so docker-down can stop exactly that.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub backend: Option<Backend>,
+    pub ports: Option<Ports>,
+    #[serde(default)]
+    pub processes: Vec<Process>,
+    /// The compose project, for the docker backend.
+    pub compose_project: Option<String>,
+    /// docker-up finished (servers ready, bucket and container created, env written).
+    #[serde(default)]
+    pub ready: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Process {
+    pub name: String,
+    pub pid: u32,
+    pub marker: String,
+}
+
+fn services_dir(ctx: &Context) -> PathBuf {
+    ctx.xtask_dir().join("services")
+}
+
+fn state_path(ctx: &Context) -> PathBuf {
+    services_dir(ctx).join("state.json")
+}
+
+/// The file the tests read.
+pub fn env_path(ctx: &Context) -> PathBuf {
+    ctx.xtask_dir().join("services.env")
+}
+
+fn read_state(ctx: &Context) -> Result<Option<State>> {
+    match std::fs::read_to_string(state_path(ctx)) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is corrupt: remove it and stop leftover servers by hand",
+                state_path(ctx).display()
+            )
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_state(ctx: &Context, state: &State) -> Result<()> {
+    std::fs::create_dir_all(services_dir(ctx))?;
+    std::fs::write(state_path(ctx), serde_json::to_string_pretty(state)? + "\n")?;
+    Ok(())
+}
+
+/// What the tests receive: endpoints and credentials, identical for both backends.
+pub fn test_env(backend: Backend, ports: Ports) -> Vec<(String, String)> {
+    [
+        ("ICECHUNK_TEST_SERVICES_BACKEND", backend.to_string()),
+        (
+            "ICECHUNK_TEST_S3_ENDPOINT",
+            format!("http://127.0.0.1:{}", ports.s3),
+        ),
+        ("ICECHUNK_TEST_S3_BUCKET", BUCKET.to_string()),
+        ("ICECHUNK_TEST_S3_REGION", REGION.to_string()),
+        ("ICECHUNK_TEST_S3_ACCESS_KEY_ID", S3_ACCESS_KEY.to_string()),
+        (
+            "ICECHUNK_TEST_S3_SECRET_ACCESS_KEY",
+            S3_SECRET_KEY.to_string(),
+        ),
+        ("ICECHUNK_TEST_AZURE_ENDPOINT", azure_endpoint(ports)),
+        ("ICECHUNK_TEST_AZURE_ACCOUNT", AZURE_ACCOUNT.to_string()),
+        ("ICECHUNK_TEST_AZURE_ACCESS_KEY", AZURE_KEY.to_string()),
+        ("ICECHUNK_TEST_AZURE_CONTAINER", CONTAINER.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn azure_endpoint(ports: Ports) -> String {
+    format!("http://127.0.0.1:{}/{AZURE_ACCOUNT}", ports.azure)
+}
+
+fn ready_timeout() -> u64 {
+    std::env::var("XTASK_READY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+fn endpoints(ports: Ports, logs: [Option<PathBuf>; 2]) -> [Endpoint; 2] {
+    let [s3_log, azure_log] = logs;
+    [
+        Endpoint {
+            name: "the S3 server",
+            url: format!("http://127.0.0.1:{}/", ports.s3),
+            deadline_secs: ready_timeout(),
+            log: s3_log,
+        },
+        Endpoint {
+            name: "Azurite",
+            url: format!("{}?comp=list", azure_endpoint(ports)),
+            deadline_secs: ready_timeout(),
+            log: azure_log,
+        },
+    ]
+}
+
+/// Whether every recorded server is alive and answers.
+fn healthy(state: &State) -> bool {
+    let Some(ports) = state.ports else {
+        return false;
+    };
+    state.ready
+        && state
+            .processes
+            .iter()
+            .all(|p| exec::process_matches(p.pid, &p.marker))
+        && endpoints(ports, [None, None])
+            .iter()
+            .all(|e| answers(&e.url))
+}
+
+fn answers(url: &str) -> bool {
+    http::request("GET", url, &[], Duration::from_secs(2)).is_ok()
+}
+
+/// The plan of `cargo xtask docker-up [--backend ...]`.
+pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
+    let ports = Ports::from_env()?;
+    let mut plan = Plan::new();
+    if let Some(state) = read_state(ctx)? {
+        if state.ports == Some(ports) && healthy(&state) {
+            let backend = state.backend.unwrap_or(Backend::Native);
+            return Ok(plan
+                .note(format!(
+                    "services are already up ({backend}) and answer: reusing them"
+                ))
+                .action(Action::RecordServices(backend)));
+        }
+        plan = plan
+            .note("services recorded by an earlier docker-up are not healthy: stopping them first")
+            .extend(plan_down(ctx)?);
+    }
+    let backend = match backend.unwrap_or("auto") {
+        "docker" if !ctx.docker_engine() => bail!(
+            "--backend docker: no Docker engine answers (`docker info` failed). Start Docker, or \
+             use --backend native (or auto)."
+        ),
+        "docker" => Backend::Docker,
+        "native" => Backend::Native,
+        _ if ctx.docker_engine() => Backend::Docker,
+        _ => Backend::Native,
+    };
+    let up = match backend {
+        Backend::Docker => docker::plan_up(ctx, ports)?,
+        Backend::Native => native::plan_up(ctx, ports),
+    };
+    Ok(plan.extend(up))
+}
+
+/// The plan of `cargo xtask docker-down`.
+pub fn plan_down(ctx: &Context) -> Result<Plan> {
+    let Some(state) = read_state(ctx)? else {
+        return Ok(Plan::new().note("no services recorded by docker-up: nothing to stop"));
+    };
+    let mut plan = Plan::new();
+    if let Some(project) = &state.compose_project {
+        plan = plan.run(docker::down_command(project));
+    }
+    Ok(plan.action(Action::StopServices))
+}
+
+/// Start tracking a backend before anything starts, so a failure half-way can be cleaned up.
+pub fn track(ctx: &Context, backend: Backend) -> Result<()> {
+    let compose_project = (backend == Backend::Docker).then(|| docker::PROJECT.to_string());
+    let state = State {
+        backend: Some(backend),
+        ports: Some(Ports::from_env()?),
+        compose_project,
+        ..State::default()
+    };
+    write_state(ctx, &state)
+}
+
+pub fn spawn(exec: &mut Executor<'_>, daemon: &Daemon) -> Result<()> {
+    let ctx = exec.ctx;
+    exec.out.say(
+        Tone::Bold,
+        &format!(
+            "$ {} &   (log: {})",
+            daemon.cmd,
+            ctx.rel(&daemon.log).display()
+        ),
+    );
+    let pid = exec::spawn_daemon(&daemon.cmd, &ctx.root, &ctx.root.join(&daemon.log))?;
+    let mut state = read_state(ctx)?.unwrap_or_default();
+    state.processes.push(Process {
+        name: daemon.name.to_string(),
+        pid,
+        marker: daemon.marker.clone(),
+    });
+    write_state(ctx, &state)
+}
+
+pub fn check_port_free(port: u16, variable: &str) -> Result<()> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {port} is already in use by a process that docker-up did not start. Stop it, \
+             or choose another port with {variable}=<port>."
+        ),
+        Err(e) => Err(e).with_context(|| format!("could not check port {port}")),
+    }
+}
+
+pub fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(endpoint.deadline_secs);
+    let state = read_state(ctx)?.unwrap_or_default();
+    loop {
+        if answers(&endpoint.url) {
+            return Ok(());
+        }
+        // A server that already died will not come up: say so now, not at the deadline.
+        let dead = state
+            .processes
+            .iter()
+            .find(|p| {
+                endpoint
+                    .log
+                    .as_ref()
+                    .is_some_and(|l| l.ends_with(format!("{}.log", p.name)))
+            })
+            .filter(|p| !exec::process_matches(p.pid, &p.marker));
+        if dead.is_some() || Instant::now() >= deadline {
+            let why = if dead.is_some() {
+                "exited"
+            } else {
+                "did not answer in time"
+            };
+            let tail = endpoint
+                .log
+                .as_ref()
+                .map(|l| log_tail(&ctx.root.join(l)))
+                .unwrap_or_default();
+            bail!(
+                "{} at {} {why} (waited up to {}s; XTASK_READY_TIMEOUT changes the deadline).{tail}",
+                endpoint.name,
+                endpoint.url,
+                endpoint.deadline_secs
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    format!("\nLast lines of {}:\n{tail}", path.display())
+}
+
+pub fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
+    let url = format!("{}/{bucket}", endpoint.trim_end_matches('/'));
+    let response = http::request("PUT", &url, &[], Duration::from_secs(10))
+        .with_context(|| format!("could not reach the S3 server at {endpoint}"))?;
+    match response.status {
+        200 | 409 => Ok(()),
+        status => bail!(
+            "creating bucket {bucket} at {endpoint} answered {status}: {}",
+            response.body
+        ),
+    }
+}
+
+pub fn create_container(endpoint: &str, container: &str) -> Result<()> {
+    azure::create_container(endpoint, AZURE_ACCOUNT, AZURE_KEY, container)
+}
+
+/// Write services.env (and `$GITHUB_ENV`), and mark the state ready.
+pub fn record(exec: &mut Executor<'_>, backend: Backend) -> Result<()> {
+    let ctx = exec.ctx;
+    let mut state = read_state(ctx)?.unwrap_or_default();
+    let ports = match state.ports {
+        Some(ports) => ports,
+        None => Ports::from_env()?,
+    };
+    let vars = test_env(backend, ports);
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::create_dir_all(ctx.xtask_dir())?;
+    std::fs::write(env_path(ctx), text)?;
+    exec.out.export_env(&vars);
+    state.backend = Some(backend);
+    state.ports = Some(ports);
+    state.ready = true;
+    write_state(ctx, &state)?;
+    exec.out.say(
+        Tone::Good,
+        &format!(
+            "services up ({backend}): S3 at http://127.0.0.1:{}, Azure at {}; tests read {}",
+            ports.s3,
+            azure_endpoint(ports),
+            ctx.rel(&env_path(ctx)).display()
+        ),
+    );
+    Ok(())
+}
+
+/// Stop what the state file records, then forget it.
+pub fn stop(exec: &mut Executor<'_>) -> Result<()> {
+    let ctx = exec.ctx;
+    let Some(state) = read_state(ctx)? else {
+        return Ok(());
+    };
+    let mut failures = Vec::new();
+    for process in &state.processes {
+        if exec::process_matches(process.pid, &process.marker) {
+            exec.out.say(
+                Tone::Dim,
+                &format!("# stopping {} (pid {})", process.name, process.pid),
+            );
+            if let Err(e) = exec::stop_daemon(process.pid, Duration::from_secs(10)) {
+                failures.push(format!("{}: {e}", process.name));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("could not stop every server: {}", failures.join("; "));
+    }
+    for path in [state_path(ctx), env_path(ctx)] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("could not remove {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    exec.out.say(Tone::Good, "services stopped");
+    Ok(())
+}
+
+/// Before tests that need services: the env file exists and its servers answer.
+pub fn require(ctx: &Context) -> Result<()> {
+    let path = env_path(ctx);
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        anyhow::anyhow!(
+            "the services are not up ({} is missing). Start them with `cargo xtask docker-up`.",
+            ctx.rel(&path).display()
+        )
+    })?;
+    let vars = parse_env(&text);
+    for (name, key, suffix) in [
+        ("the S3 server", "ICECHUNK_TEST_S3_ENDPOINT", "/"),
+        ("Azurite", "ICECHUNK_TEST_AZURE_ENDPOINT", "?comp=list"),
+    ] {
+        let endpoint = vars
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .with_context(|| {
+                format!(
+                    "{} has no {key}: run `cargo xtask docker-up` again",
+                    path.display()
+                )
+            })?;
+        if !answers(&format!("{}{suffix}", endpoint.trim_end_matches('/'))) {
+            bail!(
+                "{name} at {endpoint} does not answer. Start the services with `cargo xtask \
+                 docker-up` (or restart them: `cargo xtask docker-down && cargo xtask docker-up`)."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` lines; blank lines and `#` comments are ignored.
+pub fn parse_env(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::context;
+
+    #[test]
+    fn the_test_environment_is_the_same_contract_for_both_backends() {
+        let ports = Ports {
+            s3: 9000,
+            azure: 10000,
+        };
+        let native = test_env(Backend::Native, ports);
+        let docker = test_env(Backend::Docker, ports);
+        assert_eq!(native.len(), docker.len());
+        for ((kn, vn), (kd, vd)) in native.iter().zip(&docker).skip(1) {
+            assert_eq!((kn, vn), (kd, vd), "only the backend name may differ");
+        }
+        assert!(native.contains(&(
+            "ICECHUNK_TEST_S3_ENDPOINT".into(),
+            "http://127.0.0.1:9000".into()
+        )));
+        assert!(native.contains(&(
+            "ICECHUNK_TEST_AZURE_ENDPOINT".into(),
+            "http://127.0.0.1:10000/devstoreaccount1".into()
+        )));
+    }
+
+    #[test]
+    fn env_files_parse() {
+        let vars = parse_env("# services\nA=1\n\nB = two=2\nnot a pair\n");
+        assert_eq!(
+            vars,
+            [("A".into(), "1".into()), ("B".into(), "two=2".into())]
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_a_clear_error_naming_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = check_port_free(port, "XTASK_S3_PORT")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("port {port} is already in use")),
+            "{err}"
+        );
+        assert!(err.contains("XTASK_S3_PORT"), "{err}");
+    }
+
+    #[test]
+    fn down_without_state_stops_nothing() {
+        let plan = plan_down(&context()).unwrap();
+        assert_eq!(
+            plan.lines(),
+            ["# no services recorded by docker-up: nothing to stop"]
+        );
+    }
+
+    #[test]
+    fn require_says_how_to_start_missing_services() {
+        let err = require(&context()).unwrap_err().to_string();
+        assert!(err.contains("cargo xtask docker-up"), "{err}");
+    }
+}

@@ -1,0 +1,65 @@
+//! The native backend, for machines without a Docker engine: moto's S3 server (PyPI) and
+//! Azurite's blob service (npm), pinned, as processes on 127.0.0.1.
+
+use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
+use crate::context::Context;
+use crate::plan::{Action, Plan};
+use crate::tools::Tool;
+
+pub fn plan_up(ctx: &Context, ports: Ports) -> Plan {
+    let dir = services_dir(ctx);
+    let moto = Daemon {
+        name: "moto",
+        cmd: Tool::Moto
+            .cmd(ctx)
+            .args(["-H", "127.0.0.1", "-p", &ports.s3.to_string()]),
+        log: ctx.rel(&dir.join("moto.log")),
+        marker: "moto_server".to_string(),
+    };
+    let azurite = Daemon {
+        name: "azurite",
+        cmd: Tool::Azurite
+            .cmd(ctx)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &ports.azure.to_string(),
+                "--location",
+            ])
+            .arg(ctx.rel(&dir.join("azurite-data")))
+            .args(["--skipApiVersionCheck", "--loose", "--disableTelemetry"]),
+        log: ctx.rel(&dir.join("azurite.log")),
+        marker: "azurite".to_string(),
+    };
+    let [s3, azure] = endpoints(ports, [Some(moto.log.clone()), Some(azurite.log.clone())]);
+    Plan::new()
+        .note(
+            "native backend (no Docker engine): moto's S3 server stands in for MinIO and does not \
+             verify request signatures; Azurite runs from npm; both listen on 127.0.0.1",
+        )
+        .ensure(Tool::Moto)
+        .ensure(Tool::Azurite)
+        .action(Action::CheckPortFree {
+            port: ports.s3,
+            variable: "XTASK_S3_PORT",
+        })
+        .action(Action::CheckPortFree {
+            port: ports.azure,
+            variable: "XTASK_AZURE_PORT",
+        })
+        .action(Action::TrackServices(Backend::Native))
+        .action(Action::Spawn(moto))
+        .action(Action::Spawn(azurite))
+        .action(Action::WaitReady(s3.clone()))
+        .action(Action::WaitReady(azure))
+        .action(Action::CreateBucket {
+            endpoint: s3.url.trim_end_matches('/').to_string(),
+            bucket: BUCKET.into(),
+        })
+        .action(Action::CreateContainer {
+            endpoint: azure_endpoint(ports),
+            container: CONTAINER.into(),
+        })
+        .action(Action::RecordServices(Backend::Native))
+}

@@ -1,0 +1,174 @@
+//! The Rust stages: lint-rust, build-artifacts (one nextest archive), test-unit and test-full
+//! (both run from that archive and compile nothing).
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::artifacts;
+use crate::context::Context;
+use crate::graph::{Artifact, StageArgs};
+use crate::plan::{Action, Cmd, Plan};
+use crate::services;
+use crate::tools::Tool;
+
+/// The cargo profile every CI build uses (see `[profile.ci]` in Cargo.toml).
+pub const PROFILE: &str = "ci";
+
+/// Test binaries that need the S3 and Azure services: test-full runs them, test-unit not.
+pub const SERVICE_TEST_BINARIES: [&str; 2] = ["icechunk::integration", "xtask::services"];
+
+fn nextest(ctx: &Context) -> Cmd {
+    let program = Tool::Nextest.program(ctx);
+    if program == Path::new("cargo-nextest") {
+        Cmd::new("cargo").arg("nextest")
+    } else {
+        Cmd::new(program.to_string_lossy()).arg("nextest")
+    }
+}
+
+pub fn lint(_ctx: &Context, _args: &StageArgs) -> Result<Plan> {
+    Ok(Plan::new()
+        .run(Cmd::new("cargo").args(["fmt", "--all", "--check"]))
+        .run(Cmd::new("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--profile",
+            PROFILE,
+            "--",
+            "-D",
+            "warnings",
+        ])))
+}
+
+pub fn archive_command(ctx: &Context) -> Cmd {
+    nextest(ctx)
+        .args([
+            "archive",
+            "--workspace",
+            "--all-features",
+            "--cargo-profile",
+            PROFILE,
+        ])
+        .arg("--archive-file")
+        .arg(ctx.rel(&artifacts::archive(ctx)))
+}
+
+pub fn build_artifacts(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
+    super::build(ctx, Artifact::RustTests, &[Tool::Nextest])
+}
+
+/// `cargo nextest run` from the archive: nothing is compiled.
+fn run_archive(ctx: &Context, args: &StageArgs, filter: Option<String>) -> Cmd {
+    let mut cmd = nextest(ctx)
+        .args(["run", "--archive-file"])
+        .arg(ctx.rel(&artifacts::archive(ctx)))
+        .args(["--workspace-remap", ".", "--profile", PROFILE]);
+    if let Some(filter) = filter {
+        cmd = cmd.args(["-E", &filter]);
+    }
+    if let Some(partition) = &args.partition {
+        cmd = cmd.args(["--partition", partition]);
+    }
+    cmd
+}
+
+pub fn unit_filter() -> String {
+    let binaries: Vec<String> = SERVICE_TEST_BINARIES
+        .iter()
+        .map(|b| format!("binary_id({b})"))
+        .collect();
+    format!("not ({})", binaries.join(" | "))
+}
+
+pub fn test_unit(ctx: &Context, args: &StageArgs) -> Result<Plan> {
+    Ok(Plan::new()
+        .ensure(Tool::Nextest)
+        .action(Action::RequireArtifact(Artifact::RustTests))
+        .run(run_archive(ctx, args, Some(unit_filter()))))
+}
+
+pub fn test_full(ctx: &Context, args: &StageArgs) -> Result<Plan> {
+    Ok(Plan::new()
+        .ensure(Tool::Nextest)
+        .action(Action::RequireArtifact(Artifact::RustTests))
+        .action(Action::RequireServices)
+        .run(run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::context::testing::context;
+    use crate::stages::testing::plan_lines;
+
+    #[test]
+    fn lint_rust_plan() {
+        assert_eq!(
+            plan_lines(&context(), "lint-rust", &[]),
+            [
+                "$ cargo fmt --all --check",
+                "$ cargo clippy --workspace --all-targets --all-features --profile ci -- -D warnings"
+            ]
+        );
+    }
+
+    #[test]
+    fn build_artifacts_plan() {
+        assert_eq!(
+            plan_lines(&context(), "build-artifacts", &[]),
+            [
+                "- ensure cargo-nextest 0.9.143",
+                "- empty the directory of rust-artifacts",
+                "$ cargo nextest archive --workspace --all-features --cargo-profile ci \
+                 --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst",
+                "- write the manifest of rust-artifacts",
+            ]
+        );
+    }
+
+    #[test]
+    fn test_unit_plan_runs_the_archive_without_the_service_binaries() {
+        assert_eq!(
+            plan_lines(&context(), "test-unit", &["--partition", "hash:1/2"]),
+            [
+                "- ensure cargo-nextest 0.9.143",
+                "- check that rust-artifacts exists and matches the sources (locally: build it \
+                 when missing)",
+                "$ cargo nextest run --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst \
+                 --workspace-remap . --profile ci -E 'not (binary_id(icechunk::integration) | binary_id(xtask::services))' \
+                 --partition hash:1/2",
+            ]
+        );
+    }
+
+    #[test]
+    fn test_full_plan_reads_the_services_env() {
+        assert_eq!(
+            plan_lines(&context(), "test-full", &[]),
+            [
+                "- ensure cargo-nextest 0.9.143",
+                "- check that rust-artifacts exists and matches the sources (locally: build it \
+                 when missing)",
+                "- check target/xtask/services.env and that its servers answer",
+                "$ env $(cat target/xtask/services.env) cargo nextest run --archive-file \
+                 target/xtask/artifacts/rust/nextest-archive.tar.zst --workspace-remap . \
+                 --profile ci",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_service_binaries_exist() {
+        // The unit filter names test binaries by id (`crate::file`); a renamed file would
+        // silently move its tests into test-unit.
+        let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+        let root = root.parent().unwrap();
+        for binary in super::SERVICE_TEST_BINARIES {
+            let (krate, file) = binary.split_once("::").unwrap();
+            let path = root.join(krate).join("tests").join(format!("{file}.rs"));
+            assert!(path.is_file(), "{} is missing", path.display());
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The services stage (docker-up) and the docker-down command, as plans.
+
+use anyhow::Result;
+
+use crate::context::Context;
+use crate::graph::StageArgs;
+use crate::plan::Plan;
+use crate::services;
+
+pub fn up(ctx: &Context, args: &StageArgs) -> Result<Plan> {
+    services::plan_up(ctx, args.backend.as_deref())
+}
+
+pub fn down(ctx: &Context) -> Result<Plan> {
+    services::plan_down(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::context::testing::context;
+    use crate::stages::testing::plan_lines;
+
+    #[test]
+    fn docker_up_without_an_engine_plans_the_native_backend() {
+        let lines = plan_lines(&context(), "docker-up", &[]);
+        assert!(
+            lines[0].starts_with("# native backend (no Docker engine)"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("does not verify request signatures"));
+        assert_eq!(
+            &lines[1..],
+            [
+                "- ensure moto 5.2.5",
+                "- ensure azurite 3.37.0",
+                "- check that port 9000 is free (change it with XTASK_S3_PORT)",
+                "- check that port 10000 is free (change it with XTASK_AZURE_PORT)",
+                "- record the native backend in the services state file",
+                "- start moto in the background, log target/xtask/services/moto.log: \
+                 /tools/moto-5.2.5/bin/moto_server -H 127.0.0.1 -p 9000",
+                "- start azurite in the background, log target/xtask/services/azurite.log: \
+                 node /tools/azurite-3.37.0/node_modules/azurite/dist/src/blob/main.js --blobHost \
+                 127.0.0.1 --blobPort 10000 --location target/xtask/services/azurite-data \
+                 --skipApiVersionCheck --loose --disableTelemetry",
+                "- wait up to 60s for the S3 server at http://127.0.0.1:9000/",
+                "- wait up to 60s for Azurite at http://127.0.0.1:10000/devstoreaccount1?comp=list",
+                "- create bucket testbucket at http://127.0.0.1:9000",
+                "- create container testcontainer at http://127.0.0.1:10000/devstoreaccount1 \
+                 (SharedKey-signed)",
+                "- write target/xtask/services.env (and $GITHUB_ENV) and the native state file",
+            ]
+        );
+    }
+
+    #[test]
+    fn asking_for_docker_without_an_engine_is_a_clear_error() {
+        let stage = crate::graph::stage("docker-up").unwrap();
+        let args = crate::graph::StageArgs {
+            backend: Some("docker".into()),
+            ..Default::default()
+        };
+        let err = (stage.plan)(&context(), &args).unwrap_err().to_string();
+        assert!(err.contains("no Docker engine answers"), "{err}");
+        assert!(err.contains("--backend native"), "{err}");
+    }
+}

