@@ -18,6 +18,7 @@ Usage:
   cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--dry-run]
   cargo xtask <stage> [flags] [--dry-run]
   cargo xtask docker-down [--dry-run]
+  cargo xtask compare [--jobs a,b] [--scheduled] [--dry-run]
   cargo xtask list
   cargo xtask <command> --help
 
@@ -27,6 +28,9 @@ ci flags:
   --scheduled    add the stages of the scheduled pipeline (upstream)
   --keep-going   run every stage whose needs passed, and report every failure
   --dry-run      print every command with its arguments, environment and directory; run nothing
+
+compare measures the workflow jobs two ways, per-job builds and the shared pipeline, and
+writes target/xtask/compare.{json,md} (see docs/performance.md). `--jobs` picks jobs by name.
 
 `cargo xtask list` shows the stages and how they depend on each other.";
 
@@ -47,6 +51,7 @@ enum Command {
     DockerDown {
         dry_run: bool,
     },
+    Compare(crate::compare::Options),
 }
 
 pub fn main() -> ExitCode {
@@ -81,6 +86,17 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
             executor.run_plan(&plan)?;
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::Compare(opts) => {
+            exec::install_signal_handler()?;
+            let ctx = Context::discover()?;
+            let out = Output::from_env(ctx.github_actions);
+            let passed = crate::compare::run(&ctx, &out, &opts)?;
+            return Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         Command::Ci {
             selection,
@@ -146,10 +162,11 @@ fn parse(args: Vec<String>) -> Result<Command> {
         "list" => no_more_args(command, &rest).map(|_| Command::List),
         "docker-down" => no_more_args(command, &rest).map(|_| Command::DockerDown { dry_run }),
         "ci" => parse_ci(rest, dry_run),
+        "compare" => parse_compare(rest, dry_run),
         name => {
             let stage = graph::stage(name).map_err(|e| {
                 anyhow::anyhow!(
-                    "{e}; other commands: ci, docker-down, list (see `cargo xtask --help`)"
+                    "{e}; other commands: ci, docker-down, compare, list (see `cargo xtask --help`)"
                 )
             })?;
             Ok(Command::Stage {
@@ -172,7 +189,7 @@ fn no_more_args(command: &str, rest: &[String]) -> Result<()> {
 
 fn help_for(name: &str) -> Result<String> {
     match name {
-        "ci" | "list" | "docker-down" => Ok(USAGE.to_string()),
+        "ci" | "list" | "docker-down" | "compare" => Ok(USAGE.to_string()),
         _ => Ok(graph::render_help(graph::stage(name)?)),
     }
 }
@@ -218,6 +235,40 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
         keep_going,
         dry_run,
     })
+}
+
+fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
+    let mut opts = crate::compare::Options {
+        dry_run,
+        ..Default::default()
+    };
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().context("could not read the arguments")? {
+        match arg {
+            Long("jobs") => {
+                let value = parser.value()?;
+                let value = value.to_string_lossy();
+                opts.jobs.get_or_insert_with(Vec::new).extend(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            Long("scheduled") => opts.scheduled = true,
+            other => bail!(
+                "unknown argument `{}` for compare; it accepts: --jobs a,b, --scheduled, \
+                 --dry-run, --help",
+                match other {
+                    Long(name) => format!("--{name}"),
+                    Short(c) => format!("-{c}"),
+                    Value(v) => v.to_string_lossy().into_owned(),
+                }
+            ),
+        }
+    }
+    Ok(Command::Compare(opts))
 }
 
 #[cfg(test)]

@@ -7,8 +7,7 @@
 //! child; a second one kills them.
 
 use std::collections::BTreeSet;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,12 +41,10 @@ static DAEMONS: Mutex<Vec<(u32, duct::Handle)>> = Mutex::new(Vec::new());
 /// Forward Ctrl-C to children instead of dying at once: the caller then tears down.
 pub fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
-        let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst);
-        let signal = if n == 0 { libc::SIGINT } else { libc::SIGKILL };
+        let first = INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0;
         if let Ok(groups) = RUNNING.lock() {
             for pgid in groups.iter() {
-                // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
-                unsafe { libc::kill(-pgid, signal) };
+                sys::interrupt_group(*pgid, !first);
             }
         }
     })
@@ -66,6 +63,9 @@ pub struct CommandRecord {
     /// User + system CPU of the command and every descendant it waited for.
     pub cpu_seconds: f64,
     pub success: bool,
+    /// Where its output went, when the executor logs to files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// Runs plans.
@@ -79,6 +79,10 @@ pub struct Executor<'a> {
     pub warnings: Vec<String>,
     /// Tearing down after a failure or an interrupt: keep going despite Ctrl-C.
     pub finishing: bool,
+    /// Variables set for every command (compare points cargo at a job's own target directory).
+    pub env: Vec<(String, String)>,
+    /// When set, each command's output goes to a numbered file here instead of the terminal.
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 impl<'a> Executor<'a> {
@@ -90,6 +94,8 @@ impl<'a> Executor<'a> {
             records: Vec::new(),
             warnings: Vec::new(),
             finishing: false,
+            env: Vec::new(),
+            log_dir: None,
         }
     }
 
@@ -117,17 +123,18 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Echo and run one command, inheriting stdout and stderr.
+    /// Echo and run one command (its output to the terminal, or to a file under `log_dir`).
     pub fn run(&mut self, cmd: &Cmd) -> Result<()> {
-        self.run_with(cmd, None)
-    }
-
-    /// Echo and run one command with its stdout written to `stdout` (compare keeps cargo's
-    /// JSON messages this way).
-    pub fn run_with(&mut self, cmd: &Cmd, stdout: Option<&Path>) -> Result<()> {
         let line = cmd.to_string();
         self.out.begin_command(&line);
-        let result = self.spawn_and_wait(cmd, stdout);
+        let log = match &self.log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Some(dir.join(format!("{:03}.log", self.records.len() + 1)))
+            }
+            None => None,
+        };
+        let result = self.spawn_and_wait(cmd, log.as_deref());
         self.out.end_command();
         let (seconds, cpu_seconds, status) = result?;
         self.records.push(CommandRecord {
@@ -135,6 +142,7 @@ impl<'a> Executor<'a> {
             seconds,
             cpu_seconds,
             success: status.success(),
+            log,
         });
         if interrupted() && !self.finishing {
             bail!(Interrupted);
@@ -144,7 +152,11 @@ impl<'a> Executor<'a> {
                 Some(code) => format!("exit code {code}"),
                 None => "a signal".to_string(),
             };
-            bail!("`{}` failed with {how}", cmd.command_line());
+            let see = self.records.last().and_then(|r| r.log.as_ref());
+            let see = see
+                .map(|l| format!(" (output in {})", l.display()))
+                .unwrap_or_default();
+            bail!("`{}` failed with {how}{see}", cmd.command_line());
         }
         Ok(())
     }
@@ -152,13 +164,16 @@ impl<'a> Executor<'a> {
     fn spawn_and_wait(
         &self,
         cmd: &Cmd,
-        stdout: Option<&Path>,
+        log: Option<&Path>,
     ) -> Result<(f64, f64, std::process::ExitStatus)> {
         let mut expr = expression(cmd, &self.ctx.root)?.unchecked();
-        if let Some(path) = stdout {
-            expr = expr.stdout_path(path);
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
         }
-        let cpu_before = children_cpu_seconds();
+        if let Some(path) = log {
+            expr = expr.stderr_to_stdout().stdout_path(path);
+        }
+        let cpu_before = sys::children_cpu_seconds();
         let started = Instant::now();
         let handle = expr.start().with_context(|| {
             format!(
@@ -177,7 +192,7 @@ impl<'a> Executor<'a> {
         let status = waited.with_context(|| format!("waiting for `{}` failed", cmd.program))?;
         Ok((
             started.elapsed().as_secs_f64(),
-            children_cpu_seconds() - cpu_before,
+            sys::children_cpu_seconds() - cpu_before,
             status,
         ))
     }
@@ -215,7 +230,7 @@ fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
         expr = expr.env(key, value);
     }
     Ok(expr.before_spawn(|command| {
-        command.process_group(0);
+        sys::own_process_group(command);
         Ok(())
     }))
 }
@@ -277,42 +292,20 @@ pub fn process_matches(pid: u32, needle: &str) -> bool {
 }
 
 fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
     // Reap it first if it is our own exited child.
     if let Ok(daemons) = DAEMONS.lock()
-        && let Some((_, handle)) = daemons.iter().find(|(p, _)| *p as i32 == pid)
+        && let Some((_, handle)) = daemons.iter().find(|(p, _)| *p == pid)
     {
         return matches!(handle.try_wait(), Ok(None));
     }
-    // SAFETY: signal 0 only checks that the process exists.
-    let exists = unsafe { libc::kill(pid, 0) == 0 };
-    // An exited process whose parent does not reap it (an orphan under a PID 1 that never
-    // waits) lingers as a zombie: it is gone for our purposes.
-    exists && !is_zombie(pid)
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    sys::exists(pid)
 }
 
 /// Stop a server started by [`spawn_daemon`] (by this or an earlier process): SIGTERM to its
 /// process group, then SIGKILL after `grace`. Returns once it is gone.
 pub fn stop_daemon(pid: u32, grace: Duration) -> Result<()> {
-    let group = i32::try_from(pid).context("pid out of range")?;
-    for (signal, wait) in [
-        (libc::SIGTERM, grace),
-        (libc::SIGKILL, Duration::from_secs(5)),
-    ] {
-        // SAFETY: kill(2) on a process group; no memory involved.
-        unsafe { libc::kill(-group, signal) };
+    for (force, wait) in [(false, grace), (true, Duration::from_secs(5))] {
+        sys::terminate_group(pid, force)?;
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if !alive(pid) {
@@ -327,34 +320,93 @@ pub fn stop_daemon(pid: u32, grace: Duration) -> Result<()> {
     bail!("process {pid} did not stop, even after SIGKILL")
 }
 
-/// CPU seconds (user + system) of every child waited for so far.
-fn children_cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the zeroed struct we pass; no other memory involved.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
-            return 0.0;
-        }
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
+/// Process control that differs between Unix and Windows.
+#[cfg(unix)]
+mod sys {
+    use std::os::unix::process::CommandExt;
 
-/// `cmd` resolved against PATH, when it is there.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate).is_ok_and(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+    use anyhow::{Context as _, Result};
+
+    /// Children get their own process group, so Ctrl-C reaches them through us (and a
+    /// server started for later stages does not die with our terminal's Ctrl-C).
+    pub fn own_process_group(command: &mut std::process::Command) {
+        command.process_group(0);
+    }
+
+    pub fn interrupt_group(pgid: i32, force: bool) {
+        let signal = if force { libc::SIGKILL } else { libc::SIGINT };
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe { libc::kill(-pgid, signal) };
+    }
+
+    pub fn terminate_group(pid: u32, force: bool) -> Result<()> {
+        let group = i32::try_from(pid).context("pid out of range")?;
+        let signal = if force { libc::SIGKILL } else { libc::SIGTERM };
+        // SAFETY: kill(2) on a process group; no memory involved.
+        unsafe { libc::kill(-group, signal) };
+        Ok(())
+    }
+
+    pub fn exists(pid: u32) -> bool {
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(pid, 0) == 0 };
+        // An exited process whose parent does not reap it (an orphan under a PID 1 that never
+        // waits) lingers as a zombie: it is gone for our purposes.
+        exists && !is_zombie(pid)
+    }
+
+    fn is_zombie(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
             })
-        })
+            .unwrap_or(false)
+    }
+
+    /// CPU seconds (user + system) of every child waited for so far.
+    pub fn children_cpu_seconds() -> f64 {
+        // SAFETY: getrusage fills the zeroed struct we pass; no other memory involved.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
+                return 0.0;
+            }
+            usage
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    }
 }
 
-#[cfg(test)]
+/// On Windows a console's Ctrl-C already reaches every child, and the native services (the
+/// only background processes) need a Unix-like system, so there is less to do.
+#[cfg(windows)]
+mod sys {
+    use anyhow::{Result, bail};
+
+    pub fn own_process_group(_command: &mut std::process::Command) {}
+
+    pub fn interrupt_group(_pgid: i32, _force: bool) {}
+
+    pub fn terminate_group(pid: u32, _force: bool) -> Result<()> {
+        bail!("stopping background process {pid} is only supported on Unix-like systems")
+    }
+
+    pub fn exists(_pid: u32) -> bool {
+        false
+    }
+
+    pub fn children_cpu_seconds() -> f64 {
+        0.0
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -103,6 +103,8 @@ pub struct StageArgs {
     pub backend: Option<String>,
     /// `--full` for python-test: add the tests that need services.
     pub full: bool,
+    /// `--python X.Y` for python-test: test this interpreter only (a workflow matrix entry).
+    pub python: Option<String>,
     /// `--index-url URL` for upstream.
     pub index_url: Option<String>,
 }
@@ -137,6 +139,7 @@ impl StageArgs {
                 "--partition" => parsed.partition = value.map(check_partition).transpose()?,
                 "--backend" => parsed.backend = value.map(check_backend).transpose()?,
                 "--full" => parsed.full = true,
+                "--python" => parsed.python = value.map(check_python).transpose()?,
                 "--index-url" => parsed.index_url = value,
                 other => unreachable!("flag {other} is declared but not parsed"),
             }
@@ -155,6 +158,9 @@ impl StageArgs {
         }
         if self.full {
             args.push("--full".to_string());
+        }
+        if let Some(p) = &self.python {
+            args.extend(["--python".to_string(), p.clone()]);
         }
         if let Some(u) = &self.index_url {
             args.extend(["--index-url".to_string(), u.clone()]);
@@ -185,6 +191,16 @@ fn check_partition(value: String) -> Result<String> {
         .is_some_and(|(m, n)| m >= 1 && m <= n);
     if !valid {
         bail!("invalid partition `{value}`: expected hash:M/N or count:M/N with 1 <= M <= N");
+    }
+    Ok(value)
+}
+
+fn check_python(value: String) -> Result<String> {
+    if !crate::context::PYTHON_VERSIONS.contains(&value.as_str()) {
+        bail!(
+            "invalid Python version `{value}`: expected one of {}",
+            crate::context::PYTHON_VERSIONS.join(", ")
+        );
     }
     Ok(value)
 }
@@ -342,11 +358,18 @@ pub static STAGES: &[Stage] = &[
         needs: &["build-wheels", "docker-up"],
         produces: &[],
         consumes: &[Artifact::Wheels, Artifact::Services],
-        flags: &[Flag {
-            name: "--full",
-            value: None,
-            help: "also run the tests that need the S3 and Azure services",
-        }],
+        flags: &[
+            Flag {
+                name: "--full",
+                value: None,
+                help: "also run the tests that need the S3 and Azure services",
+            },
+            Flag {
+                name: "--python",
+                value: Some("X.Y"),
+                help: "test this interpreter only (one entry of a workflow matrix)",
+            },
+        ],
         ci_args: &["--full"],
         schedule: Schedule::EveryRun,
         plan: stages::python::test,

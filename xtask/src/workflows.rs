@@ -51,27 +51,21 @@ pub fn files(root: &Path) -> Result<Vec<PathBuf>> {
 
 /// Check the repository's workflows; returns a one-line summary.
 pub fn check(ctx: &crate::context::Context) -> Result<String> {
-    let mut texts = Vec::new();
-    for path in files(&ctx.root)? {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("could not read {}", path.display()))?;
-        texts.push((name, text));
-    }
-    check_texts(&texts)
+    check_texts(&read_all(&ctx.root)?)
 }
 
-/// A `cargo xtask` call found in a job.
+/// A step that matters to the check.
 #[derive(Debug)]
-struct Call {
-    command: String,
-    args: StageArgs,
-    /// Transferable artifacts downloaded before this step.
-    downloaded: BTreeSet<Artifact>,
-    place: String,
+enum Step {
+    Xtask {
+        command: String,
+        args: StageArgs,
+        place: String,
+    },
+    /// `actions/download-artifact` with this `name:` (possibly an expression).
+    Download(String),
+    /// `actions/upload-artifact` with this `name:`.
+    Upload(String),
 }
 
 #[derive(Debug, Default)]
@@ -79,73 +73,118 @@ struct Job {
     needs: Vec<String>,
     /// `uses: ./.github/workflows/x.yaml` for a reusable-workflow call.
     calls_workflow: Option<String>,
-    calls: Vec<Call>,
+    /// The job's `outputs:`.
+    outputs: BTreeMap<String, String>,
+    steps: Vec<Step>,
 }
+
+impl Job {
+    fn runs(&self, stage: &str) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Xtask { command, .. } if command == stage))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Workflow {
+    jobs: BTreeMap<String, Job>,
+    /// `on.workflow_call.outputs.<name>.value`, for reusable workflows.
+    outputs: BTreeMap<String, String>,
+}
+
+type Workflows = BTreeMap<String, Workflow>;
 
 /// Check workflow texts given as (file name, contents).
 pub fn check_texts(files: &[(String, String)]) -> Result<String> {
     let mut problems = Vec::new();
-    let mut workflows: BTreeMap<String, BTreeMap<String, Job>> = BTreeMap::new();
+    let mut workflows = Workflows::new();
     for (name, text) in files {
         match parse(name, text, &mut problems) {
-            Ok(jobs) => {
-                workflows.insert(name.clone(), jobs);
+            Ok(workflow) => {
+                workflows.insert(name.clone(), workflow);
             }
             Err(e) => problems.push(format!("{name}: {e:#}")),
         }
     }
-    let mut steps = 0;
+    let mut xtask_steps = 0;
     let mut seen_stages = BTreeSet::new();
-    for (file, jobs) in &workflows {
-        for (job_name, job) in jobs {
+    for (file, workflow) in &workflows {
+        for (job_name, job) in &workflow.jobs {
             let mut produced_here = BTreeSet::new();
-            for call in &job.calls {
-                steps += 1;
-                seen_stages.insert(call.command.clone());
-                let Ok(stage) = graph::stage(&call.command) else {
+            let mut downloaded = BTreeSet::new();
+            for step in &job.steps {
+                let (command, args, place) = match step {
+                    Step::Download(name) => {
+                        let resolved = resolve_name(&workflows, file, name);
+                        downloaded.extend(artifact_named(&resolved));
+                        continue;
+                    }
+                    Step::Upload(_) => continue,
+                    Step::Xtask {
+                        command,
+                        args,
+                        place,
+                    } => (command, args, place),
+                };
+                xtask_steps += 1;
+                seen_stages.insert(command.clone());
+                let Ok(stage) = graph::stage(command) else {
                     continue; // docker-down
                 };
                 for artifact in stage.consumes {
                     if produced_here.contains(artifact) {
                         continue;
                     }
-                    if !artifact.is_transferable() {
-                        problems.push(format!(
-                            "{}: runs {} without running {} earlier in the job (services do not \
+                    let problem = if !artifact.is_transferable() {
+                        Some(format!(
+                            "runs {} without running {} earlier in the job (services do not \
                              cross jobs)",
-                            call.place,
                             stage.name,
                             artifact.producer().name
-                        ));
-                    } else if !upstream_produces(&workflows, file, job_name, *artifact) {
-                        problems.push(format!(
-                            "{}: runs {}, which consumes {}, but the job neither builds it nor \
-                             needs a job that runs {}",
-                            call.place,
-                            stage.name,
-                            artifact.name(),
-                            artifact.producer().name
-                        ));
-                    } else if !call.downloaded.contains(artifact) {
-                        problems.push(format!(
-                            "{}: runs {} without downloading the `{}-*` artifact first",
-                            call.place,
-                            stage.name,
-                            artifact.name()
-                        ));
+                        ))
+                    } else {
+                        match upstream_producer(&workflows, file, job_name, *artifact) {
+                            None => Some(format!(
+                                "runs {}, which consumes {}, but the job neither builds it nor \
+                                 needs a job that runs {}",
+                                stage.name,
+                                artifact.name(),
+                                artifact.producer().name
+                            )),
+                            Some(producer) if !uploads(producer, *artifact) => Some(format!(
+                                "runs {}, but the job that builds {} does not upload a `{}-*` \
+                                 artifact",
+                                stage.name,
+                                artifact.name(),
+                                artifact.name()
+                            )),
+                            Some(_) if !downloaded.contains(artifact) => Some(format!(
+                                "runs {} without downloading the `{}-*` artifact first",
+                                stage.name,
+                                artifact.name()
+                            )),
+                            Some(_) => None,
+                        }
+                    };
+                    if let Some(problem) = problem {
+                        problems.push(format!("{place}: {problem}"));
                     }
                 }
                 produced_here.extend(stage.produces.iter().copied());
-                let mut sharding_aside = call.args.clone();
-                sharding_aside.partition = None;
-                sharding_aside.index_url = None;
+                let matrix_aside = StageArgs {
+                    partition: None,
+                    index_url: None,
+                    python: None,
+                    ..args.clone()
+                };
                 let ci_args: Vec<String> = stage.ci_args.iter().map(|a| a.to_string()).collect();
-                if sharding_aside.to_args() != ci_args {
+                if matrix_aside.to_args() != ci_args {
                     problems.push(format!(
-                        "{}: runs `cargo xtask {} {}`, but `cargo xtask ci` runs `cargo xtask {} {}`",
-                        call.place,
+                        "{place}: runs `cargo xtask {} {}`, but `cargo xtask ci` runs `cargo \
+                         xtask {} {}`",
                         stage.name,
-                        call.args.to_args().join(" "),
+                        args.to_args().join(" "),
                         stage.name,
                         ci_args.join(" ")
                     ));
@@ -164,28 +203,231 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
             problems.join("\n  - ")
         );
     }
-    let jobs: usize = workflows.values().map(BTreeMap::len).sum();
+    let jobs: usize = workflows.values().map(|w| w.jobs.len()).sum();
     Ok(format!(
-        "{} workflows, {jobs} jobs, {steps} xtask steps: every run step is a known cargo xtask \
-         command and every job's needs agree with the stage graph",
+        "{} workflows, {jobs} jobs, {xtask_steps} xtask steps: every run step is a known cargo \
+         xtask command and every job's needs agree with the stage graph",
         workflows.len()
     ))
 }
 
-/// Whether some job that `job` needs (transitively) produces `artifact`.
-fn upstream_produces(
-    workflows: &BTreeMap<String, BTreeMap<String, Job>>,
+/// For each stage and command, the workflow jobs that run it (`file: job`), from workflow texts.
+pub fn callers(files: &[(String, String)]) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut problems = Vec::new();
+    let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (file, text) in files {
+        let workflow = parse(file, text, &mut problems)?;
+        for (job_name, job) in &workflow.jobs {
+            for step in &job.steps {
+                if let Step::Xtask { command, .. } = step {
+                    let place = format!("{file}: {job_name}");
+                    let jobs = callers.entry(command.clone()).or_default();
+                    if !jobs.contains(&place) {
+                        jobs.push(place);
+                    }
+                }
+            }
+        }
+    }
+    Ok(callers)
+}
+
+/// Read every workflow of the repository as (file name, contents).
+pub fn read_all(root: &Path) -> Result<Vec<(String, String)>> {
+    files(root)?
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            Ok((name, text))
+        })
+        .collect()
+}
+
+/// One job as GitHub schedules it: a matrix combination of a workflow job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobInstance {
+    pub workflow: String,
+    /// The job's key in the workflow.
+    pub job: String,
+    /// `test-full (shard=1)` for a matrix combination, else the job's key.
+    pub name: String,
+    /// Keys of the jobs it needs, in the same workflow.
+    pub needs: Vec<String>,
+    pub runs_on: String,
+    /// Its `cargo xtask` calls, in order.
+    pub calls: Vec<(String, StageArgs)>,
+    /// For a reusable-workflow call: the called file and its boolean `with:` inputs.
+    pub calls_workflow: Option<(String, BTreeMap<String, bool>)>,
+    /// `if: inputs.<name>` of a job in a reusable workflow.
+    pub when_input: Option<String>,
+    /// Whether the workflow runs on pull requests.
+    pub on_pull_request: bool,
+}
+
+/// Every job of every workflow, one instance per matrix combination.
+pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
+    let mut instances = Vec::new();
+    for (file, text) in files {
+        let doc: Value =
+            serde_yaml_ng::from_str(text).with_context(|| format!("{file}: not valid YAML"))?;
+        let on = doc.get("on").or_else(|| doc.get(Value::Bool(true)));
+        let on_pull_request = on.is_some_and(|on| on.get("pull_request").is_some());
+        let jobs = doc
+            .get("jobs")
+            .and_then(Value::as_mapping)
+            .with_context(|| format!("{file}: no jobs"))?;
+        for (key, job) in jobs {
+            let key = key
+                .as_str()
+                .with_context(|| format!("{file}: a job name is not a string"))?;
+            let calls_workflow = job.get("uses").and_then(Value::as_str).and_then(|uses| {
+                let called = uses
+                    .split_whitespace()
+                    .next()?
+                    .strip_prefix("./.github/workflows/")?;
+                let inputs = job
+                    .get("with")
+                    .and_then(Value::as_mapping)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_bool()?)))
+                    .collect();
+                Some((called.to_string(), inputs))
+            });
+            let when_input = job
+                .get("if")
+                .and_then(Value::as_str)
+                .and_then(|c| c.trim().strip_prefix("inputs."))
+                .map(str::to_string);
+            let runs_on = job
+                .get("runs-on")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let steps = job
+                .get("steps")
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default();
+            for combo in combinations(&matrix_of(job)) {
+                let single: Matrix = combo
+                    .iter()
+                    .map(|(k, v)| (k.clone(), vec![v.clone()]))
+                    .collect();
+                let mut calls = Vec::new();
+                for run in steps
+                    .iter()
+                    .filter_map(|s| s.get("run").and_then(Value::as_str))
+                {
+                    calls.extend(
+                        parse_run(run, &single).with_context(|| format!("{file}: job {key}"))?,
+                    );
+                }
+                let label: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let name = if label.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{key} ({})", label.join(", "))
+                };
+                instances.push(JobInstance {
+                    workflow: file.clone(),
+                    job: key.to_string(),
+                    name,
+                    needs: string_list(job.get("needs")),
+                    runs_on: runs_on.clone(),
+                    calls,
+                    calls_workflow: calls_workflow.clone(),
+                    when_input: when_input.clone(),
+                    on_pull_request,
+                });
+            }
+        }
+    }
+    Ok(instances)
+}
+
+/// Every combination of a matrix's values (one empty combination without a matrix).
+fn combinations(matrix: &Matrix) -> Vec<BTreeMap<String, String>> {
+    matrix
+        .iter()
+        .fold(vec![BTreeMap::new()], |combos, (name, values)| {
+            combos
+                .iter()
+                .flat_map(|combo| {
+                    values.iter().map(move |value| {
+                        let mut next = combo.clone();
+                        next.insert(name.clone(), value.clone());
+                        next
+                    })
+                })
+                .collect()
+        })
+}
+
+/// The transferable artifact a name refers to (`rust-artifacts-x86_64-...`).
+fn artifact_named(name: &str) -> Option<Artifact> {
+    Artifact::ALL
+        .into_iter()
+        .filter(|a| a.is_transferable())
+        .find(|a| name.starts_with(&format!("{}-", a.name())))
+}
+
+/// Follow `${{ needs.<job>.outputs.<name> }}` to the value it stands for: a job's output, or
+/// a reusable workflow's output and, through it, the called job's output.
+fn resolve_name(workflows: &Workflows, file: &str, name: &str) -> String {
+    let reference = |prefix: &str| -> Option<(String, String)> {
+        let inner = name.trim().strip_prefix("${{")?.strip_suffix("}}")?.trim();
+        let (job, output) = inner.strip_prefix(prefix)?.split_once(".outputs.")?;
+        Some((job.to_string(), output.to_string()))
+    };
+    let Some((job_name, output)) = reference("needs.") else {
+        return name.to_string();
+    };
+    let Some(job) = workflows.get(file).and_then(|w| w.jobs.get(&job_name)) else {
+        return name.to_string();
+    };
+    match &job.calls_workflow {
+        None => job
+            .outputs
+            .get(&output)
+            .cloned()
+            .unwrap_or_else(|| name.to_string()),
+        Some(called) => {
+            let Some(workflow) = workflows.get(called) else {
+                return name.to_string();
+            };
+            let Some(value) = workflow.outputs.get(&output) else {
+                return name.to_string();
+            };
+            let inner = value
+                .trim()
+                .trim_start_matches("${{")
+                .trim_end_matches("}}")
+                .trim();
+            inner
+                .strip_prefix("jobs.")
+                .and_then(|rest| rest.split_once(".outputs."))
+                .and_then(|(job, out)| workflow.jobs.get(job)?.outputs.get(out).cloned())
+                .unwrap_or_else(|| value.clone())
+        }
+    }
+}
+
+/// The job (here, or inside a called workflow) among those `job` needs, directly or not, that
+/// produces `artifact`.
+fn upstream_producer<'a>(
+    workflows: &'a Workflows,
     file: &str,
     job: &str,
     artifact: Artifact,
-) -> bool {
-    let Some(jobs) = workflows.get(file) else {
-        return false;
-    };
-    let mut queue: Vec<&str> = jobs
-        .get(job)
-        .map(|j| j.needs.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+) -> Option<&'a Job> {
+    let jobs = &workflows.get(file)?.jobs;
+    let mut queue: Vec<&str> = jobs.get(job)?.needs.iter().map(String::as_str).collect();
     let mut visited = BTreeSet::new();
     while let Some(name) = queue.pop() {
         if !visited.insert(name) {
@@ -194,35 +436,55 @@ fn upstream_produces(
         let Some(needed) = jobs.get(name) else {
             continue;
         };
-        if job_produces(workflows, needed, artifact) {
-            return true;
+        if let Some(producer) = producing_job(workflows, needed, artifact) {
+            return Some(producer);
         }
         queue.extend(needed.needs.iter().map(String::as_str));
     }
-    false
+    None
 }
 
-fn job_produces(
-    workflows: &BTreeMap<String, BTreeMap<String, Job>>,
-    job: &Job,
+fn producing_job<'a>(
+    workflows: &'a Workflows,
+    job: &'a Job,
     artifact: Artifact,
-) -> bool {
-    let runs_producer = job
-        .calls
-        .iter()
-        .any(|c| c.command == artifact.producer().name);
-    let called = job.calls_workflow.as_deref().and_then(|w| workflows.get(w));
-    runs_producer
-        || called.is_some_and(|jobs| jobs.values().any(|j| job_produces(workflows, j, artifact)))
+) -> Option<&'a Job> {
+    if job.runs(artifact.producer().name) {
+        return Some(job);
+    }
+    let called = workflows.get(job.calls_workflow.as_deref()?)?;
+    called
+        .jobs
+        .values()
+        .find_map(|j| producing_job(workflows, j, artifact))
 }
 
-fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<BTreeMap<String, Job>> {
+fn uploads(job: &Job, artifact: Artifact) -> bool {
+    job.steps
+        .iter()
+        .any(|s| matches!(s, Step::Upload(name) if artifact_named(name) == Some(artifact)))
+}
+
+fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow> {
     let doc: Value = serde_yaml_ng::from_str(text).context("not valid YAML")?;
     let jobs_value = doc
         .get("jobs")
         .and_then(Value::as_mapping)
         .context("no `jobs` mapping")?;
-    let mut jobs = BTreeMap::new();
+    let mut workflow = Workflow::default();
+    // YAML 1.1 readers take a bare `on` for `true`; accept either spelling of the key.
+    let triggers = doc.get("on").or_else(|| doc.get(Value::Bool(true)));
+    let outputs = triggers
+        .and_then(|on| on.get("workflow_call"))
+        .and_then(|call| call.get("outputs"))
+        .and_then(Value::as_mapping);
+    for (name, output) in outputs.into_iter().flatten() {
+        if let (Some(name), Some(value)) =
+            (name.as_str(), output.get("value").and_then(Value::as_str))
+        {
+            workflow.outputs.insert(name.to_string(), value.to_string());
+        }
+    }
     for (name, job_value) in jobs_value {
         let name = name
             .as_str()
@@ -232,6 +494,16 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<BTreeMap<
             needs: string_list(job_value.get("needs")),
             ..Job::default()
         };
+        for (key, value) in job_value
+            .get("outputs")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(key), Some(value)) = (key.as_str(), value.as_str()) {
+                job.outputs.insert(key.to_string(), value.to_string());
+            }
+        }
         if let Some(uses) = job_value.get("uses").and_then(Value::as_str) {
             match uses.strip_prefix("./.github/workflows/") {
                 Some(called) => job.calls_workflow = Some(called.to_string()),
@@ -240,7 +512,7 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<BTreeMap<
                 )),
             }
         }
-        let mut downloaded = BTreeSet::new();
+        let matrix = matrix_of(job_value);
         let steps = job_value
             .get("steps")
             .and_then(Value::as_sequence)
@@ -248,6 +520,13 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<BTreeMap<
             .unwrap_or_default();
         for (index, step) in steps.iter().enumerate() {
             let place = format!("{file}: job {name}, step {}", index + 1);
+            let with_name = || {
+                step.get("with")
+                    .and_then(|w| w.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             if let Some(uses) = step.get("uses").and_then(Value::as_str) {
                 let action = uses.split('@').next().unwrap_or(uses);
                 if !ALLOWED_ACTIONS.contains(&action) {
@@ -257,34 +536,29 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<BTreeMap<
                         ALLOWED_ACTIONS.join(", ")
                     ));
                 }
-                if action == "actions/download-artifact" {
-                    let wanted = step
-                        .get("with")
-                        .and_then(|w| w.get("name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    for artifact in Artifact::ALL.into_iter().filter(|a| a.is_transferable()) {
-                        if wanted.starts_with(&format!("{}-", artifact.name())) {
-                            downloaded.insert(artifact);
-                        }
-                    }
+                match action {
+                    "actions/download-artifact" => job.steps.push(Step::Download(with_name())),
+                    "actions/upload-artifact" => job.steps.push(Step::Upload(with_name())),
+                    _ => {}
                 }
             }
             if let Some(run) = step.get("run").and_then(Value::as_str) {
-                match parse_run(run) {
-                    Ok((command, args)) => job.calls.push(Call {
-                        command,
-                        args,
-                        downloaded: downloaded.clone(),
-                        place,
-                    }),
+                match parse_run(run, &matrix) {
+                    Ok(calls) => {
+                        job.steps
+                            .extend(calls.into_iter().map(|(command, args)| Step::Xtask {
+                                command,
+                                args,
+                                place: place.clone(),
+                            }))
+                    }
                     Err(e) => problems.push(format!("{place}: {e}")),
                 }
             }
         }
-        jobs.insert(name, job);
+        workflow.jobs.insert(name, job);
     }
-    Ok(jobs)
+    Ok(workflow)
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
@@ -299,24 +573,72 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// `cargo xtask <command> [args]` → (command, parsed args). `${{ expr }}` counts as the value `1`.
-fn parse_run(run: &str) -> Result<(String, StageArgs)> {
+/// A job's `strategy.matrix` scalar lists.
+type Matrix = BTreeMap<String, Vec<String>>;
+
+fn matrix_of(job: &Value) -> Matrix {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    job.get("strategy")
+        .and_then(|s| s.get("matrix"))
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str()?.to_string(),
+                v.as_sequence()?.iter().filter_map(scalar).collect(),
+            ))
+        })
+        .collect()
+}
+
+/// `cargo xtask <command> [args]` → (command, parsed args), once per matrix value it expands.
+/// Only `${{ matrix.<name> }}` may appear: anything else expanded into a script is refused.
+fn parse_run(run: &str, matrix: &Matrix) -> Result<Vec<(String, StageArgs)>> {
     let line = run.trim();
     if line.contains('\n') {
         bail!("`run:` must be one `cargo xtask` line, found a script:\n{line}");
     }
-    let mut expanded = String::new();
+    let mut variants = vec![String::new()];
     let mut rest = line;
     while let Some(start) = rest.find("${{") {
-        expanded.push_str(&rest[..start]);
         let end = rest[start..]
             .find("}}")
             .map(|e| start + e + 2)
             .context("unclosed ${{ expression")?;
-        expanded.push('1');
+        let expression = rest[start + 3..end - 2].trim();
+        let values = expression
+            .strip_prefix("matrix.")
+            .and_then(|name| matrix.get(name))
+            .filter(|values| !values.is_empty())
+            .with_context(|| {
+                format!(
+                    "`{line}` expands `${{{{ {expression} }}}}`; a run step may only use values of \
+                     its job's matrix"
+                )
+            })?;
+        variants = variants
+            .iter()
+            .flat_map(|prefix| {
+                values
+                    .iter()
+                    .map(move |v| format!("{prefix}{}{v}", &rest[..start]))
+            })
+            .collect();
         rest = &rest[end..];
     }
-    expanded.push_str(rest);
+    variants
+        .iter()
+        .map(|v| parse_words(line, &format!("{v}{rest}")))
+        .collect()
+}
+
+fn parse_words(line: &str, expanded: &str) -> Result<(String, StageArgs)> {
     if expanded.contains(['\'', '"', '|', '&', ';', '$', '>', '<', '`']) {
         bail!("`run:` must be a plain `cargo xtask` call without shell syntax: `{line}`");
     }
@@ -343,20 +665,7 @@ mod tests {
     fn repository_workflows() -> Vec<(String, String)> {
         let root =
             PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest"));
-        let root = root
-            .parent()
-            .expect("xtask lives in the workspace")
-            .to_path_buf();
-        files(&root)
-            .unwrap()
-            .into_iter()
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(&p).unwrap(),
-                )
-            })
-            .collect()
+        read_all(root.parent().expect("xtask lives in the workspace")).unwrap()
     }
 
     fn edit(files: &mut [(String, String)], file: &str, from: &str, to: &str) {
@@ -414,6 +723,22 @@ mod tests {
     }
 
     #[test]
+    fn a_build_job_that_does_not_upload_fails_the_check() {
+        let mut files = repository_workflows();
+        edit(
+            &mut files,
+            "shared-build.yaml",
+            "name: rust-artifacts-x86_64-${{ github.sha }}",
+            "name: archive-${{ github.sha }}",
+        );
+        let err = check_texts(&files).unwrap_err().to_string();
+        assert!(
+            err.contains("does not upload a `rust-artifacts-*` artifact"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_test_job_that_does_not_need_the_build_fails_the_check() {
         let mut files = repository_workflows();
         edit(
@@ -459,12 +784,76 @@ mod tests {
     }
 
     #[test]
-    fn run_lines_parse_with_expressions_as_values() {
-        let (command, args) =
-            parse_run("cargo xtask test-full --partition hash:${{ matrix.shard }}/2").unwrap();
-        assert_eq!(command, "test-full");
-        assert_eq!(args.partition.as_deref(), Some("hash:1/2"));
-        assert!(parse_run("cargo xtask test-unit && rm -rf /").is_err());
-        assert!(parse_run("echo ${{ github.event.issue.title }}").is_err());
+    fn run_lines_expand_their_matrix_and_nothing_else() {
+        let matrix: Matrix = [("shard".to_string(), vec!["1".to_string(), "2".to_string()])].into();
+        let calls = parse_run(
+            "cargo xtask test-full --partition hash:${{ matrix.shard }}/2",
+            &matrix,
+        )
+        .unwrap();
+        let partitions: Vec<_> = calls
+            .iter()
+            .map(|(_, a)| a.partition.clone().unwrap())
+            .collect();
+        assert_eq!(partitions, ["hash:1/2", "hash:2/2"]);
+
+        let err = parse_run(
+            "cargo xtask test-full --partition hash:${{ matrix.shard }}/1",
+            &matrix,
+        );
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("invalid partition `hash:2/1`")
+        );
+        let err = parse_run(
+            "cargo xtask upstream --index-url ${{ github.event.issue.title }}",
+            &matrix,
+        );
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("may only use values of its job's matrix")
+        );
+        assert!(parse_run("cargo xtask test-unit && rm -rf /", &matrix).is_err());
+    }
+
+    #[test]
+    fn job_instances_expand_the_matrix() {
+        let instances = job_instances(&repository_workflows()).unwrap();
+        let shards: Vec<_> = instances
+            .iter()
+            .filter(|j| j.job == "test-full")
+            .map(|j| (j.name.as_str(), j.calls[1].1.partition.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            shards,
+            [
+                ("test-full (shard=1)", "hash:1/2".into()),
+                ("test-full (shard=2)", "hash:2/2".into())
+            ]
+        );
+        let build = instances
+            .iter()
+            .find(|j| j.workflow == "rust-ci-optimized.yaml" && j.job == "build")
+            .unwrap();
+        let (called, inputs) = build.calls_workflow.clone().unwrap();
+        assert_eq!(called, "shared-build.yaml");
+        assert_eq!(inputs.get("rust"), Some(&true));
+        let wheels = instances.iter().find(|j| j.job == "build-wheels").unwrap();
+        assert_eq!(wheels.when_input.as_deref(), Some("wheels"));
+    }
+
+    #[test]
+    fn a_matrix_value_the_stage_rejects_fails_the_check() {
+        let mut files = repository_workflows();
+        edit(
+            &mut files,
+            "python-check-optimized.yaml",
+            "\"3.13\"]",
+            "\"3.13\", \"3.14\"]",
+        );
+        let err = check_texts(&files).unwrap_err().to_string();
+        assert!(err.contains("invalid Python version `3.14`"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
 //! The docker backend's plan, checked against a fake `docker` first on PATH that records the
 //! arguments xtask sends (no Docker engine runs here; everything else is real).
 
+#![cfg(unix)] // they start processes the Unix way (a shell script, SIGINT)
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

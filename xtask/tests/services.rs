@@ -4,6 +4,8 @@
 //!
 //! These tests start servers, so test-full runs them and test-unit does not.
 
+#![cfg(unix)] // they start processes the Unix way (a shell script, SIGINT)
+
 mod common;
 
 use std::path::Path;

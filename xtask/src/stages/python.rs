@@ -124,15 +124,24 @@ pub fn lint(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
 }
 
 pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    required_interpreter(ctx)?;
+    let versions: Vec<&str> = match &args.python {
+        Some(only) => vec![only.as_str()],
+        None => {
+            required_interpreter(ctx)?;
+            PYTHON_VERSIONS.to_vec()
+        }
+    };
     let mut plan = Plan::new()
         .ensure(Tool::Uv)
         .action(Action::RequireArtifact(Artifact::Wheels));
     if args.full {
         plan = plan.action(Action::RequireServices);
     }
-    for version in PYTHON_VERSIONS {
+    for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
+            if args.python.is_some() {
+                bail!("--python {version}: `python{version}` was not found on PATH (nor in pyenv)");
+            }
             plan = plan.note(format!("CPython {version} not found on PATH: not tested"));
             continue;
         };
@@ -212,7 +221,8 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
         .run(pytest(&venv_python).args(["-m", "not services"])))
 }
 
-#[cfg(test)]
+// The plans below are asserted with Unix paths, as the Linux CI prints them.
+#[cfg(all(test, unix))]
 mod tests {
     use crate::context::testing::context;
     use crate::stages::testing::plan_lines;
@@ -292,6 +302,20 @@ mod tests {
             quick[6],
             "$ target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -m 'not services'"
         );
+    }
+
+    #[test]
+    fn python_test_can_test_one_interpreter() {
+        let lines = plan_lines(&context(), "python-test", &["--python", "3.13"]);
+        assert!(lines.iter().all(|l| !l.contains("3.11")), "{lines:#?}");
+        assert_eq!(lines[2], "# CPython 3.13: /py/3.13/bin/python3.13");
+        let stage = crate::graph::stage("python-test").unwrap();
+        let args = crate::graph::StageArgs {
+            python: Some("3.12".into()),
+            ..Default::default()
+        };
+        let err = (stage.plan)(&context(), &args).unwrap_err().to_string();
+        assert!(err.contains("`python3.12` was not found"), "{err}");
     }
 
     #[test]
