@@ -229,7 +229,11 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 .map(|a| (a.producer().name.to_string(), StageArgs::default()))
                 .chain(job.calls.iter().cloned())
                 .collect();
-            Job { name: job.name.clone(), needs: vec![], calls }
+            Job {
+                name: job.name.clone(),
+                needs: vec![],
+                calls,
+            }
         })
         .collect()
 }

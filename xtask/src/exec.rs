@@ -212,7 +212,17 @@ fn register(pgids: &[i32], running: bool) {
 
 /// The duct expression of `cmd`, in its own process group, relative to `root`.
 fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
-    let mut expr = duct::cmd(&cmd.program, &cmd.args).dir(root.join(&cmd.cwd));
+    // A relative program path (`target/xtask/venvs/lint/bin/python`) is relative to the
+    // workspace root. Give duct an absolute one: it canonicalizes relative paths, which would
+    // follow a venv's `bin/python` symlink out of the venv.
+    // (A string, not a Path: duct would treat a bare `sh` Path as `./sh`.)
+    let program = Path::new(&cmd.program);
+    let program = if program.is_relative() && program.components().count() > 1 {
+        root.join(program).into_os_string()
+    } else {
+        std::ffi::OsString::from(&cmd.program)
+    };
+    let mut expr = duct::cmd(program, &cmd.args).dir(root.join(&cmd.cwd));
     if let Some(file) = &cmd.env_file {
         let text = std::fs::read_to_string(root.join(file)).with_context(|| {
             format!(
@@ -433,6 +443,28 @@ mod tests {
         );
         assert_eq!(exec.records.len(), 1);
         assert!(!exec.records[0].success);
+    }
+
+    #[test]
+    fn relative_programs_keep_their_path_through_symlinks() {
+        // A venv's bin/python is a symlink; the interpreter finds its venv from the path it
+        // was started by, so that path must survive.
+        let dir = std::env::temp_dir().join(format!("xtask-symlink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("venv/bin")).unwrap();
+        std::fs::write(dir.join("real.sh"), "#!/bin/sh\necho \"$0\"\n").unwrap();
+        std::fs::set_permissions(
+            dir.join("real.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(dir.join("real.sh"), dir.join("venv/bin/python")).unwrap();
+        let out = capture(&Cmd::new("venv/bin/python"), &dir).unwrap();
+        assert_eq!(
+            out.trim(),
+            dir.join("venv/bin/python").display().to_string()
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
