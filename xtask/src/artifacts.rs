@@ -56,6 +56,7 @@ fn sources(artifact: Artifact) -> &'static [&'static str] {
             "icechunk/src",
             "icechunk-python/Cargo.toml",
             "icechunk-python/pyproject.toml",
+            "icechunk-python/pyo3-config.txt",
             "icechunk-python/src",
             "icechunk-python/python",
         ],
