@@ -221,11 +221,7 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
             other => bail!(
                 "unknown argument `{}` for ci; it accepts: --only a,b, --skip a,b, --scheduled, \
                  --keep-going, --dry-run, --help",
-                match other {
-                    Long(name) => format!("--{name}"),
-                    Short(c) => format!("-{c}"),
-                    Value(v) => v.to_string_lossy().into_owned(),
-                }
+                shown(&other)
             ),
         }
     }
@@ -260,15 +256,20 @@ fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
             other => bail!(
                 "unknown argument `{}` for compare; it accepts: --jobs a,b, --scheduled, \
                  --dry-run, --help",
-                match other {
-                    Long(name) => format!("--{name}"),
-                    Short(c) => format!("-{c}"),
-                    Value(v) => v.to_string_lossy().into_owned(),
-                }
+                shown(&other)
             ),
         }
     }
     Ok(Command::Compare(opts))
+}
+
+/// An argument as the user typed it, for error messages.
+fn shown(arg: &lexopt::Arg<'_>) -> String {
+    match arg {
+        Long(name) => format!("--{name}"),
+        Short(c) => format!("-{c}"),
+        Value(v) => v.to_string_lossy().into_owned(),
+    }
 }
 
 #[cfg(test)]

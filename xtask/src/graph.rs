@@ -301,7 +301,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[Flag {
             name: "--backend",
             value: Some("auto|docker|native"),
-            help: "where the servers run (default auto: docker when an engine answers)",
+            help: "where the servers run (default: $XTASK_SERVICES_BACKEND, else auto: docker \
+                   when an engine answers)",
         }],
         ci_args: &[],
         schedule: Schedule::EveryRun,

@@ -236,15 +236,19 @@ pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
             .note("services recorded by an earlier docker-up are not healthy: stopping them first")
             .extend(plan_down(ctx)?);
     }
-    let backend = match backend.unwrap_or("auto") {
+    let from_env = std::env::var("XTASK_SERVICES_BACKEND").ok();
+    let backend = match backend.or(from_env.as_deref()).unwrap_or("auto") {
         "docker" if !ctx.docker_engine() => bail!(
             "--backend docker: no Docker engine answers (`docker info` failed). Start Docker, or \
              use --backend native (or auto)."
         ),
         "docker" => Backend::Docker,
         "native" => Backend::Native,
-        _ if ctx.docker_engine() => Backend::Docker,
-        _ => Backend::Native,
+        "auto" if ctx.docker_engine() => Backend::Docker,
+        "auto" => Backend::Native,
+        other => bail!(
+            "unknown services backend `{other}` (XTASK_SERVICES_BACKEND): expected auto, docker or native"
+        ),
     };
     let up = match backend {
         Backend::Docker => docker::plan_up(ctx, ports)?,
