@@ -183,11 +183,19 @@ pub fn rustc_version(ctx: &Context) -> Result<String> {
     Ok(format!("{release} ({host})"))
 }
 
-/// The exact build commands, which must match for an artifact to be current.
+/// The exact build commands, which must match for an artifact to be current. Where the artifact
+/// and the tools live is not part of it (a test job may use another target directory than the
+/// build job; the tools' versions are in their paths), so those are written as placeholders.
 pub fn recipe(ctx: &Context, artifact: Artifact) -> String {
+    let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
+    let tools_dir = ctx.tools_dir.display().to_string();
     crate::stages::build_commands(ctx, artifact)
         .iter()
-        .map(Cmd::command_line)
+        .map(|cmd| {
+            cmd.command_line()
+                .replace(&artifact_dir, "<artifact dir>")
+                .replace(&tools_dir, "<tools>")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -412,6 +420,28 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.ctx.root);
         }
+    }
+
+    #[test]
+    fn the_recipe_ignores_where_the_artifact_and_the_tools_live() {
+        let a = crate::context::testing::context();
+        let b = Context::new(
+            "/repo".into(),
+            "/elsewhere/target".into(),
+            "/other-tools".into(),
+            [],
+        )
+        .with_facts(vec![], false, Some(crate::tools::NEXTEST_VERSION));
+        assert_eq!(recipe(&a, Artifact::Wheels), recipe(&b, Artifact::Wheels));
+        assert_eq!(
+            recipe(&a, Artifact::RustTests),
+            recipe(&b, Artifact::RustTests)
+        );
+        assert_eq!(
+            recipe(&a, Artifact::Wheels),
+            "<tools>/maturin-1.16.0/bin/maturin build --manifest-path icechunk-python/Cargo.toml \
+             --profile ci --out <artifact dir>"
+        );
     }
 
     #[test]

@@ -435,21 +435,6 @@ impl Selection {
     }
 }
 
-/// Every stage that `name` needs, directly or through other stages.
-pub fn transitive_needs(name: &str) -> Vec<&'static str> {
-    let mut found: Vec<&'static str> = Vec::new();
-    let mut queue: Vec<&'static str> = stage(name).map(|s| s.needs.to_vec()).unwrap_or_default();
-    while let Some(next) = queue.pop() {
-        if !found.contains(&next) {
-            found.push(next);
-            if let Ok(s) = stage(next) {
-                queue.extend(s.needs);
-            }
-        }
-    }
-    found
-}
-
 /// A text rendering of the graph, for `cargo xtask list`.
 pub fn render_list() -> String {
     let width = STAGES.iter().map(|s| s.name.len()).max().unwrap_or(0);
@@ -689,13 +674,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs a value"), "{err}");
-    }
-
-    #[test]
-    fn transitive_needs_follow_the_graph() {
-        let mut needs = transitive_needs("test-full");
-        needs.sort_unstable();
-        assert_eq!(needs, ["build-artifacts", "docker-up"]);
-        assert!(transitive_needs("lint-rust").is_empty());
     }
 }

@@ -75,7 +75,7 @@ fn run_archive(ctx: &Context, args: &StageArgs, filter: Option<String>) -> Cmd {
     cmd
 }
 
-pub fn unit_filter() -> String {
+fn unit_filter() -> String {
     let binaries: Vec<String> = SERVICE_TEST_BINARIES
         .iter()
         .map(|b| format!("binary_id({b})"))
