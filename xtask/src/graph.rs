@@ -419,18 +419,28 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// The selected stages, in graph order.
+    /// The selected stages, in graph order. A stage that only brings services up is left out
+    /// when no other selected stage uses them, unless `--only` names it.
     pub fn resolve(&self) -> Result<Vec<&'static Stage>> {
         for name in self.only.iter().flatten().chain(&self.skip) {
             stage(name)?;
         }
-        Ok(STAGES
+        let named = |s: &Stage| self.only.iter().flatten().any(|n| n == s.name);
+        let selected: Vec<&'static Stage> = STAGES
             .iter()
             .filter(|s| match &self.only {
-                Some(only) => only.iter().any(|n| n == s.name),
+                Some(_) => named(s),
                 None => self.scheduled || s.schedule == Schedule::EveryRun,
             })
             .filter(|s| !self.skip.iter().any(|n| n == s.name))
+            .collect();
+        let services_used = selected
+            .iter()
+            .any(|s| s.consumes.contains(&Artifact::Services));
+        Ok(selected
+            .iter()
+            .copied()
+            .filter(|s| s.produces != [Artifact::Services] || services_used || named(s))
             .collect())
     }
 }
@@ -629,6 +639,42 @@ mod tests {
         };
         let names: Vec<_> = only.resolve().unwrap().iter().map(|s| s.name).collect();
         assert_eq!(names, ["build-artifacts", "test-unit"]);
+
+        let no_service_users = Selection {
+            skip: vec!["test-full".into(), "python-test".into()],
+            ..Selection::default()
+        };
+        let names: Vec<_> = no_service_users
+            .resolve()
+            .unwrap()
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert!(!names.contains(&"docker-up"), "{names:?}");
+        let asked = Selection {
+            only: Some(vec!["docker-up".into()]),
+            ..Selection::default()
+        };
+        let names: Vec<_> = asked.resolve().unwrap().iter().map(|s| s.name).collect();
+        assert_eq!(names, ["docker-up"]);
+        let with_user = Selection {
+            only: Some(vec!["docker-up".into(), "test-full".into()]),
+            ..Selection::default()
+        };
+        let names: Vec<_> = with_user
+            .resolve()
+            .unwrap()
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["docker-up", "test-full"]);
+        assert!(
+            Selection::default()
+                .resolve()
+                .unwrap()
+                .iter()
+                .any(|s| s.name == "docker-up")
+        );
 
         let skip = Selection {
             skip: vec!["lint-rust".into()],
