@@ -18,6 +18,7 @@ use crate::exec::{self, Executor};
 use crate::graph::Artifact;
 use crate::output::Tone;
 use crate::plan::Cmd;
+use crate::tools::Tool;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const ARCHIVE: &str = "nextest-archive.tar.zst";
@@ -121,7 +122,7 @@ impl Sources {
     }
 
     fn describe(&self) -> String {
-        let short = &self.commit[..self.commit.len().min(10)];
+        let short = short(&self.commit, 10);
         let dirty = if self.dirty {
             " with uncommitted changes"
         } else {
@@ -129,7 +130,7 @@ impl Sources {
         };
         format!(
             "commit {short}{dirty} (sources {})",
-            &self.hash[..self.hash.len().min(12)]
+            short(&self.hash, 12)
         )
     }
 }
@@ -183,16 +184,28 @@ pub fn rustc_version(ctx: &Context) -> Result<String> {
     Ok(format!("{release} ({host})"))
 }
 
+/// The first `chars` characters of a commit or hash read from a manifest (which may hold
+/// anything).
+pub fn short(text: &str, chars: usize) -> &str {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// The exact build commands, which must match for an artifact to be current. Where the artifact
 /// and the tools live is not part of it (a test job may use another target directory than the
-/// build job; the tools' versions are in their paths), so those are written as placeholders.
+/// build job; the tools' versions are in their paths), so those are written as placeholders,
+/// and the pinned cargo-nextest is `cargo nextest` whether it came from PATH or xtask's tools.
 pub fn recipe(ctx: &Context, artifact: Artifact) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
+    let installed_nextest = format!("{} nextest", Tool::Nextest.installed_program(ctx).display());
     crate::stages::build_commands(ctx, artifact)
         .iter()
         .map(|cmd| {
             cmd.command_line()
+                .replace(&installed_nextest, "cargo nextest")
                 .replace(&artifact_dir, "<artifact dir>")
                 .replace(&tools_dir, "<tools>")
         })
@@ -339,11 +352,18 @@ pub fn require(exec: &mut Executor<'_>, artifact: Artifact) -> Result<()> {
                     "# using {} from {} (commit {})",
                     artifact.name(),
                     location.display(),
-                    &manifest.commit[..manifest.commit.len().min(10)]
+                    short(&manifest.commit, 10)
                 ),
             );
             Ok(())
         }
+        Freshness::Stale(why) if ctx.ci => bail!(
+            "{} in {} is stale: {why}. In CI a test job never compiles: the downloaded artifact \
+             was built from other sources than this checkout; rerun the build job ({producer}) \
+             for this commit.",
+            artifact.name(),
+            location.display()
+        ),
         Freshness::Stale(why) => bail!(
             "{} in {} is stale: {why}. Rebuild it with `cargo xtask {producer}`.",
             artifact.name(),
@@ -423,6 +443,13 @@ mod tests {
     }
 
     #[test]
+    fn short_never_cuts_a_character() {
+        assert_eq!(short("0123456789abcdef", 10), "0123456789");
+        assert_eq!(short("abc", 10), "abc");
+        assert_eq!(short("ééééééééééé", 10), "éééééééééé");
+    }
+
+    #[test]
     fn the_recipe_ignores_where_the_artifact_and_the_tools_live() {
         let a = crate::context::testing::context();
         let b = Context::new(
@@ -431,7 +458,12 @@ mod tests {
             "/other-tools".into(),
             [],
         )
-        .with_facts(vec![], false, Some(crate::tools::NEXTEST_VERSION));
+        .with_facts(vec![], false, None);
+        assert_ne!(
+            crate::tools::Tool::Nextest.program(&a),
+            crate::tools::Tool::Nextest.program(&b),
+            "one finds nextest on PATH, the other in its tools"
+        );
         assert_eq!(recipe(&a, Artifact::Wheels), recipe(&b, Artifact::Wheels));
         assert_eq!(
             recipe(&a, Artifact::RustTests),

@@ -126,7 +126,7 @@ pub fn run(
     }
 
     if opts.teardown_services && services_touched {
-        teardown(&mut exec, opts.dry_run);
+        reports.extend(teardown(&mut exec, opts.dry_run));
     }
 
     let report = Report::new(&opts.command, reports, started.elapsed().as_secs_f64());
@@ -139,18 +139,31 @@ pub fn run(
     Ok(report)
 }
 
-/// Stop the services whatever happened before; a failure here is reported, never hidden.
-fn teardown(exec: &mut Executor<'_>, dry_run: bool) {
+/// Stop the services whatever happened before. A failure here fails the run: it comes back as
+/// a failed `docker-down` row of the report, never hidden.
+fn teardown(exec: &mut Executor<'_>, dry_run: bool) -> Option<StageReport> {
     exec.finishing = true;
     if dry_run {
         println!("==> cargo xtask docker-down (always, at the end of ci)");
     } else {
         exec.out.stage_header("docker-down (end of ci)");
     }
+    let started = Instant::now();
     let result = stages::services::down(exec.ctx).and_then(|plan: Plan| exec.run_plan(&plan));
-    if let Err(error) = result {
-        exec.out.stage_failed("docker-down", &format!("{error:#}"));
-    }
+    let commands = std::mem::take(&mut exec.records);
+    let mut notes = std::mem::take(&mut exec.warnings);
+    let error = result.err()?;
+    let message = format!("{error:#}");
+    exec.out.stage_failed("docker-down", &message);
+    notes.insert(0, message);
+    Some(StageReport {
+        stage: "docker-down".to_string(),
+        invocation: "docker-down (end of ci)".to_string(),
+        status: Status::Failed,
+        seconds: started.elapsed().as_secs_f64(),
+        notes,
+        commands,
+    })
 }
 
 /// Whether a finished run was interrupted.

@@ -27,7 +27,8 @@ ci flags:
   --skip a,b     leave these stages out
   --scheduled    add the stages of the scheduled pipeline (upstream)
   --keep-going   run every stage whose needs passed, and report every failure
-  --dry-run      print every command with its arguments, environment and directory; run nothing
+  --dry-run      print every command with its arguments, environment and directory; run
+                 nothing but read-only probes (git, rustc -vV, docker info, health checks)
 
 compare measures the workflow jobs two ways, per-job builds and the shared pipeline, and
 writes target/xtask/compare.{json,md} (see docs/performance.md). `--jobs` picks jobs by name.
@@ -54,18 +55,28 @@ enum Command {
     Compare(crate::compare::Options),
 }
 
+/// Exit codes: 0 passed, 1 failed, 2 bad usage, 130 interrupted.
 pub fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let command = match parse(std::env::args().skip(1).collect()) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if command.only_prints() {
+        exec::default_sigpipe();
+    }
+    match run(command) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: Vec<String>) -> Result<ExitCode> {
-    let command = parse(args)?;
+fn run(command: Command) -> Result<ExitCode> {
     let (invocations, opts) = match command {
         Command::Help(text) => {
             println!("{text}");
@@ -146,6 +157,20 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     })
 }
 
+impl Command {
+    /// Whether the command only prints (help, the list, a dry run) and runs nothing that
+    /// outlives it, so that a closed stdout (`| head`) may simply end it.
+    fn only_prints(&self) -> bool {
+        match self {
+            Command::Help(_) | Command::List => true,
+            Command::Ci { dry_run, .. }
+            | Command::Stage { dry_run, .. }
+            | Command::DockerDown { dry_run } => *dry_run,
+            Command::Compare(opts) => opts.dry_run,
+        }
+    }
+}
+
 fn parse(args: Vec<String>) -> Result<Command> {
     let Some((command, rest)) = args.split_first() else {
         return Ok(Command::Help(USAGE.to_string()));
@@ -198,24 +223,13 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
     let mut selection = Selection::default();
     let mut keep_going = false;
     let mut parser = lexopt::Parser::from_args(args);
-    let list = |value: std::ffi::OsString| -> Result<Vec<String>> {
-        let text = value
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("stage names are plain text"))?;
-        Ok(text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect())
-    };
     while let Some(arg) = parser.next().context("could not read the arguments")? {
         match arg {
             Long("only") => selection
                 .only
                 .get_or_insert_with(Vec::new)
-                .extend(list(parser.value()?)?),
-            Long("skip") => selection.skip.extend(list(parser.value()?)?),
+                .extend(names(parser.value()?)?),
+            Long("skip") => selection.skip.extend(names(parser.value()?)?),
             Long("keep-going") => keep_going = true,
             Long("scheduled") => selection.scheduled = true,
             other => bail!(
@@ -233,6 +247,19 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
     })
 }
 
+/// A comma-separated list of names (`a,b`).
+fn names(value: std::ffi::OsString) -> Result<Vec<String>> {
+    let text = value
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("names are plain text"))?;
+    Ok(text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
     let mut opts = crate::compare::Options {
         dry_run,
@@ -241,17 +268,10 @@ fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().context("could not read the arguments")? {
         match arg {
-            Long("jobs") => {
-                let value = parser.value()?;
-                let value = value.to_string_lossy();
-                opts.jobs.get_or_insert_with(Vec::new).extend(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                );
-            }
+            Long("jobs") => opts
+                .jobs
+                .get_or_insert_with(Vec::new)
+                .extend(names(parser.value()?)?),
             Long("scheduled") => opts.scheduled = true,
             other => bail!(
                 "unknown argument `{}` for compare; it accepts: --jobs a,b, --scheduled, \

@@ -623,7 +623,7 @@ impl CompareReport {
     pub fn markdown(&self) -> String {
         let mut text = format!(
             "### cargo xtask compare\n\nCommit `{}`, {} cores; jobs run one after the other.\n\n",
-            &self.commit[..self.commit.len().min(10)],
+            crate::artifacts::short(&self.commit, 10),
             self.cores
         );
         let mut names: Vec<String> = Vec::new();

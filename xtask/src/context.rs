@@ -31,7 +31,8 @@ pub struct Context {
     pub target_dir: PathBuf,
     /// Where pinned tools are installed (kept between runs).
     pub tools_dir: PathBuf,
-    /// `CI=true`: artifacts must come from an earlier job, never be built implicitly.
+    /// `CI=true` (or `1`), or GitHub Actions: artifacts must come from an earlier job, never be
+    /// built implicitly.
     pub ci: bool,
     /// `GITHUB_ACTIONS=true`: groups, annotations, step summary, `$GITHUB_ENV`.
     pub github_actions: bool,

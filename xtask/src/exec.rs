@@ -38,6 +38,12 @@ static RUNNING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 /// Servers started by this process, kept so they are reaped when stopped.
 static DAEMONS: Mutex<Vec<(u32, duct::Handle)>> = Mutex::new(Vec::new());
 
+/// Let a closed stdout end the process quietly, as it ends `cat` or `head` (Rust's runtime
+/// ignores SIGPIPE, and `println!` then panics). Only for commands that merely print.
+pub fn default_sigpipe() {
+    sys::default_sigpipe();
+}
+
 /// Forward Ctrl-C to children instead of dying at once: the caller then tears down.
 pub fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
@@ -343,6 +349,11 @@ mod sys {
         command.process_group(0);
     }
 
+    pub fn default_sigpipe() {
+        // SAFETY: restores the default disposition of one signal; no memory involved.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+
     pub fn interrupt_group(pgid: i32, force: bool) {
         let signal = if force { libc::SIGKILL } else { libc::SIGINT };
         // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
@@ -400,6 +411,8 @@ mod sys {
     use anyhow::{Result, bail};
 
     pub fn own_process_group(_command: &mut std::process::Command) {}
+
+    pub fn default_sigpipe() {}
 
     pub fn interrupt_group(_pgid: i32, _force: bool) {}
 

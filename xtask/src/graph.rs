@@ -437,11 +437,18 @@ impl Selection {
         let services_used = selected
             .iter()
             .any(|s| s.consumes.contains(&Artifact::Services));
-        Ok(selected
+        let stages: Vec<_> = selected
             .iter()
             .copied()
             .filter(|s| s.produces != [Artifact::Services] || services_used || named(s))
-            .collect())
+            .collect();
+        if stages.is_empty() {
+            bail!(
+                "this selection leaves no stage to run; the stages are: {}",
+                stage_names().join(", ")
+            );
+        }
+        Ok(stages)
     }
 }
 
@@ -500,7 +507,7 @@ pub fn render_help(stage: &Stage) -> String {
     }
     out.push_str(&format!(
         "  {:28} {}\n",
-        "--dry-run", "print the plan; run nothing"
+        "--dry-run", "print the plan; run nothing but read-only probes"
     ));
     out.push_str(&format!("  {:28} {}\n", "--help", "this text"));
     if !stage.needs.is_empty() {
@@ -696,6 +703,12 @@ mod tests {
         for name in stage_names() {
             assert!(err.contains(name), "{err} should list {name}");
         }
+        let empty = Selection {
+            only: Some(Vec::new()),
+            ..Selection::default()
+        };
+        let err = empty.resolve().unwrap_err().to_string();
+        assert!(err.contains("no stage to run"), "{err}");
         let bad = Selection {
             skip: vec!["nope".into()],
             ..Selection::default()

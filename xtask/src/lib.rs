@@ -6,18 +6,18 @@
 //! [`artifacts`] (manifests and staleness), [`tools`] (pinned tools), [`services`] (S3 and
 //! Azure servers), [`workflows`] (the drift check), [`report`] (the end-of-run table).
 
-pub mod artifacts;
-pub mod ci;
+pub(crate) mod artifacts;
+pub(crate) mod ci;
 pub mod cli;
-pub mod compare;
-pub mod context;
-pub mod docs;
-pub mod exec;
-pub mod graph;
-pub mod output;
-pub mod plan;
-pub mod report;
-pub mod services;
-pub mod stages;
-pub mod tools;
-pub mod workflows;
+pub(crate) mod compare;
+pub(crate) mod context;
+pub(crate) mod docs;
+pub(crate) mod exec;
+pub(crate) mod graph;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod services;
+pub(crate) mod stages;
+pub(crate) mod tools;
+pub(crate) mod workflows;

@@ -16,8 +16,9 @@ pub enum Status {
     Failed,
     /// Not run because a stage it needs failed (with --keep-going).
     Skipped,
-    /// Not reached: an earlier stage failed, or the run was interrupted.
+    /// Not reached: an earlier stage failed (without --keep-going).
     NotRun,
+    /// Stopped by Ctrl-C, or not reached because of it.
     Interrupted,
 }
 

@@ -141,6 +141,11 @@ impl Tool {
         if self == Tool::Nextest && ctx.nextest_on_path() == Some(NEXTEST_VERSION) {
             return PathBuf::from("cargo-nextest");
         }
+        self.installed_program(ctx)
+    }
+
+    /// Where xtask installs the tool's program.
+    pub fn installed_program(self, ctx: &Context) -> PathBuf {
         self.install_dir(ctx).join(self.spec().exe)
     }
 
@@ -161,7 +166,7 @@ impl Tool {
         if self == Tool::Nextest && ctx.nextest_on_path() == Some(NEXTEST_VERSION) {
             return true;
         }
-        self.marker(ctx).is_file() && self.install_dir(ctx).join(self.spec().exe).is_file()
+        self.marker(ctx).is_file() && self.installed_program(ctx).is_file()
     }
 
     /// The commands that install this tool.
@@ -181,7 +186,7 @@ impl Tool {
                     .arg(&dir),
             ],
             Installer::Pip(_) => vec![
-                Cmd::new("python3").args(["-m", "venv"]).arg(&dir),
+                Cmd::new(base_python(ctx)).args(["-m", "venv"]).arg(&dir),
                 Cmd::new(dir.join("bin/python").to_string_lossy())
                     .args([
                         "-m",
@@ -326,7 +331,7 @@ mod tests {
         assert_eq!(
             lines(Tool::Uv),
             [
-                "python3 -m venv /tools/uv-0.13.9",
+                "/py/3.11/bin/python3.11 -m venv /tools/uv-0.13.9",
                 "/tools/uv-0.13.9/bin/python -m pip install --disable-pip-version-check --quiet \
                  uv==0.13.9"
             ]

@@ -6,7 +6,8 @@
 //! - a stage's consumed artifacts come from earlier in the same job, or — for files — from a
 //!   job it `needs:` (directly or not) that produces them, downloaded by name before the step;
 //!   services never cross jobs, so a job runs docker-up before the stages that need them;
-//! - a stage's flags match what `cargo xtask ci` runs it with (sharding aside);
+//! - a stage's flags match what `cargo xtask ci` runs it with (sharding, the interpreter and
+//!   the package index aside: those vary between jobs);
 //! - every stage of the graph runs in some workflow.
 
 use std::collections::{BTreeMap, BTreeSet};

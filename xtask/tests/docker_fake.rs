@@ -41,14 +41,15 @@ impl Fake {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap()
         );
+        let (s3_port, azure_port) = free_ports();
         let mut cmd = xtask(&workspace_root(), args);
         cmd.env("PATH", path)
             .env("FAKE_DOCKER_LOG", self.dir.join("docker.log"))
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .env("XTASK_DOCKER_CACHE", self.dir.join("cache"))
             .env("XTASK_READY_TIMEOUT", "1")
-            .env("XTASK_S3_PORT", free_port().to_string())
-            .env("XTASK_AZURE_PORT", free_port().to_string());
+            .env("XTASK_S3_PORT", s3_port.to_string())
+            .env("XTASK_AZURE_PORT", azure_port.to_string());
         run(cmd)
     }
 
@@ -111,7 +112,7 @@ fn cache_miss_pulls_and_saves_then_cache_hit_loads_without_pulling() {
     );
     assert_eq!(
         calls[3],
-        format!("{COMPOSE} up --detach --wait --wait-timeout 120")
+        format!("{COMPOSE} up --detach --wait --wait-timeout 1")
     );
     assert_eq!(calls.len(), 4);
 
@@ -132,7 +133,7 @@ fn cache_miss_pulls_and_saves_then_cache_hit_loads_without_pulling() {
     assert_eq!(calls[1], format!("load --input {tarball}"));
     assert_eq!(
         calls[2],
-        format!("{COMPOSE} up --detach --wait --wait-timeout 120")
+        format!("{COMPOSE} up --detach --wait --wait-timeout 1")
     );
     assert!(!calls.iter().any(|c| c.contains("pull")), "{calls:?}");
     fake.xtask(&["docker-down"]);

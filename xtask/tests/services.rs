@@ -71,7 +71,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>, backend: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn native_backend_up_round_trips_and_down_leaves_nothing() {
     let dir = scratch("native");
-    let (s3_port, azure_port) = (free_port(), free_port());
+    let (s3_port, azure_port) = free_ports();
     let xtask_in = |args: &[&str]| {
         let mut cmd = xtask(&workspace_root(), args);
         cmd.env("CARGO_TARGET_DIR", dir.join("target"))
@@ -197,7 +197,7 @@ fn ctrl_c_during_test_full_leaves_no_server_running() {
     std::fs::create_dir_all(&workspace).unwrap();
     sleepy_workspace(&workspace);
     let marker = dir.join("test-started");
-    let (s3_port, azure_port) = (free_port(), free_port());
+    let (s3_port, azure_port) = free_ports();
 
     let mut cmd = xtask(&workspace, &["ci", "--only", "docker-up,test-full"]);
     // The scratch workspace has no compose.yaml: native servers even where Docker answers.

@@ -47,7 +47,7 @@ fn compose(project: &str) -> Cmd {
     Cmd::new("docker").args(["compose", "--file", COMPOSE_FILE, "--project-name", project])
 }
 
-pub fn plan_up(ctx: &Context, ports: Ports) -> Result<Plan> {
+pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Result<Plan> {
     let path = ctx.root.join(COMPOSE_FILE);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("the docker backend needs {}", path.display()))?;
@@ -70,12 +70,13 @@ pub fn plan_up(ctx: &Context, ports: Ports) -> Result<Plan> {
                     .args(&images),
             )
     };
-    let [s3, azure] = endpoints(ports, [None, None]);
+    let [s3, azure] = endpoints(ports, [None, None], deadline_secs);
     Ok(plan
         .action(Action::TrackServices(Backend::Docker))
         .run(
             compose(PROJECT)
-                .args(["up", "--detach", "--wait", "--wait-timeout", "120"])
+                .args(["up", "--detach", "--wait", "--wait-timeout"])
+                .arg(deadline_secs.to_string())
                 .env("XTASK_S3_PORT", ports.s3.to_string())
                 .env("XTASK_AZURE_PORT", ports.azure.to_string()),
         )

@@ -175,26 +175,30 @@ fn azure_endpoint(ports: Ports) -> String {
     format!("http://127.0.0.1:{}/{AZURE_ACCOUNT}", ports.azure)
 }
 
-fn ready_timeout() -> u64 {
-    std::env::var("XTASK_READY_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
+/// How long the servers may take to answer: `XTASK_READY_TIMEOUT` seconds (default 60).
+fn ready_timeout() -> Result<u64> {
+    match std::env::var("XTASK_READY_TIMEOUT") {
+        Err(_) => Ok(60),
+        Ok(value) => match value.trim().parse() {
+            Ok(secs @ 1..=3600) => Ok(secs),
+            _ => bail!("XTASK_READY_TIMEOUT={value}: expected whole seconds from 1 to 3600"),
+        },
+    }
 }
 
-fn endpoints(ports: Ports, logs: [Option<PathBuf>; 2]) -> [Endpoint; 2] {
+fn endpoints(ports: Ports, logs: [Option<PathBuf>; 2], deadline_secs: u64) -> [Endpoint; 2] {
     let [s3_log, azure_log] = logs;
     [
         Endpoint {
             name: "the S3 server",
             url: format!("http://127.0.0.1:{}/", ports.s3),
-            deadline_secs: ready_timeout(),
+            deadline_secs,
             log: s3_log,
         },
         Endpoint {
             name: "Azurite",
             url: format!("{}?comp=list", azure_endpoint(ports)),
-            deadline_secs: ready_timeout(),
+            deadline_secs,
             log: azure_log,
         },
     ]
@@ -210,7 +214,7 @@ fn healthy(state: &State) -> bool {
             .processes
             .iter()
             .all(|p| exec::process_matches(p.pid, &p.marker))
-        && endpoints(ports, [None, None])
+        && endpoints(ports, [None, None], 0)
             .iter()
             .all(|e| answers(&e.url))
 }
@@ -250,13 +254,14 @@ pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
             "unknown services backend `{other}` (XTASK_SERVICES_BACKEND): expected auto, docker or native"
         ),
     };
+    let deadline_secs = ready_timeout()?;
     let up = match backend {
-        Backend::Docker => docker::plan_up(ctx, ports)?,
+        Backend::Docker => docker::plan_up(ctx, ports, deadline_secs)?,
         Backend::Native if !cfg!(unix) => bail!(
             "the native backend runs the servers as background processes, which xtask supports \
              on Linux and macOS only; use --backend docker"
         ),
-        Backend::Native => native::plan_up(ctx, ports),
+        Backend::Native => native::plan_up(ctx, ports, deadline_secs),
     };
     Ok(plan.extend(up))
 }
@@ -340,11 +345,13 @@ pub fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
             } else {
                 "did not answer in time"
             };
-            let tail = endpoint
-                .log
-                .as_ref()
-                .map(|l| log_tail(&ctx.root.join(l)))
-                .unwrap_or_default();
+            let tail = match &endpoint.log {
+                Some(log) => log_tail(&ctx.root.join(log)),
+                None => format!(
+                    "\nThe servers' logs: docker compose --project-name {} logs",
+                    docker::PROJECT
+                ),
+            };
             bail!(
                 "{} at {} {why} (waited up to {}s; XTASK_READY_TIMEOUT changes the deadline).{tail}",
                 endpoint.name,

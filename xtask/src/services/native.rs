@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::plan::{Action, Plan};
 use crate::tools::Tool;
 
-pub fn plan_up(ctx: &Context, ports: Ports) -> Plan {
+pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     let dir = services_dir(ctx);
     let moto = Daemon {
         name: "moto",
@@ -32,7 +32,8 @@ pub fn plan_up(ctx: &Context, ports: Ports) -> Plan {
         log: ctx.rel(&dir.join("azurite.log")),
         marker: "azurite".to_string(),
     };
-    let [s3, azure] = endpoints(ports, [Some(moto.log.clone()), Some(azurite.log.clone())]);
+    let logs = [Some(moto.log.clone()), Some(azurite.log.clone())];
+    let [s3, azure] = endpoints(ports, logs, deadline_secs);
     Plan::new()
         .note(
             "native backend (no Docker engine): moto's S3 server stands in for MinIO and does not \

@@ -15,6 +15,14 @@ use crate::output::Tone;
 use crate::plan::{Action, Cmd, Plan};
 use crate::tools::Tool;
 
+/// How a stage that uses a built artifact begins: the tool that runs it, then the artifact,
+/// checked against the sources (and, locally, built when missing).
+fn using(tool: Tool, artifact: Artifact) -> Plan {
+    Plan::new()
+        .ensure(tool)
+        .action(Action::RequireArtifact(artifact))
+}
+
 /// The commands that build an artifact (also its manifest's recipe).
 pub fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
     match artifact {
@@ -33,7 +41,7 @@ fn build(ctx: &Context, artifact: Artifact, tools: &[Tool]) -> Result<Plan> {
             return Ok(plan.note(format!(
                 "{} is up to date (built from commit {}, sources unchanged): nothing to build",
                 artifact.name(),
-                &manifest.commit[..manifest.commit.len().min(10)]
+                artifacts::short(&manifest.commit, 10)
             )));
         }
         Freshness::Stale(why) => plan = plan.note(format!("rebuilding {}: {why}", artifact.name())),

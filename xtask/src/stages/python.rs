@@ -80,8 +80,8 @@ fn required_interpreter(ctx: &Context) -> Result<&Interpreter> {
     match ctx.interpreters().first() {
         Some(i) if i.version == PYTHON_VERSIONS[0] => Ok(i),
         _ => bail!(
-            "CPython {} is required but `python{}` was not found on PATH. Install it (it is the \
-             Python this project promises on every machine) and try again.",
+            "CPython {} is required but `python{}` was not found on PATH nor in pyenv. Install \
+             it (it is the Python this project promises on every machine) and try again.",
             PYTHON_VERSIONS[0],
             PYTHON_VERSIONS[0]
         ),
@@ -106,9 +106,7 @@ pub fn lint(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
             .to_string_lossy()
             .into_owned()
     };
-    Ok(Plan::new()
-        .ensure(Tool::Uv)
-        .action(Action::RequireArtifact(Artifact::Wheels))
+    Ok(super::using(Tool::Uv, Artifact::Wheels)
         .extend(venv_plan)
         .run(Cmd::new(bin("ruff")).args(["check", PACKAGE_DIR]))
         .run(Cmd::new(bin("ruff")).args(["format", "--check", PACKAGE_DIR]))
@@ -131,18 +129,16 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
             PYTHON_VERSIONS.to_vec()
         }
     };
-    let mut plan = Plan::new()
-        .ensure(Tool::Uv)
-        .action(Action::RequireArtifact(Artifact::Wheels));
+    let mut plan = super::using(Tool::Uv, Artifact::Wheels);
     if args.full {
         plan = plan.action(Action::RequireServices);
     }
     for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
             if args.python.is_some() {
-                bail!("--python {version}: `python{version}` was not found on PATH (nor in pyenv)");
+                bail!("--python {version}: `python{version}` was not found on PATH nor in pyenv");
             }
-            plan = plan.note(format!("CPython {version} not found on PATH: not tested"));
+            plan = plan.note(format!("CPython {version} not found on PATH nor in pyenv: not tested"));
             continue;
         };
         let (venv_plan, venv_python) = venv_with_wheel(
@@ -193,9 +189,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     ]
     .map(String::from)
     .to_vec();
-    let mut plan = Plan::new()
-        .ensure(Tool::Uv)
-        .action(Action::RequireArtifact(Artifact::Wheels));
+    let mut plan = super::using(Tool::Uv, Artifact::Wheels);
     if index_reachable(&python, &index) {
         install.extend([
             "--extra-index-url".into(),
@@ -286,7 +280,7 @@ mod tests {
             "$ env $(cat target/xtask/services.env) target/xtask/venvs/test-3.11/bin/python -m \
              pytest icechunk-python/tests"
         );
-        assert_eq!(lines[8], "# CPython 3.12 not found on PATH: not tested");
+        assert_eq!(lines[8], "# CPython 3.12 not found on PATH nor in pyenv: not tested");
         assert_eq!(lines[9], "# CPython 3.13: /py/3.13/bin/python3.13");
         assert_eq!(
             lines[10],

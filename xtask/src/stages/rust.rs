@@ -84,16 +84,12 @@ fn unit_filter() -> String {
 }
 
 pub fn test_unit(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    Ok(Plan::new()
-        .ensure(Tool::Nextest)
-        .action(Action::RequireArtifact(Artifact::RustTests))
+    Ok(super::using(Tool::Nextest, Artifact::RustTests)
         .run(run_archive(ctx, args, Some(unit_filter()))))
 }
 
 pub fn test_full(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    Ok(Plan::new()
-        .ensure(Tool::Nextest)
-        .action(Action::RequireArtifact(Artifact::RustTests))
+    Ok(super::using(Tool::Nextest, Artifact::RustTests)
         .action(Action::RequireServices)
         .run(run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx)))))
 }

@@ -30,13 +30,12 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct ports nothing listens on right now (both held while they are chosen, so the
+/// system cannot hand out the same one twice).
+pub fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (bind(), bind());
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 pub fn port_is_free(port: u16) -> bool {
