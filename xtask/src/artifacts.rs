@@ -122,16 +122,13 @@ impl Sources {
     }
 
     fn describe(&self) -> String {
-        let short = short(&self.commit, 10);
+        let commit = short(&self.commit, 10);
         let dirty = if self.dirty {
             " with uncommitted changes"
         } else {
             ""
         };
-        format!(
-            "commit {short}{dirty} (sources {})",
-            short(&self.hash, 12)
-        )
+        format!("commit {commit}{dirty} (sources {})", short(&self.hash, 12))
     }
 }
 

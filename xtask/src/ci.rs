@@ -63,6 +63,12 @@ pub fn run(
     let mut not_passed: Vec<&str> = Vec::new();
     let mut stop: Option<Status> = None;
     let mut services_touched = false;
+    if opts.dry_run {
+        println!(
+            "# every command runs in {}; relative paths are relative to it",
+            ctx.root.display()
+        );
+    }
 
     for inv in invocations {
         let mut report = StageReport {

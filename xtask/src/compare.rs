@@ -37,8 +37,6 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const BOTH: [Variant; 2] = [Variant::PerJob, Variant::Shared];
-
     pub fn name(self) -> &'static str {
         match self {
             Variant::PerJob => "per-job",

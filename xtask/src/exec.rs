@@ -228,7 +228,7 @@ fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
     } else {
         std::ffi::OsString::from(&cmd.program)
     };
-    let mut expr = duct::cmd(program, &cmd.args).dir(root.join(&cmd.cwd));
+    let mut expr = duct::cmd(program, &cmd.args).dir(root);
     if let Some(file) = &cmd.env_file {
         let text = std::fs::read_to_string(root.join(file)).with_context(|| {
             format!(

@@ -11,7 +11,8 @@ pub(crate) mod ci;
 pub mod cli;
 pub(crate) mod compare;
 pub(crate) mod context;
-pub(crate) mod docs;
+#[cfg(test)]
+mod docs;
 pub(crate) mod exec;
 pub(crate) mod graph;
 pub(crate) mod output;

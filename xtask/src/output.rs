@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tone {
-    Plain,
     Bold,
     Good,
     Bad,
@@ -30,6 +29,7 @@ impl Output {
     }
 
     /// No colour, no GitHub Actions commands (tests).
+    #[cfg(test)]
     pub fn plain() -> Output {
         Output {
             color: false,
@@ -40,7 +40,6 @@ impl Output {
     pub fn paint(&self, tone: Tone, text: &str) -> String {
         let code = match tone {
             _ if !self.color => return text.to_string(),
-            Tone::Plain => return text.to_string(),
             Tone::Bold => "1",
             Tone::Good => "32",
             Tone::Bad => "1;31",

@@ -1,7 +1,8 @@
 //! Plans: what a stage will do, as data.
 //!
-//! A stage turns into a [`Plan`] — external commands with their arguments, environment and
-//! working directory, plus a few named internal actions (check a manifest, wait for a server).
+//! A stage turns into a [`Plan`] — external commands with their arguments and environment, all
+//! run in the workspace root, plus a few named internal actions (check a manifest, wait for a
+//! server).
 //! `--dry-run` prints plans, tests compare them, and [`crate::exec`] is the one place that runs
 //! them.
 
@@ -19,8 +20,6 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// Variables set on top of the inherited environment.
     pub env: Vec<(String, String)>,
-    /// Working directory, relative to the workspace root (or absolute).
-    pub cwd: PathBuf,
     /// `KEY=VALUE` lines read when the command starts (the services' endpoints).
     pub env_file: Option<PathBuf>,
 }
@@ -31,7 +30,6 @@ impl Cmd {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
-            cwd: PathBuf::new(),
             env_file: None,
         }
     }
@@ -59,11 +57,6 @@ impl Cmd {
         self
     }
 
-    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Cmd {
-        self.cwd = dir.as_ref().to_path_buf();
-        self
-    }
-
     pub fn env_file(mut self, path: impl AsRef<Path>) -> Cmd {
         self.env_file = Some(path.as_ref().to_path_buf());
         self
@@ -79,12 +72,10 @@ impl Cmd {
     }
 }
 
-/// `cd dir && env $(cat file) KEY=value program args` — what a shell user would type.
+/// `env $(cat file) KEY=value program args` — what a shell user would type in the workspace
+/// root, where every command runs.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.cwd.as_os_str().is_empty() {
-            write!(f, "cd {} && ", quote(&self.cwd.to_string_lossy()))?;
-        }
         if let Some(file) = &self.env_file {
             write!(f, "env $(cat {}) ", quote(&file.to_string_lossy()))?;
         }
@@ -274,16 +265,8 @@ impl Plan {
         self
     }
 
-    /// The external commands, in order.
-    pub fn commands(&self) -> impl Iterator<Item = &Cmd> {
-        self.steps.iter().filter_map(|s| match s {
-            Step::Run(cmd) => Some(cmd),
-            Step::Do(Action::Spawn(d)) => Some(&d.cmd),
-            _ => None,
-        })
-    }
-
     /// One line per step, as `--dry-run` prints them.
+    #[cfg(test)]
     pub fn lines(&self) -> Vec<String> {
         self.steps.iter().map(ToString::to_string).collect()
     }
@@ -303,10 +286,10 @@ mod tests {
                 "not binary_id(icechunk::integration)",
             ])
             .env("RUST_BACKTRACE", "1")
-            .cwd("icechunk-python");
+            .env_file("target/xtask/services.env");
         assert_eq!(
             cmd.to_string(),
-            "cd icechunk-python && RUST_BACKTRACE=1 cargo nextest run -E \
+            "env $(cat target/xtask/services.env) RUST_BACKTRACE=1 cargo nextest run -E \
              'not binary_id(icechunk::integration)'"
         );
         assert_eq!(quote("it's"), r"'it'\''s'");

@@ -50,6 +50,7 @@ struct Spec {
 }
 
 impl Tool {
+    #[cfg(test)]
     pub const ALL: [Tool; 8] = [
         Tool::Nextest,
         Tool::Uv,
@@ -113,12 +114,15 @@ impl Tool {
     }
 
     /// Where it comes from and how xtask installs it, for the docs.
+    #[cfg(test)]
     pub fn source(self) -> String {
         match self.spec().installer {
             Installer::Cargo(krate) => {
                 format!("crates.io `{krate}` (cargo install; or already on PATH)")
             }
-            Installer::Pip(package) => format!("PyPI `{package}` (pip, in a venv of python3)"),
+            Installer::Pip(package) => {
+                format!("PyPI `{package}` (pip, in a venv of the CPython 3.11 found)")
+            }
             Installer::Uv(package) => format!("PyPI `{package}` (uv, in its own venv)"),
             Installer::Npm(package) => format!("npm `{package}`"),
         }

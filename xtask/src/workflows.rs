@@ -212,7 +212,9 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
     ))
 }
 
-/// For each stage and command, the workflow jobs that run it (`file: job`), from workflow texts.
+/// For each stage and command, the workflow jobs that run it (`file: job`), from workflow texts
+/// (for the stage table of docs/ci.md).
+#[cfg(test)]
 pub fn callers(files: &[(String, String)]) -> Result<BTreeMap<String, Vec<String>>> {
     let mut problems = Vec::new();
     let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -138,7 +138,9 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
             if args.python.is_some() {
                 bail!("--python {version}: `python{version}` was not found on PATH nor in pyenv");
             }
-            plan = plan.note(format!("CPython {version} not found on PATH nor in pyenv: not tested"));
+            plan = plan.note(format!(
+                "CPython {version} not found on PATH nor in pyenv: not tested"
+            ));
             continue;
         };
         let (venv_plan, venv_python) = venv_with_wheel(
@@ -280,7 +282,10 @@ mod tests {
             "$ env $(cat target/xtask/services.env) target/xtask/venvs/test-3.11/bin/python -m \
              pytest icechunk-python/tests"
         );
-        assert_eq!(lines[8], "# CPython 3.12 not found on PATH nor in pyenv: not tested");
+        assert_eq!(
+            lines[8],
+            "# CPython 3.12 not found on PATH nor in pyenv: not tested"
+        );
         assert_eq!(lines[9], "# CPython 3.13: /py/3.13/bin/python3.13");
         assert_eq!(
             lines[10],

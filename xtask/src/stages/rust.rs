@@ -84,8 +84,13 @@ fn unit_filter() -> String {
 }
 
 pub fn test_unit(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    Ok(super::using(Tool::Nextest, Artifact::RustTests)
-        .run(run_archive(ctx, args, Some(unit_filter()))))
+    Ok(
+        super::using(Tool::Nextest, Artifact::RustTests).run(run_archive(
+            ctx,
+            args,
+            Some(unit_filter()),
+        )),
+    )
 }
 
 pub fn test_full(ctx: &Context, args: &StageArgs) -> Result<Plan> {

@@ -35,7 +35,10 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn free_ports() -> (u16, u16) {
     let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (a, b) = (bind(), bind());
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 pub fn port_is_free(port: u16) -> bool {
