@@ -10,7 +10,6 @@ use crate::context::Context;
 use crate::exec::{Executor, Interrupted};
 use crate::graph::{Artifact, Stage, StageArgs};
 use crate::output::Output;
-use crate::plan::Plan;
 use crate::report::{Report, StageReport, Status};
 use crate::stages;
 
@@ -24,10 +23,9 @@ pub struct Invocation {
 impl Invocation {
     /// How `cargo xtask ci` runs `stage`.
     pub fn for_ci(stage: &'static Stage) -> Result<Invocation> {
-        let args: Vec<String> = stage.ci_args.iter().map(|a| a.to_string()).collect();
         Ok(Invocation {
             stage,
-            args: StageArgs::parse(stage, &args)?,
+            args: StageArgs::for_ci(stage)?,
         })
     }
 
@@ -148,14 +146,13 @@ pub fn run(
 /// Stop the services whatever happened before. A failure here fails the run: it comes back as
 /// a failed `docker-down` row of the report, never hidden.
 fn teardown(exec: &mut Executor<'_>, dry_run: bool) -> Option<StageReport> {
-    exec.finishing = true;
     if dry_run {
         println!("==> cargo xtask docker-down (always, at the end of ci)");
     } else {
         exec.out.stage_header("docker-down (end of ci)");
     }
     let started = Instant::now();
-    let result = stages::services::down(exec.ctx).and_then(|plan: Plan| exec.run_plan(&plan));
+    let result = stages::services::take_down(exec);
     let commands = std::mem::take(&mut exec.records);
     let mut notes = std::mem::take(&mut exec.warnings);
     let error = result.err()?;

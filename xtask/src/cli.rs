@@ -90,12 +90,10 @@ fn run(command: Command) -> Result<ExitCode> {
             exec::install_signal_handler()?;
             let ctx = Context::discover()?;
             let mut executor = Executor::new(&ctx, Output::from_env(ctx.github_actions), dry_run);
-            executor.finishing = true;
-            let plan = crate::stages::services::down(&ctx)?;
             if dry_run {
                 println!("==> cargo xtask docker-down");
             }
-            executor.run_plan(&plan)?;
+            crate::stages::services::take_down(&mut executor)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Compare(opts) => {

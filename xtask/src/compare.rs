@@ -530,11 +530,8 @@ fn run_job(
             break;
         }
     }
-    if services_up {
-        exec.finishing = true;
-        if let Err(e) = crate::services::plan_down(&job_ctx).and_then(|p| exec.run_plan(&p)) {
-            error.get_or_insert(format!("docker-down: {e:#}"));
-        }
+    if services_up && let Err(e) = crate::stages::services::take_down(&mut exec) {
+        error.get_or_insert(format!("docker-down: {e:#}"));
     }
     let seconds = started.elapsed().as_secs_f64();
     let mut result = JobResult {

@@ -110,6 +110,12 @@ pub struct StageArgs {
 }
 
 impl StageArgs {
+    /// The flags `cargo xtask ci` runs `stage` with.
+    pub fn for_ci(stage: &Stage) -> Result<StageArgs> {
+        let args: Vec<String> = stage.ci_args.iter().map(|a| a.to_string()).collect();
+        StageArgs::parse(stage, &args)
+    }
+
     /// Parse `args` against the flags `stage` accepts.
     pub fn parse(stage: &Stage, args: &[String]) -> Result<StageArgs> {
         let mut parsed = StageArgs::default();

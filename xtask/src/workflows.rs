@@ -179,15 +179,15 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
                     python: None,
                     ..args.clone()
                 };
-                let ci_args: Vec<String> = stage.ci_args.iter().map(|a| a.to_string()).collect();
-                if matrix_aside.to_args() != ci_args {
+                let in_ci = StageArgs::for_ci(stage)?;
+                if matrix_aside != in_ci {
                     problems.push(format!(
                         "{place}: runs `cargo xtask {} {}`, but `cargo xtask ci` runs `cargo \
                          xtask {} {}`",
                         stage.name,
                         args.to_args().join(" "),
                         stage.name,
-                        ci_args.join(" ")
+                        in_ci.to_args().join(" ")
                     ));
                 }
             }

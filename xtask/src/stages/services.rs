@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::context::Context;
+use crate::exec::Executor;
 use crate::graph::StageArgs;
 use crate::plan::Plan;
 use crate::services;
@@ -11,8 +12,12 @@ pub fn up(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     services::plan_up(ctx, args.backend.as_deref())
 }
 
-pub fn down(ctx: &Context) -> Result<Plan> {
-    services::plan_down(ctx)
+/// docker-down: stop what docker-up started. It runs even after Ctrl-C (it is how a run
+/// finishes), for `cargo xtask docker-down`, at the end of `ci` and after each compare job.
+pub fn take_down(exec: &mut Executor<'_>) -> Result<()> {
+    exec.finishing = true;
+    let plan = services::plan_down(exec.ctx)?;
+    exec.run_plan(&plan)
 }
 
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
