@@ -111,11 +111,8 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
                     .iter()
                     .filter(|j| &j.workflow == called && on_linux(j))
                 {
-                    let enabled = job
-                        .when_input
-                        .as_ref()
-                        .is_none_or(|i| inputs.get(i) == Some(&true));
-                    if enabled {
+                    let calls = job.calls(inputs);
+                    if !calls.is_empty() {
                         let name = format!("{}: {} / {}", caller.workflow, caller.job, job.name);
                         stands_for
                             .entry(key.clone())
@@ -126,7 +123,7 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
                             Job {
                                 name,
                                 needs: vec![],
-                                calls: job.calls.clone(),
+                                calls,
                             },
                             caller.needs.clone(),
                         ));
@@ -140,7 +137,7 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
                     Job {
                         name: label(caller),
                         needs: vec![],
-                        calls: caller.calls.clone(),
+                        calls: caller.calls(&BTreeMap::new()),
                     },
                     caller.needs.clone(),
                 ));
@@ -164,21 +161,25 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
         .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
         .collect();
     if let Some(wanted) = &opts.jobs {
+        // `file: job`, `file: caller / job`, `job (matrix=value)`: any of its parts, or a job
+        // key without its matrix values, selects it.
         let matches = |job: &Job| {
+            let short = job.name.split_once(": ").map_or("", |(_, n)| n);
+            let parts = [Some(short), short.rsplit(" / ").next()];
             wanted.iter().any(|w| {
                 job.name == *w
-                    || job
-                        .name
-                        .split(": ")
-                        .nth(1)
-                        .is_some_and(|n| n == w || n.split(' ').next() == Some(w))
+                    || parts
+                        .iter()
+                        .flatten()
+                        .any(|n| n == w || n.split(' ').next() == Some(w.as_str()))
             })
         };
-        let mut keep: BTreeSet<String> = resolved
+        let matched: BTreeSet<String> = resolved
             .iter()
             .filter(|j| matches(j))
             .map(|j| j.name.clone())
             .collect();
+        let mut keep = matched.clone();
         if keep.is_empty() {
             let names: Vec<_> = resolved.iter().map(|j| j.name.clone()).collect();
             bail!(
@@ -199,21 +200,56 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
             keep.extend(needed);
         }
         resolved.retain(|j| keep.contains(&j.name));
+        // A job brought in only because a selected one needs it builds just what is consumed
+        // (the shared build job without its clippy run when only test-unit is selected).
+        let consumed: BTreeSet<Artifact> = resolved
+            .iter()
+            .flat_map(|j| &j.calls)
+            .filter_map(|(c, _)| graph::stage(c).ok())
+            .flat_map(|s| s.consumes.iter().copied())
+            .collect();
+        for job in resolved.iter_mut().filter(|j| !matched.contains(&j.name)) {
+            job.calls.retain(|(c, _)| {
+                graph::stage(c).is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
+            });
+        }
     }
     // A build nobody needs is not run (the upstream workflow's build, without upstream).
     let needed: BTreeSet<String> = resolved.iter().flat_map(|j| j.needs.clone()).collect();
-    resolved.retain(|j| !j.name.contains(" / ") || needed.contains(&j.name));
+    resolved.retain(|j| !j.calls.iter().all(|(c, _)| builds(c)) || needed.contains(&j.name));
     Ok(resolved)
 }
 
-/// The same jobs without a shared build: a job that consumes files builds them first itself.
+/// Whether a call builds files for other jobs (build-artifacts, build-wheels).
+fn builds(command: &str) -> bool {
+    graph::stage(command).is_ok_and(|s| s.produces.iter().any(|a| a.is_transferable()))
+}
+
+/// The same jobs without a shared build: a job that consumes files builds them first itself,
+/// and a build job keeps only what else it runs (the shared build's lint-rust becomes a
+/// lint-rust job of its workflow, as in workflows without a shared build).
 fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     shared
         .iter()
-        .filter(|j| !j.name.contains(" / "))
-        .map(|job| {
+        .filter_map(|job| {
+            let kept: Vec<(String, StageArgs)> = job
+                .calls
+                .iter()
+                .filter(|(c, _)| !builds(c))
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            let name = if kept.len() == job.calls.len() {
+                job.name.clone()
+            } else {
+                let workflow = job.name.split(": ").next().unwrap_or_default();
+                let commands: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
+                format!("{workflow}: {}", commands.join(", "))
+            };
             let mut builds: Vec<Artifact> = Vec::new();
-            for (command, _) in &job.calls {
+            for (command, _) in &kept {
                 if let Ok(stage) = graph::stage(command) {
                     for artifact in stage.consumes.iter().filter(|a| a.is_transferable()) {
                         if !builds.contains(artifact) {
@@ -225,13 +261,13 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             let calls = builds
                 .iter()
                 .map(|a| (a.producer().name.to_string(), StageArgs::default()))
-                .chain(job.calls.iter().cloned())
+                .chain(kept)
                 .collect();
-            Job {
-                name: job.name.clone(),
+            Some(Job {
+                name,
                 needs: vec![],
                 calls,
-            }
+            })
         })
         .collect()
 }
@@ -754,12 +790,19 @@ mod tests {
     fn shared_builds_once_and_test_jobs_reuse_the_artifacts() {
         let variants = repository_plan(&Options::default());
         let shared = &variants[&Variant::Shared];
-        let builds: Vec<_> = shared.iter().filter(|j| j.name.contains(" / ")).collect();
+        // One build job: clippy, the archive and the wheel, in one target directory.
+        let builds: Vec<_> = shared
+            .iter()
+            .filter(|j| j.calls.iter().any(|(c, _)| builds(c)))
+            .collect();
+        assert_eq!(builds.len(), 1);
+        assert_eq!(builds[0].name, "rust-ci-optimized.yaml: build / build");
         assert_eq!(
-            names(&builds.iter().map(|j| (*j).clone()).collect::<Vec<_>>()),
+            call_lines(builds[0]),
             [
-                "python-check-optimized.yaml: build / build-wheels",
-                "rust-ci-optimized.yaml: build / build-artifacts"
+                "cargo xtask lint-rust",
+                "cargo xtask build-artifacts",
+                "cargo xtask build-wheels"
             ]
         );
         let test_unit = shared
@@ -767,14 +810,12 @@ mod tests {
             .find(|j| j.name == "rust-ci-optimized.yaml: test-unit")
             .unwrap();
         assert_eq!(call_lines(test_unit), ["cargo xtask test-unit"]);
-        assert_eq!(
-            test_unit.needs,
-            ["rust-ci-optimized.yaml: build / build-artifacts"]
-        );
+        assert_eq!(test_unit.needs, ["rust-ci-optimized.yaml: build / build"]);
         let python = shared
             .iter()
-            .find(|j| j.name == "python-check-optimized.yaml: python-test (python=3.12)")
+            .find(|j| j.name == "rust-ci-optimized.yaml: python / python-test (python=3.12)")
             .unwrap();
+        assert_eq!(python.needs, ["rust-ci-optimized.yaml: build / build"]);
         assert_eq!(
             call_lines(python),
             [
@@ -798,10 +839,12 @@ mod tests {
     fn per_job_builds_in_every_job_that_needs_an_artifact() {
         let variants = repository_plan(&Options::default());
         let per_job = &variants[&Variant::PerJob];
+        assert!(per_job.iter().all(|j| j.needs.is_empty()));
         assert!(
-            per_job
+            !per_job
                 .iter()
-                .all(|j| j.needs.is_empty() && !j.name.contains(" / "))
+                .any(|j| j.name == "rust-ci-optimized.yaml: build / build"),
+            "no build job: every job builds for itself"
         );
         let full = per_job
             .iter()
@@ -842,13 +885,37 @@ mod tests {
         assert_eq!(
             names(&variants[&Variant::Shared]),
             [
-                "rust-ci-optimized.yaml: build / build-artifacts",
+                "rust-ci-optimized.yaml: build / build",
                 "rust-ci-optimized.yaml: test-unit"
             ]
         );
         assert_eq!(
             names(&variants[&Variant::PerJob]),
             ["rust-ci-optimized.yaml: test-unit"]
+        );
+        assert_eq!(
+            call_lines(&variants[&Variant::Shared][0]),
+            ["cargo xtask build-artifacts"],
+            "the build brought in for test-unit builds only the archive"
+        );
+        // A job of a called workflow is selected by its own key too.
+        let opts = Options {
+            jobs: Some(vec!["python-test".into()]),
+            ..Options::default()
+        };
+        let variants = repository_plan(&opts);
+        assert_eq!(
+            variants[&Variant::Shared].len(),
+            4,
+            "the build and three interpreters"
+        );
+        assert_eq!(
+            names(&variants[&Variant::PerJob]),
+            [
+                "rust-ci-optimized.yaml: python / python-test (python=3.11)",
+                "rust-ci-optimized.yaml: python / python-test (python=3.12)",
+                "rust-ci-optimized.yaml: python / python-test (python=3.13)"
+            ]
         );
         let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
         let files = workflows::read_all(Path::new(&manifest).parent().unwrap()).unwrap();

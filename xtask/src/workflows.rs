@@ -5,6 +5,8 @@
 //! - every `uses:` step is a setup, cache or artifact action (no build logic in YAML);
 //! - a stage's consumed artifacts come from earlier in the same job, or — for files — from a
 //!   job it `needs:` (directly or not) that produces them, downloaded by name before the step;
+//!   a reusable workflow's jobs are checked as each caller runs them (the caller's `needs:`, the
+//!   artifact names it passes in `with:`, the inputs that switch build steps on);
 //!   services never cross jobs, so a job runs docker-up before the stages that need them;
 //! - a stage's flags match what `cargo xtask ci` runs it with (sharding, the interpreter and
 //!   the package index aside: those vary between jobs);
@@ -62,6 +64,8 @@ enum Step {
         command: String,
         args: StageArgs,
         place: String,
+        /// `if: inputs.<name>` on the step: the input of its reusable workflow that runs it.
+        when_input: Option<String>,
     },
     /// `actions/download-artifact` with this `name:` (possibly an expression).
     Download(String),
@@ -74,16 +78,28 @@ struct Job {
     needs: Vec<String>,
     /// `uses: ./.github/workflows/x.yaml` for a reusable-workflow call.
     calls_workflow: Option<String>,
+    /// The `with:` inputs of that call, as written.
+    with: BTreeMap<String, String>,
     /// The job's `outputs:`.
     outputs: BTreeMap<String, String>,
     steps: Vec<Step>,
 }
 
 impl Job {
-    fn runs(&self, stage: &str) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Xtask { command, .. } if command == stage))
+    /// Whether the job runs `stage`; `input_on` tells whether an input of its workflow is set.
+    fn runs(&self, stage: &str, input_on: &dyn Fn(&str) -> bool) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(s, Step::Xtask { command, when_input, .. }
+                if command == stage && when_input.as_deref().is_none_or(input_on))
+        })
+    }
+
+    /// Whether this call of `workflow` sets its boolean input `name` (or leaves its default on).
+    fn sets(&self, workflow: &Workflow, name: &str) -> bool {
+        match self.with.get(name) {
+            Some(value) => value == "true",
+            None => workflow.input_defaults.get(name) == Some(&true),
+        }
     }
 }
 
@@ -92,6 +108,8 @@ struct Workflow {
     jobs: BTreeMap<String, Job>,
     /// `on.workflow_call.outputs.<name>.value`, for reusable workflows.
     outputs: BTreeMap<String, String>,
+    /// The defaults of its boolean `workflow_call` inputs.
+    input_defaults: BTreeMap<String, bool>,
 }
 
 type Workflows = BTreeMap<String, Workflow>;
@@ -111,14 +129,24 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
     let mut xtask_steps = 0;
     let mut seen_stages = BTreeSet::new();
     for (file, workflow) in &workflows {
+        // A reusable workflow's jobs are checked as each caller runs them: the caller's needs
+        // and `with:` inputs stand in for theirs.
+        let callers = calling_jobs(&workflows, file);
+        let contexts: Vec<Option<Caller>> = if callers.is_empty() {
+            vec![None]
+        } else {
+            callers.into_iter().map(Some).collect()
+        };
         for (job_name, job) in &workflow.jobs {
             let mut produced_here = BTreeSet::new();
-            let mut downloaded = BTreeSet::new();
+            let mut downloaded = vec![BTreeSet::new(); contexts.len()];
             for step in &job.steps {
                 let (command, args, place) = match step {
                     Step::Download(name) => {
-                        let resolved = resolve_name(&workflows, file, name);
-                        downloaded.extend(artifact_named(&resolved));
+                        for (context, downloaded) in contexts.iter().zip(&mut downloaded) {
+                            let resolved = resolve_in(&workflows, file, context.as_ref(), name);
+                            downloaded.extend(artifact_named(&resolved));
+                        }
                         continue;
                     }
                     Step::Upload(_) => continue,
@@ -126,6 +154,7 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
                         command,
                         args,
                         place,
+                        ..
                     } => (command, args, place),
                 };
                 xtask_steps += 1;
@@ -137,39 +166,62 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
                     if produced_here.contains(artifact) {
                         continue;
                     }
-                    let problem = if !artifact.is_transferable() {
-                        Some(format!(
-                            "runs {} without running {} earlier in the job (services do not \
+                    for (context, downloaded) in contexts.iter().zip(&downloaded) {
+                        let problem = if !artifact.is_transferable() {
+                            Some(format!(
+                                "runs {} without running {} earlier in the job (services do not \
                              cross jobs)",
-                            stage.name,
-                            artifact.producer().name
-                        ))
-                    } else {
-                        match upstream_producer(&workflows, file, job_name, *artifact) {
-                            None => Some(format!(
-                                "runs {}, which consumes {}, but the job neither builds it nor \
-                                 needs a job that runs {}",
                                 stage.name,
-                                artifact.name(),
                                 artifact.producer().name
-                            )),
-                            Some(producer) if !uploads(producer, *artifact) => Some(format!(
-                                "runs {}, but the job that builds {} does not upload a `{}-*` \
+                            ))
+                        } else {
+                            let producer = upstream_producer(&workflows, file, job_name, *artifact)
+                                .or_else(|| {
+                                    let caller = context.as_ref()?;
+                                    upstream_producer(
+                                        &workflows,
+                                        caller.file,
+                                        caller.job,
+                                        *artifact,
+                                    )
+                                });
+                            match producer {
+                                None => Some(format!(
+                                    "runs {}, which consumes {}, but the job neither builds it nor \
+                                 needs a job that runs {}",
+                                    stage.name,
+                                    artifact.name(),
+                                    artifact.producer().name
+                                )),
+                                Some(producer) if !uploads(producer, *artifact) => Some(format!(
+                                    "runs {}, but the job that builds {} does not upload a `{}-*` \
                                  artifact",
-                                stage.name,
-                                artifact.name(),
-                                artifact.name()
-                            )),
-                            Some(_) if !downloaded.contains(artifact) => Some(format!(
-                                "runs {} without downloading the `{}-*` artifact first",
-                                stage.name,
-                                artifact.name()
-                            )),
-                            Some(_) => None,
+                                    stage.name,
+                                    artifact.name(),
+                                    artifact.name()
+                                )),
+                                Some(_) if !downloaded.contains(artifact) => Some(format!(
+                                    "runs {} without downloading the `{}-*` artifact first",
+                                    stage.name,
+                                    artifact.name()
+                                )),
+                                Some(_) => None,
+                            }
+                        };
+                        if let Some(problem) = problem {
+                            let problem = match context {
+                                Some(caller) => {
+                                    format!(
+                                        "{place} (called by {}: {}): {problem}",
+                                        caller.file, caller.job
+                                    )
+                                }
+                                None => format!("{place}: {problem}"),
+                            };
+                            if !problems.contains(&problem) {
+                                problems.push(problem);
+                            }
                         }
-                    };
-                    if let Some(problem) = problem {
-                        problems.push(format!("{place}: {problem}"));
                     }
                 }
                 produced_here.extend(stage.produces.iter().copied());
@@ -262,14 +314,34 @@ pub struct JobInstance {
     /// Keys of the jobs it needs, in the same workflow.
     pub needs: Vec<String>,
     pub runs_on: String,
-    /// Its `cargo xtask` calls, in order.
-    pub calls: Vec<(String, StageArgs)>,
+    /// Its `cargo xtask` calls, in order, each with the `if: inputs.<name>` of its step (or
+    /// of the job) that switches it on in a reusable workflow.
+    calls: Vec<(String, StageArgs, Option<String>)>,
     /// For a reusable-workflow call: the called file and its boolean `with:` inputs.
     pub calls_workflow: Option<(String, BTreeMap<String, bool>)>,
-    /// `if: inputs.<name>` of a job in a reusable workflow.
-    pub when_input: Option<String>,
+    /// The defaults of its workflow's boolean `workflow_call` inputs.
+    input_defaults: BTreeMap<String, bool>,
     /// Whether the workflow runs on pull requests.
     pub on_pull_request: bool,
+}
+
+impl JobInstance {
+    /// The `cargo xtask` calls it makes when its workflow is called with `inputs` (empty for a
+    /// job of a workflow that runs on its own).
+    pub fn calls(&self, inputs: &BTreeMap<String, bool>) -> Vec<(String, StageArgs)> {
+        let on = |input: &String| {
+            inputs
+                .get(input)
+                .or_else(|| self.input_defaults.get(input))
+                .copied()
+                .unwrap_or(false)
+        };
+        self.calls
+            .iter()
+            .filter(|(_, _, when)| when.as_ref().is_none_or(on))
+            .map(|(command, args, _)| (command.clone(), args.clone()))
+            .collect()
+    }
 }
 
 /// Every job of every workflow, one instance per matrix combination.
@@ -278,8 +350,8 @@ pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
     for (file, text) in files {
         let doc: Value =
             serde_yaml_ng::from_str(text).with_context(|| format!("{file}: not valid YAML"))?;
-        let on = doc.get("on").or_else(|| doc.get(Value::Bool(true)));
-        let on_pull_request = on.is_some_and(|on| on.get("pull_request").is_some());
+        let on_pull_request = triggers(&doc).is_some_and(|on| on.get("pull_request").is_some());
+        let input_defaults = input_defaults(&doc);
         let jobs = doc
             .get("jobs")
             .and_then(Value::as_mapping)
@@ -289,10 +361,7 @@ pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
                 .as_str()
                 .with_context(|| format!("{file}: a job name is not a string"))?;
             let calls_workflow = job.get("uses").and_then(Value::as_str).and_then(|uses| {
-                let called = uses
-                    .split_whitespace()
-                    .next()?
-                    .strip_prefix("./.github/workflows/")?;
+                let called = called_file(uses)?;
                 let inputs = job
                     .get("with")
                     .and_then(Value::as_mapping)
@@ -300,13 +369,9 @@ pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
                     .flatten()
                     .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_bool()?)))
                     .collect();
-                Some((called.to_string(), inputs))
+                Some((called, inputs))
             });
-            let when_input = job
-                .get("if")
-                .and_then(Value::as_str)
-                .and_then(|c| c.trim().strip_prefix("inputs."))
-                .map(str::to_string);
+            let job_input = when_input(job);
             let runs_on = job
                 .get("runs-on")
                 .and_then(Value::as_str)
@@ -323,12 +388,16 @@ pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
                     .map(|(k, v)| (k.clone(), vec![v.clone()]))
                     .collect();
                 let mut calls = Vec::new();
-                for run in steps
-                    .iter()
-                    .filter_map(|s| s.get("run").and_then(Value::as_str))
-                {
+                for step in &steps {
+                    let Some(run) = step.get("run").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let when = when_input(step).or_else(|| job_input.clone());
                     calls.extend(
-                        parse_run(run, &single).with_context(|| format!("{file}: job {key}"))?,
+                        parse_run(run, &single)
+                            .with_context(|| format!("{file}: job {key}"))?
+                            .into_iter()
+                            .map(|(command, args)| (command, args, when.clone())),
                     );
                 }
                 let label: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -345,7 +414,7 @@ pub fn job_instances(files: &[(String, String)]) -> Result<Vec<JobInstance>> {
                     runs_on: runs_on.clone(),
                     calls,
                     calls_workflow: calls_workflow.clone(),
-                    when_input: when_input.clone(),
+                    input_defaults: input_defaults.clone(),
                     on_pull_request,
                 });
             }
@@ -421,6 +490,48 @@ fn resolve_name(workflows: &Workflows, file: &str, name: &str) -> String {
     }
 }
 
+/// A job that calls a reusable workflow.
+struct Caller<'a> {
+    file: &'a str,
+    job: &'a str,
+    call: &'a Job,
+}
+
+/// The jobs, in any workflow, that call the workflow `file`.
+fn calling_jobs<'a>(workflows: &'a Workflows, file: &str) -> Vec<Caller<'a>> {
+    workflows
+        .iter()
+        .flat_map(|(caller_file, workflow)| {
+            workflow
+                .jobs
+                .iter()
+                .filter(|(_, job)| job.calls_workflow.as_deref() == Some(file))
+                .map(|(job, call)| Caller {
+                    file: caller_file,
+                    job,
+                    call,
+                })
+        })
+        .collect()
+}
+
+/// An artifact name as a job of `file` sees it: `${{ inputs.<name> }}` is what the caller
+/// passes, followed from the caller's workflow.
+fn resolve_in(workflows: &Workflows, file: &str, caller: Option<&Caller>, name: &str) -> String {
+    let input = name
+        .trim()
+        .strip_prefix("${{")
+        .and_then(|n| n.strip_suffix("}}"))
+        .and_then(|n| n.trim().strip_prefix("inputs."));
+    match (input, caller) {
+        (Some(input), Some(caller)) => match caller.call.with.get(input) {
+            Some(passed) => resolve_name(workflows, caller.file, passed),
+            None => name.to_string(),
+        },
+        _ => resolve_name(workflows, file, name),
+    }
+}
+
 /// The job (here, or inside a called workflow) among those `job` needs, directly or not, that
 /// produces `artifact`.
 fn upstream_producer<'a>(
@@ -452,14 +563,15 @@ fn producing_job<'a>(
     job: &'a Job,
     artifact: Artifact,
 ) -> Option<&'a Job> {
-    if job.runs(artifact.producer().name) {
+    let stage = artifact.producer().name;
+    if job.runs(stage, &|_| true) {
         return Some(job);
     }
     let called = workflows.get(job.calls_workflow.as_deref()?)?;
     called
         .jobs
         .values()
-        .find_map(|j| producing_job(workflows, j, artifact))
+        .find(|j| j.runs(stage, &|input| job.sets(called, input)))
 }
 
 fn uploads(job: &Job, artifact: Artifact) -> bool {
@@ -474,10 +586,11 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow>
         .get("jobs")
         .and_then(Value::as_mapping)
         .context("no `jobs` mapping")?;
-    let mut workflow = Workflow::default();
-    // YAML 1.1 readers take a bare `on` for `true`; accept either spelling of the key.
-    let triggers = doc.get("on").or_else(|| doc.get(Value::Bool(true)));
-    let outputs = triggers
+    let mut workflow = Workflow {
+        input_defaults: input_defaults(&doc),
+        ..Workflow::default()
+    };
+    let outputs = triggers(&doc)
         .and_then(|on| on.get("workflow_call"))
         .and_then(|call| call.get("outputs"))
         .and_then(Value::as_mapping);
@@ -508,8 +621,20 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow>
             }
         }
         if let Some(uses) = job_value.get("uses").and_then(Value::as_str) {
-            match uses.strip_prefix("./.github/workflows/") {
-                Some(called) => job.calls_workflow = Some(called.to_string()),
+            match called_file(uses) {
+                Some(called) => {
+                    job.calls_workflow = Some(called);
+                    for (key, value) in job_value
+                        .get("with")
+                        .and_then(Value::as_mapping)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let (Some(key), Some(value)) = (key.as_str(), scalar(value)) {
+                            job.with.insert(key.to_string(), value);
+                        }
+                    }
+                }
                 None => problems.push(format!(
                     "{file}: job {name}: calls a workflow outside this repository ({uses})"
                 )),
@@ -553,6 +678,7 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow>
                                 command,
                                 args,
                                 place: place.clone(),
+                                when_input: when_input(step),
                             }))
                     }
                     Err(e) => problems.push(format!("{place}: {e}")),
@@ -579,13 +705,63 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 /// A job's `strategy.matrix` scalar lists.
 type Matrix = BTreeMap<String, Vec<String>>;
 
-fn matrix_of(job: &Value) -> Matrix {
-    let scalar = |v: &Value| match v {
+/// A YAML scalar as the text GitHub substitutes for it.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
-    };
+    }
+}
+
+/// The triggers of a workflow (YAML 1.1 readers take a bare `on` for `true`; either spelling
+/// of the key is accepted).
+fn triggers(doc: &Value) -> Option<&Value> {
+    doc.get("on").or_else(|| doc.get(Value::Bool(true)))
+}
+
+/// The defaults of a reusable workflow's boolean inputs (an input without one is off).
+fn input_defaults(doc: &Value) -> BTreeMap<String, bool> {
+    triggers(doc)
+        .and_then(|on| on.get("workflow_call"))
+        .and_then(|call| call.get("inputs"))
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter(|(_, input)| input.get("type").and_then(Value::as_str) == Some("boolean"))
+        .filter_map(|(name, input)| {
+            let default = input
+                .get("default")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Some((name.as_str()?.to_string(), default))
+        })
+        .collect()
+}
+
+/// `if: inputs.<name>` on a job or a step of a reusable workflow: the input that switches it on.
+fn when_input(value: &Value) -> Option<String> {
+    value
+        .get("if")
+        .and_then(Value::as_str)
+        .and_then(|condition| condition.trim().strip_prefix("inputs."))
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+}
+
+/// The file a `uses: ./.github/workflows/<file>` job calls.
+fn called_file(uses: &str) -> Option<String> {
+    uses.split_whitespace()
+        .next()?
+        .strip_prefix("./.github/workflows/")
+        .map(str::to_string)
+}
+
+fn matrix_of(job: &Value) -> Matrix {
     job.get("strategy")
         .and_then(|s| s.get("matrix"))
         .and_then(Value::as_mapping)
@@ -691,7 +867,7 @@ mod tests {
         let mut files = repository_workflows();
         edit(
             &mut files,
-            "rust-ci-optimized.yaml",
+            "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: cargo clippy --workspace",
         );
@@ -707,7 +883,7 @@ mod tests {
         let mut files = repository_workflows();
         edit(
             &mut files,
-            "rust-ci-optimized.yaml",
+            "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: cargo xtask lint-everything",
         );
@@ -758,6 +934,39 @@ mod tests {
     }
 
     #[test]
+    fn a_called_workflow_is_checked_as_its_caller_runs_it() {
+        // python-check-optimized.yaml's jobs get the wheel through their caller: its needs,
+        // the artifact name it passes, and the inputs it gives the build.
+        let broken = [
+            (
+                "  python:\n    needs: [build]\n",
+                "  python:\n",
+                "neither builds it nor needs a job that runs build-wheels",
+            ),
+            (
+                "wheel-artifact: ${{ needs.build.outputs.wheel-artifact }}",
+                "wheel-artifact: ${{ needs.build.outputs.rust-artifact }}",
+                "without downloading the `python-wheels-*` artifact first",
+            ),
+            (
+                "      wheels: true\n",
+                "      wheels: false\n",
+                "neither builds it nor needs a job that runs build-wheels",
+            ),
+        ];
+        for (from, to, expected) in broken {
+            let mut files = repository_workflows();
+            edit(&mut files, "rust-ci-optimized.yaml", from, to);
+            let err = check_texts(&files).unwrap_err().to_string();
+            assert!(err.contains(expected), "{from:?} -> {to:?}: {err}");
+            assert!(
+                err.contains("(called by rust-ci-optimized.yaml: python)"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn services_must_be_started_in_the_job_that_uses_them() {
         let mut files = repository_workflows();
         edit(
@@ -778,7 +987,7 @@ mod tests {
         let mut files = repository_workflows();
         edit(
             &mut files,
-            "rust-ci-optimized.yaml",
+            "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: |\n          cargo xtask lint-rust\n          cargo build",
         );
@@ -827,7 +1036,10 @@ mod tests {
         let shards: Vec<_> = instances
             .iter()
             .filter(|j| j.job == "test-full")
-            .map(|j| (j.name.as_str(), j.calls[1].1.partition.clone().unwrap()))
+            .map(|j| {
+                let calls = j.calls(&BTreeMap::new());
+                (j.name.as_str(), calls[1].1.partition.clone().unwrap())
+            })
             .collect();
         assert_eq!(
             shards,
@@ -843,8 +1055,21 @@ mod tests {
         let (called, inputs) = build.calls_workflow.clone().unwrap();
         assert_eq!(called, "shared-build.yaml");
         assert_eq!(inputs.get("rust"), Some(&true));
-        let wheels = instances.iter().find(|j| j.job == "build-wheels").unwrap();
-        assert_eq!(wheels.when_input.as_deref(), Some("wheels"));
+        // The steps of the one shared build job run as the caller's inputs choose.
+        let shared = instances
+            .iter()
+            .find(|j| j.workflow == "shared-build.yaml")
+            .unwrap();
+        let commands = |inputs: &[(&str, bool)]| -> Vec<String> {
+            let inputs = inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            shared.calls(&inputs).into_iter().map(|(c, _)| c).collect()
+        };
+        assert_eq!(
+            commands(&[("lint", true)]),
+            ["lint-rust", "build-artifacts", "build-wheels"]
+        );
+        assert_eq!(commands(&[]), ["build-artifacts", "build-wheels"]);
+        assert_eq!(commands(&[("rust", false)]), ["build-wheels"]);
     }
 
     #[test]
