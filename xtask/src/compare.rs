@@ -54,6 +54,9 @@ pub struct Job {
     pub needs: Vec<String>,
     /// Its `cargo xtask` calls, in order (stage names, or docker-down).
     pub calls: Vec<(String, StageArgs)>,
+    /// A build job (shared variant): without artifact sharing, whatever else it runs becomes
+    /// a job of its own, named after what it runs.
+    pub builds: bool,
 }
 
 /// What `cargo xtask compare` runs.
@@ -123,6 +126,7 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
                             Job {
                                 name,
                                 needs: vec![],
+                                builds: calls.iter().any(|(c, _)| builds(c)),
                                 calls,
                             },
                             caller.needs.clone(),
@@ -138,6 +142,7 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
                         name: label(caller),
                         needs: vec![],
                         calls: caller.calls(&BTreeMap::new()),
+                        builds: false,
                     },
                     caller.needs.clone(),
                 ));
@@ -161,24 +166,35 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
         .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
         .collect();
     if let Some(wanted) = &opts.jobs {
-        // `file: job`, `file: caller / job`, `job (matrix=value)`: any of its parts, or a job
-        // key without its matrix values, selects it.
+        // `file: job`, `file: caller / job`, `job (matrix=value)`: the whole name, the part
+        // after the file, the called job, the caller's key, each with or without its matrix
+        // values, selects a job.
         let matches = |job: &Job| {
             let short = job.name.split_once(": ").map_or("", |(_, n)| n);
-            let parts = [Some(short), short.rsplit(" / ").next()];
+            let parts = [short, short.rsplit(" / ").next().unwrap_or(short)];
             wanted.iter().any(|w| {
                 job.name == *w
-                    || parts
-                        .iter()
-                        .flatten()
-                        .any(|n| n == w || n.split(' ').next() == Some(w.as_str()))
+                    || parts.iter().any(|n| {
+                        n == w
+                            || n.split(" (").next() == Some(w.as_str())
+                            || n.split(' ').next() == Some(w.as_str())
+                    })
             })
         };
+        // A stage run inside a job (lint-rust in the shared build) selects that job, which
+        // then runs only that stage and the builds the selection consumes.
+        let runs_wanted = |job: &Job| job.calls.iter().any(|(c, _)| wanted.iter().any(|w| w == c));
         let matched: BTreeSet<String> = resolved
             .iter()
             .filter(|j| matches(j))
             .map(|j| j.name.clone())
             .collect();
+        let by_stage: BTreeSet<String> = resolved
+            .iter()
+            .filter(|j| !matched.contains(&j.name) && runs_wanted(j))
+            .map(|j| j.name.clone())
+            .collect();
+        let matched: BTreeSet<String> = matched.union(&by_stage).cloned().collect();
         let mut keep = matched.clone();
         if keep.is_empty() {
             let names: Vec<_> = resolved.iter().map(|j| j.name.clone()).collect();
@@ -208,9 +224,14 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
             .filter_map(|(c, _)| graph::stage(c).ok())
             .flat_map(|s| s.consumes.iter().copied())
             .collect();
-        for job in resolved.iter_mut().filter(|j| !matched.contains(&j.name)) {
+        for job in resolved
+            .iter_mut()
+            .filter(|j| !matched.contains(&j.name) || by_stage.contains(&j.name))
+        {
             job.calls.retain(|(c, _)| {
-                graph::stage(c).is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
+                wanted.iter().any(|w| w == c) && by_stage.contains(&job.name)
+                    || graph::stage(c)
+                        .is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
             });
         }
     }
@@ -241,7 +262,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             if kept.is_empty() {
                 return None;
             }
-            let name = if kept.len() == job.calls.len() {
+            let name = if !job.builds {
                 job.name.clone()
             } else {
                 let workflow = job.name.split(": ").next().unwrap_or_default();
@@ -267,6 +288,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 name,
                 needs: vec![],
                 calls,
+                builds: false,
             })
         })
         .collect()
@@ -908,6 +930,28 @@ mod tests {
             variants[&Variant::Shared].len(),
             4,
             "the build and three interpreters"
+        );
+        assert_eq!(
+            call_lines(&variants[&Variant::Shared][0]),
+            ["cargo xtask build-wheels"]
+        );
+        let opts = Options {
+            jobs: Some(vec!["python / python-test".into()]),
+            ..Options::default()
+        };
+        assert_eq!(repository_plan(&opts)[&Variant::PerJob].len(), 3);
+        // A stage inside the shared build job selects it, running just that stage.
+        let opts = Options {
+            jobs: Some(vec!["lint-rust".into()]),
+            ..Options::default()
+        };
+        let lint = repository_plan(&opts);
+        let shared = &lint[&Variant::Shared];
+        assert_eq!(names(shared), ["rust-ci-optimized.yaml: build / build"]);
+        assert_eq!(call_lines(&shared[0]), ["cargo xtask lint-rust"]);
+        assert_eq!(
+            names(&lint[&Variant::PerJob]),
+            ["rust-ci-optimized.yaml: lint-rust"]
         );
         assert_eq!(
             names(&variants[&Variant::PerJob]),

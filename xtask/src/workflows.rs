@@ -110,6 +110,10 @@ struct Workflow {
     outputs: BTreeMap<String, String>,
     /// The defaults of its boolean `workflow_call` inputs.
     input_defaults: BTreeMap<String, bool>,
+    /// Every `workflow_call` input it declares.
+    inputs: BTreeSet<String>,
+    /// Whether it has triggers of its own besides `workflow_call`.
+    standalone: bool,
 }
 
 type Workflows = BTreeMap<String, Workflow>;
@@ -132,12 +136,28 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
         // A reusable workflow's jobs are checked as each caller runs them: the caller's needs
         // and `with:` inputs stand in for theirs.
         let callers = calling_jobs(&workflows, file);
-        let contexts: Vec<Option<Caller>> = if callers.is_empty() {
-            vec![None]
-        } else {
-            callers.into_iter().map(Some).collect()
-        };
+        for caller in &callers {
+            for input in caller.call.with.keys() {
+                if !workflow.inputs.contains(input) {
+                    problems.push(format!(
+                        "{}: job {}: passes `{input}`, which {file} does not declare as an input",
+                        caller.file, caller.job
+                    ));
+                }
+            }
+        }
+        let mut contexts: Vec<Option<Caller>> = Vec::new();
+        if callers.is_empty() || workflow.standalone {
+            contexts.push(None);
+        }
+        contexts.extend(callers.into_iter().map(Some));
         for (job_name, job) in &workflow.jobs {
+            if job.calls_workflow.is_some() && contexts.iter().any(Option::is_some) {
+                problems.push(format!(
+                    "{file}: job {job_name}: a called workflow calls another one; the drift check \
+                     follows one level of calls"
+                ));
+            }
             let mut produced_here = BTreeSet::new();
             let mut downloaded = vec![BTreeSet::new(); contexts.len()];
             for step in &job.steps {
@@ -154,11 +174,30 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
                         command,
                         args,
                         place,
-                        ..
-                    } => (command, args, place),
+                        when_input,
+                    } => {
+                        if let Some(input) = when_input
+                            && !workflow.inputs.contains(input)
+                        {
+                            problems.push(format!(
+                                "{place}: runs if `inputs.{input}`, which {file} does not declare"
+                            ));
+                        }
+                        // A step switched on by an input runs only if some caller sets it.
+                        let runs = when_input.as_deref().is_none_or(|input| {
+                            contexts.iter().any(|context| {
+                                context
+                                    .as_ref()
+                                    .is_some_and(|caller| caller.call.sets(workflow, input))
+                            })
+                        });
+                        if runs {
+                            seen_stages.insert(command.clone());
+                        }
+                        (command, args, place)
+                    }
                 };
                 xtask_steps += 1;
-                seen_stages.insert(command.clone());
                 let Ok(stage) = graph::stage(command) else {
                     continue; // docker-down
                 };
@@ -210,13 +249,13 @@ pub fn check_texts(files: &[(String, String)]) -> Result<String> {
                         };
                         if let Some(problem) = problem {
                             let problem = match context {
-                                Some(caller) => {
+                                Some(caller) if artifact.is_transferable() => {
                                     format!(
                                         "{place} (called by {}: {}): {problem}",
                                         caller.file, caller.job
                                     )
                                 }
-                                None => format!("{place}: {problem}"),
+                                _ => format!("{place}: {problem}"),
                             };
                             if !problems.contains(&problem) {
                                 problems.push(problem);
@@ -586,8 +625,20 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow>
         .get("jobs")
         .and_then(Value::as_mapping)
         .context("no `jobs` mapping")?;
+    let called = triggers(&doc).and_then(|on| on.get("workflow_call"));
     let mut workflow = Workflow {
         input_defaults: input_defaults(&doc),
+        inputs: called
+            .and_then(|call| call.get("inputs"))
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, _)| name.as_str().map(str::to_string))
+            .collect(),
+        standalone: called.is_none()
+            || triggers(&doc)
+                .and_then(Value::as_mapping)
+                .is_some_and(|on| on.len() > 1),
         ..Workflow::default()
     };
     let outputs = triggers(&doc)
@@ -678,7 +729,7 @@ fn parse(file: &str, text: &str, problems: &mut Vec<String>) -> Result<Workflow>
                                 command,
                                 args,
                                 place: place.clone(),
-                                when_input: when_input(step),
+                                when_input: when_input(step).or_else(|| when_input(job_value)),
                             }))
                     }
                     Err(e) => problems.push(format!("{place}: {e}")),
@@ -745,7 +796,15 @@ fn when_input(value: &Value) -> Option<String> {
     value
         .get("if")
         .and_then(Value::as_str)
-        .and_then(|condition| condition.trim().strip_prefix("inputs."))
+        .map(|condition| {
+            let condition = condition.trim();
+            condition
+                .strip_prefix("${{")
+                .and_then(|c| c.strip_suffix("}}"))
+                .unwrap_or(condition)
+                .trim()
+        })
+        .and_then(|condition| condition.strip_prefix("inputs."))
         .filter(|name| {
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -964,6 +1023,45 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_inputs_of_the_shared_build_are_checked() {
+        let broken = [
+            (
+                "rust-ci-optimized.yaml",
+                "      lint: true\n",
+                "",
+                "no workflow runs `cargo xtask lint-rust`",
+            ),
+            (
+                "shared-build.yaml",
+                "if: inputs.lint\n",
+                "if: inputs.lnit\n",
+                "runs if `inputs.lnit`, which shared-build.yaml does not declare",
+            ),
+            (
+                "rust-ci-optimized.yaml",
+                "      lint: true\n",
+                "      lnit: true\n",
+                "passes `lnit`, which shared-build.yaml does not declare as an input",
+            ),
+        ];
+        for (file, from, to, expected) in broken {
+            let mut files = repository_workflows();
+            edit(&mut files, file, from, to);
+            let err = check_texts(&files).unwrap_err().to_string();
+            assert!(err.contains(expected), "{from:?} -> {to:?}: {err}");
+        }
+        // The expression form of the same condition is the same condition.
+        let mut files = repository_workflows();
+        edit(
+            &mut files,
+            "shared-build.yaml",
+            "if: inputs.lint\n",
+            "if: ${{ inputs.lint }}\n",
+        );
+        check_texts(&files).unwrap();
     }
 
     #[test]
