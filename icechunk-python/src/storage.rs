@@ -24,7 +24,7 @@ fn build(config: StorageConfig) -> PyResult<PyStorage> {
     })
 }
 
-/// `scheme://root/prefix`, with each prefix segment percent-encoded so that any
+/// `scheme://<root>/<prefix>`, with each prefix segment percent-encoded so that any
 /// prefix survives the URL round trip.
 fn object_url(scheme: &str, root: &str, prefix: &str) -> PyResult<String> {
     let invalid = |reason: String| InvalidConfigError::new_err(reason);

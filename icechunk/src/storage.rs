@@ -595,8 +595,8 @@ mod tests {
         assert_eq!(c.location(), "memory://");
         let c = StorageConfig::from_url("memory://test", no_options()).unwrap();
         assert_eq!(c.location(), "memory://test");
-        let c = StorageConfig::from_url("file:///tmp/some/repo", no_options()).unwrap();
-        assert_eq!(c.location(), "file:///tmp/some/repo");
+        let c = StorageConfig::from_url("file:///data/some/repo", no_options()).unwrap();
+        assert_eq!(c.location(), "file:///data/some/repo");
         let c = StorageConfig::from_url("s3://bucket/a/b/", [("region", "us-east-1")]).unwrap();
         assert_eq!(c.location(), "s3://bucket/a/b");
         let c = StorageConfig::from_url("s3://bucket", [("region", "us-east-1")]).unwrap();

@@ -166,79 +166,84 @@ fn shared_jobs(instances: &[JobInstance], opts: &Options) -> Result<Vec<Job>> {
         .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
         .collect();
     if let Some(wanted) = &opts.jobs {
-        // `file: job`, `file: caller / job`, `job (matrix=value)`: the whole name, the part
-        // after the file, the called job, the caller's key, each with or without its matrix
-        // values, selects a job.
-        let matches = |job: &Job| {
-            let short = job.name.split_once(": ").map_or("", |(_, n)| n);
-            let parts = [short, short.rsplit(" / ").next().unwrap_or(short)];
-            wanted.iter().any(|w| {
-                job.name == *w
-                    || parts.iter().any(|n| {
-                        n == w
-                            || n.split(" (").next() == Some(w.as_str())
-                            || n.split(' ').next() == Some(w.as_str())
-                    })
-            })
-        };
-        // A stage run inside a job (lint-rust in the shared build) selects that job, which
-        // then runs only that stage and the builds the selection consumes.
-        let runs_wanted = |job: &Job| job.calls.iter().any(|(c, _)| wanted.iter().any(|w| w == c));
-        let matched: BTreeSet<String> = resolved
-            .iter()
-            .filter(|j| matches(j))
-            .map(|j| j.name.clone())
-            .collect();
-        let by_stage: BTreeSet<String> = resolved
-            .iter()
-            .filter(|j| !matched.contains(&j.name) && runs_wanted(j))
-            .map(|j| j.name.clone())
-            .collect();
-        let matched: BTreeSet<String> = matched.union(&by_stage).cloned().collect();
-        let mut keep = matched.clone();
-        if keep.is_empty() {
-            let names: Vec<_> = resolved.iter().map(|j| j.name.clone()).collect();
-            bail!(
-                "--jobs matched no job; the jobs are:\n  {}",
-                names.join("\n  ")
-            );
-        }
-        loop {
-            let needed: BTreeSet<String> = resolved
-                .iter()
-                .filter(|j| keep.contains(&j.name))
-                .flat_map(|j| j.needs.clone())
-                .filter(|n| !keep.contains(n))
-                .collect();
-            if needed.is_empty() {
-                break;
-            }
-            keep.extend(needed);
-        }
-        resolved.retain(|j| keep.contains(&j.name));
-        // A job brought in only because a selected one needs it builds just what is consumed
-        // (the shared build job without its clippy run when only test-unit is selected).
-        let consumed: BTreeSet<Artifact> = resolved
-            .iter()
-            .flat_map(|j| &j.calls)
-            .filter_map(|(c, _)| graph::stage(c).ok())
-            .flat_map(|s| s.consumes.iter().copied())
-            .collect();
-        for job in resolved
-            .iter_mut()
-            .filter(|j| !matched.contains(&j.name) || by_stage.contains(&j.name))
-        {
-            job.calls.retain(|(c, _)| {
-                wanted.iter().any(|w| w == c) && by_stage.contains(&job.name)
-                    || graph::stage(c)
-                        .is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
-            });
-        }
+        resolved = select(resolved, wanted)?;
     }
     // A build nobody needs is not run (the upstream workflow's build, without upstream).
     let needed: BTreeSet<String> = resolved.iter().flat_map(|j| j.needs.clone()).collect();
     resolved.retain(|j| !j.calls.iter().all(|(c, _)| builds(c)) || needed.contains(&j.name));
     Ok(resolved)
+}
+
+/// The jobs `--jobs` asks for, with the jobs they need. A job is asked for by its whole name,
+/// the part after the file, the called job or the caller's key (`file: caller / job (matrix)`),
+/// each with or without its matrix values; or by a stage it runs (lint-rust in the shared
+/// build), and then runs only that stage. A job brought in because an asked-for one needs it
+/// keeps just the builds of what is consumed.
+fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
+    let named = |job: &Job| {
+        let short = job.name.split_once(": ").map_or("", |(_, n)| n);
+        let parts = [short, short.rsplit(" / ").next().unwrap_or(short)];
+        wanted.iter().any(|w| {
+            job.name == *w
+                || parts.iter().any(|n| {
+                    n == w
+                        || n.split(" (").next() == Some(w.as_str())
+                        || n.split(' ').next() == Some(w.as_str())
+                })
+        })
+    };
+    // The calls each asked-for job runs of its own accord.
+    let asked: BTreeMap<String, Vec<String>> = jobs
+        .iter()
+        .filter_map(|job| {
+            let calls: Vec<String> = job
+                .calls
+                .iter()
+                .map(|(c, _)| c.clone())
+                .filter(|c| named(job) || wanted.contains(c))
+                .collect();
+            (!calls.is_empty()).then(|| (job.name.clone(), calls))
+        })
+        .collect();
+    if asked.is_empty() {
+        let names: Vec<_> = jobs.iter().map(|j| j.name.clone()).collect();
+        bail!(
+            "--jobs matched no job; the jobs are:\n  {}",
+            names.join("\n  ")
+        );
+    }
+    let mut keep: BTreeSet<String> = asked.keys().cloned().collect();
+    loop {
+        let needed: BTreeSet<String> = jobs
+            .iter()
+            .filter(|j| keep.contains(&j.name))
+            .flat_map(|j| j.needs.clone())
+            .filter(|n| !keep.contains(n))
+            .collect();
+        if needed.is_empty() {
+            break;
+        }
+        keep.extend(needed);
+    }
+    let consumed: BTreeSet<Artifact> = asked
+        .values()
+        .flatten()
+        .filter_map(|c| graph::stage(c).ok())
+        .flat_map(|s| s.consumes.iter().copied())
+        .collect();
+    Ok(jobs
+        .into_iter()
+        .filter(|j| keep.contains(&j.name))
+        .map(|mut job| {
+            let own = asked.get(&job.name);
+            job.calls.retain(|(c, _)| {
+                own.is_some_and(|own| own.contains(c))
+                    || graph::stage(c)
+                        .is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
+            });
+            job
+        })
+        .collect())
 }
 
 /// Whether a call builds files for other jobs (build-artifacts, build-wheels).

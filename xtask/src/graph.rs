@@ -625,81 +625,43 @@ mod tests {
         }
     }
 
+    /// The stages a `ci` selection runs: `--only`, `--skip`, `--scheduled`.
+    fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Selection {
+            only: only.map(names),
+            skip: names(skip),
+            scheduled,
+        }
+        .resolve()
+        .unwrap()
+        .iter()
+        .map(|s| s.name)
+        .collect()
+    }
+
     #[test]
     fn selection_filters_and_keeps_graph_order() {
-        let all: Vec<_> = Selection::default()
-            .resolve()
-            .unwrap()
-            .iter()
-            .map(|s| s.name)
-            .collect();
+        let all = selected(None, &[], false);
         assert!(!all.contains(&"upstream"), "upstream is scheduled only");
-        let scheduled = Selection {
-            scheduled: true,
-            ..Selection::default()
-        };
-        assert!(
-            scheduled
-                .resolve()
-                .unwrap()
-                .iter()
-                .any(|s| s.name == "upstream")
-        );
+        assert!(selected(None, &[], true).contains(&"upstream"));
 
-        let only = Selection {
-            only: Some(vec!["test-unit".into(), "build-artifacts".into()]),
-            ..Selection::default()
-        };
-        let names: Vec<_> = only.resolve().unwrap().iter().map(|s| s.name).collect();
-        assert_eq!(names, ["build-artifacts", "test-unit"]);
+        let only = selected(Some(&["test-unit", "build-artifacts"]), &[], false);
+        assert_eq!(only, ["build-artifacts", "test-unit"]);
 
-        let no_service_users = Selection {
-            skip: vec!["test-full".into(), "python-test".into()],
-            ..Selection::default()
-        };
-        let names: Vec<_> = no_service_users
-            .resolve()
-            .unwrap()
-            .iter()
-            .map(|s| s.name)
-            .collect();
-        assert!(!names.contains(&"docker-up"), "{names:?}");
-        let asked = Selection {
-            only: Some(vec!["docker-up".into()]),
-            ..Selection::default()
-        };
-        let names: Vec<_> = asked.resolve().unwrap().iter().map(|s| s.name).collect();
-        assert_eq!(names, ["docker-up"]);
-        let with_user = Selection {
-            only: Some(vec!["docker-up".into(), "test-full".into()]),
-            ..Selection::default()
-        };
-        let names: Vec<_> = with_user
-            .resolve()
-            .unwrap()
-            .iter()
-            .map(|s| s.name)
-            .collect();
-        assert_eq!(names, ["docker-up", "test-full"]);
+        let no_service_users = selected(None, &["test-full", "python-test"], false);
         assert!(
-            Selection::default()
-                .resolve()
-                .unwrap()
-                .iter()
-                .any(|s| s.name == "docker-up")
+            !no_service_users.contains(&"docker-up"),
+            "{no_service_users:?}"
         );
+        assert_eq!(selected(Some(&["docker-up"]), &[], false), ["docker-up"]);
+        assert_eq!(
+            selected(Some(&["docker-up", "test-full"]), &[], false),
+            ["docker-up", "test-full"]
+        );
+        assert!(all.contains(&"docker-up"));
 
-        let skip = Selection {
-            skip: vec!["lint-rust".into()],
-            ..Selection::default()
-        };
-        assert!(
-            !skip
-                .resolve()
-                .unwrap()
-                .iter()
-                .any(|s| s.name == "lint-rust")
-        );
+        assert!(!selected(None, &["lint-rust"], false).contains(&"lint-rust"));
     }
 
     #[test]

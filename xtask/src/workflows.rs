@@ -906,10 +906,13 @@ mod tests {
         read_all(root.parent().expect("xtask lives in the workspace")).unwrap()
     }
 
-    fn edit(files: &mut [(String, String)], file: &str, from: &str, to: &str) {
+    /// The check of the repository's workflows with one edit made to `file`.
+    fn check_edited(file: &str, from: &str, to: &str) -> Result<String> {
+        let mut files = repository_workflows();
         let (_, text) = files.iter_mut().find(|(n, _)| n == file).unwrap();
         assert!(text.contains(from), "{file} should contain {from:?}");
         *text = text.replacen(from, to, 1);
+        check_texts(&files)
     }
 
     #[test]
@@ -923,14 +926,13 @@ mod tests {
 
     #[test]
     fn a_step_that_calls_something_else_than_xtask_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: cargo clippy --workspace",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("must call `cargo xtask <stage>`; found `cargo clippy --workspace`"),
             "{err}"
@@ -939,37 +941,34 @@ mod tests {
 
     #[test]
     fn an_unknown_stage_or_flag_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: cargo xtask lint-everything",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown stage `lint-everything`"), "{err}");
 
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "python-check-optimized.yaml",
             "cargo xtask python-test --full",
             "cargo xtask python-test --fast",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown argument `--fast`"), "{err}");
     }
 
     #[test]
     fn a_build_job_that_does_not_upload_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "shared-build.yaml",
             "name: rust-artifacts-x86_64-${{ github.sha }}",
             "name: archive-${{ github.sha }}",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("does not upload a `rust-artifacts-*` artifact"),
             "{err}"
@@ -978,14 +977,9 @@ mod tests {
 
     #[test]
     fn a_test_job_that_does_not_need_the_build_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
-            "rust-ci-optimized.yaml",
-            "needs: [build]",
-            "needs: []",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        let err = check_edited("rust-ci-optimized.yaml", "needs: [build]", "needs: []")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("neither builds it nor needs a job that runs build-artifacts"),
             "{err}"
@@ -1014,9 +1008,9 @@ mod tests {
             ),
         ];
         for (from, to, expected) in broken {
-            let mut files = repository_workflows();
-            edit(&mut files, "rust-ci-optimized.yaml", from, to);
-            let err = check_texts(&files).unwrap_err().to_string();
+            let err = check_edited("rust-ci-optimized.yaml", from, to)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{from:?} -> {to:?}: {err}");
             assert!(
                 err.contains("(called by rust-ci-optimized.yaml: python)"),
@@ -1048,32 +1042,27 @@ mod tests {
             ),
         ];
         for (file, from, to, expected) in broken {
-            let mut files = repository_workflows();
-            edit(&mut files, file, from, to);
-            let err = check_texts(&files).unwrap_err().to_string();
+            let err = check_edited(file, from, to).unwrap_err().to_string();
             assert!(err.contains(expected), "{from:?} -> {to:?}: {err}");
         }
         // The expression form of the same condition is the same condition.
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        check_edited(
             "shared-build.yaml",
             "if: inputs.lint\n",
             "if: ${{ inputs.lint }}\n",
-        );
-        check_texts(&files).unwrap();
+        )
+        .unwrap();
     }
 
     #[test]
     fn services_must_be_started_in_the_job_that_uses_them() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "python-check-optimized.yaml",
             "run: cargo xtask docker-up",
             "run: cargo xtask docker-down",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("without running docker-up earlier in the job"),
             "{err}"
@@ -1082,14 +1071,13 @@ mod tests {
 
     #[test]
     fn build_logic_in_yaml_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "shared-build.yaml",
             "run: cargo xtask lint-rust",
             "run: |\n          cargo xtask lint-rust\n          cargo build",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("must be one `cargo xtask` line"), "{err}");
     }
 
@@ -1172,14 +1160,13 @@ mod tests {
 
     #[test]
     fn a_matrix_value_the_stage_rejects_fails_the_check() {
-        let mut files = repository_workflows();
-        edit(
-            &mut files,
+        let err = check_edited(
             "python-check-optimized.yaml",
             "\"3.13\"]",
             "\"3.13\", \"3.14\"]",
-        );
-        let err = check_texts(&files).unwrap_err().to_string();
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("invalid Python version `3.14`"), "{err}");
     }
 }

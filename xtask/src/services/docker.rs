@@ -14,11 +14,12 @@ use crate::plan::{Action, Cmd, Plan};
 pub const PROJECT: &str = "icechunk-xtask";
 const COMPOSE_FILE: &str = "compose.yaml";
 
-/// `XTASK_DOCKER_CACHE`, or `/tmp/docker_cache` (what the workflows cache).
+/// `XTASK_DOCKER_CACHE` (the workflows set it to the directory they cache), or `docker_cache`
+/// in the system's temporary directory.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("XTASK_DOCKER_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/docker_cache"))
+        .unwrap_or_else(|| std::env::temp_dir().join("docker_cache"))
 }
 
 /// The first 16 hex digits of compose.yaml's sha256.
