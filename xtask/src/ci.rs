@@ -1,15 +1,22 @@
 //! Running stages: `cargo xtask ci` runs the selected part of the graph in order, and
-//! `cargo xtask <stage>` runs one stage the same way. Services started by the run are always
-//! taken down at the end of `ci` — after a failure and after Ctrl-C too.
+//! `cargo xtask <stage>` runs one stage the same way ([`run_stage`] is the one routine, which
+//! `compare` uses too). Locally a stage whose artifact is not selected gets its producer run
+//! first (which does nothing when the artifact is current); in CI artifacts are downloaded.
+//! Services started by the run are always taken down at the end of `ci` — after a failure and
+//! after Ctrl-C too.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::artifacts;
 use crate::context::Context;
-use crate::exec::{Executor, Interrupted};
-use crate::graph::{Artifact, Stage, StageArgs};
-use crate::output::Output;
+use crate::exec::Executor;
+use crate::graph::{Services, Stage, StageArgs};
+use crate::keys::{self, Keys};
+use crate::output::{Output, Tone};
+use crate::process::Interrupted;
 use crate::report::{Report, StageReport, Status};
 use crate::stages;
 
@@ -25,7 +32,7 @@ impl Invocation {
     pub fn for_ci(stage: &'static Stage) -> Result<Invocation> {
         Ok(Invocation {
             stage,
-            args: StageArgs::for_ci(stage)?,
+            args: stage.ci_args()?,
         })
     }
 
@@ -38,6 +45,33 @@ impl Invocation {
     }
 }
 
+/// Locally (not in CI), put the producer of every artifact a stage consumes before it unless it
+/// is already there or `skipped`: `cargo xtask test-unit` builds the archive when it is missing
+/// or stale, and does nothing more when it is current.
+pub fn with_producers(
+    ctx: &Context,
+    invocations: Vec<Invocation>,
+    skipped: &[String],
+) -> Result<Vec<Invocation>> {
+    if ctx.ci {
+        return Ok(invocations);
+    }
+    let mut out: Vec<Invocation> = Vec::new();
+    for inv in invocations {
+        for artifact in inv.stage.consumes {
+            let producer = artifact.producer();
+            let present = out.iter().any(|i| i.stage.name == producer.name);
+            if !present && !skipped.iter().any(|s| s == producer.name) {
+                out.push(Invocation::for_ci(producer)?);
+            }
+        }
+        if !out.iter().any(|i| i.stage.name == inv.stage.name) {
+            out.push(inv);
+        }
+    }
+    Ok(out)
+}
+
 pub struct RunOptions {
     /// What the report calls the run (`ci`, or the stage's name).
     pub command: String,
@@ -45,6 +79,69 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Stop the services the run started once it ends (`ci`), or leave them up (`docker-up`).
     pub teardown_services: bool,
+    /// Skip a stage whose content key has passed before (`ci` without `--force`).
+    pub reuse_passes: bool,
+}
+
+/// Whether a pass of this invocation is recorded and reused: a cacheable stage run with the
+/// flags `ci` uses (its key covers those).
+fn keyed(inv: &Invocation) -> bool {
+    let ci_args: Vec<String> = inv.stage.ci_args.iter().map(|a| a.to_string()).collect();
+    inv.stage.inputs.cacheable && inv.args.to_args() == ci_args
+}
+
+/// The passes this run may reuse: each selected stage whose key has passed, and docker-up when
+/// every stage that needs the services is reused. A tree whose keys cannot be computed (no
+/// git) reuses nothing, loudly.
+fn reusable(
+    ctx: &Context,
+    out: &Output,
+    invocations: &[Invocation],
+    keys: &mut Option<Keys>,
+) -> BTreeMap<&'static str, String> {
+    let mut reused = BTreeMap::new();
+    let Some(keys) = keys else {
+        return reused;
+    };
+    for inv in invocations {
+        if !keyed(inv) {
+            continue;
+        }
+        match keys.key(inv.stage) {
+            Ok(key) => {
+                if let Some(pass) = keys::find_pass(ctx, inv.stage.name, &key.key) {
+                    reused.insert(
+                        inv.stage.name,
+                        format!(
+                            "cached: passed {} with key {}",
+                            keys::ago(pass.passed_unix),
+                            artifacts::short(&key.key, 12)
+                        ),
+                    );
+                }
+            }
+            Err(e) => out.warn(&format!(
+                "could not compute the key of {}: {e:#}",
+                inv.stage.name
+            )),
+        }
+    }
+    let users: Vec<&Invocation> = invocations
+        .iter()
+        .filter(|i| i.stage.services == Services::Requires)
+        .collect();
+    if !users.is_empty() && users.iter().all(|i| reused.contains_key(i.stage.name)) {
+        for starter in invocations
+            .iter()
+            .filter(|i| i.stage.services == Services::Starts)
+        {
+            reused.insert(
+                starter.stage.name,
+                "not needed: every stage that uses the services is cached".to_string(),
+            );
+        }
+    }
+    reused
 }
 
 /// Run `invocations` in order and report. Returns the report; `Err` only for failures of the
@@ -68,15 +165,23 @@ pub fn run(
         );
     }
 
+    let mut keys = match Keys::new(ctx) {
+        Ok(keys) => Some(keys),
+        Err(e) => {
+            out.warn(&format!(
+                "content keys unavailable ({e:#}): every stage runs and no pass is recorded"
+            ));
+            None
+        }
+    };
+    let reused = if opts.reuse_passes {
+        reusable(ctx, out, invocations, &mut keys)
+    } else {
+        BTreeMap::new()
+    };
+
     for inv in invocations {
-        let mut report = StageReport {
-            stage: inv.stage.name.to_string(),
-            invocation: inv.line(),
-            status: Status::Passed,
-            seconds: 0.0,
-            notes: Vec::new(),
-            commands: Vec::new(),
-        };
+        let mut report = StageReport::new(inv.stage.name, inv.line());
         if let Some(status) = stop {
             report.status = if status == Status::Interrupted {
                 Status::Interrupted
@@ -86,7 +191,7 @@ pub fn run(
             reports.push(report);
             continue;
         }
-        if let Some(need) = inv.stage.needs.iter().find(|n| not_passed.contains(n)) {
+        if let Some(need) = inv.stage.needs().iter().find(|n| not_passed.contains(n)) {
             report.status = Status::Skipped;
             report
                 .notes
@@ -95,17 +200,35 @@ pub fn run(
             reports.push(report);
             continue;
         }
-        if opts.dry_run {
-            println!("==> cargo xtask {}", inv.line());
-        } else {
-            out.stage_header(&inv.line());
+        if let Some(why) = reused.get(inv.stage.name) {
+            report.status = Status::Cached;
+            report.notes.push(why.clone());
+            let line = format!("{}: {why}", inv.stage.name);
+            if opts.dry_run {
+                println!("==> cargo xtask {}\n  # {line}", inv.line());
+            } else {
+                out.say(Tone::Dim, &line);
+            }
+            reports.push(report);
+            continue;
         }
-        services_touched |= inv.stage.produces.contains(&Artifact::Services);
-        let stage_started = Instant::now();
-        let result = (inv.stage.plan)(ctx, &inv.args).and_then(|plan| exec.run_plan(&plan));
-        report.seconds = stage_started.elapsed().as_secs_f64();
-        report.commands = std::mem::take(&mut exec.records);
-        report.notes = std::mem::take(&mut exec.warnings);
+        services_touched |= inv.stage.services == Services::Starts;
+        // The key of what is about to be tested, recorded if it passes.
+        let key = match &mut keys {
+            Some(keys) if keyed(inv) => keys.key(inv.stage).ok(),
+            _ => None,
+        };
+        let result = run_stage(&mut exec, inv, &mut report);
+        if result.is_ok()
+            && !opts.dry_run
+            && let Some(key) = key
+            && let Err(e) = keys::record_pass(ctx, inv.stage.name, &key.key)
+        {
+            out.warn(&format!(
+                "could not record the pass of {}: {e:#}",
+                inv.stage.name
+            ));
+        }
         if let Err(error) = result {
             not_passed.push(inv.stage.name);
             if error.is::<Interrupted>() {
@@ -141,6 +264,25 @@ pub fn run(
         out.step_summary(&report.markdown());
     }
     Ok(report)
+}
+
+/// Plan and run one stage, recording its time, commands and warnings in `report`.
+pub fn run_stage(
+    exec: &mut Executor<'_>,
+    inv: &Invocation,
+    report: &mut StageReport,
+) -> Result<()> {
+    if exec.dry_run {
+        println!("==> cargo xtask {}", inv.line());
+    } else {
+        exec.out.stage_header(&inv.line());
+    }
+    let started = Instant::now();
+    let result = stages::plan(inv.stage, exec.ctx, &inv.args).and_then(|plan| exec.run_plan(&plan));
+    report.seconds = started.elapsed().as_secs_f64();
+    report.commands = std::mem::take(&mut exec.records);
+    report.notes = std::mem::take(&mut exec.warnings);
+    result
 }
 
 /// Stop the services whatever happened before. A failure here fails the run: it comes back as

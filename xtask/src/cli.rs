@@ -7,17 +7,20 @@ use lexopt::prelude::*;
 
 use crate::ci::{self, Invocation, RunOptions};
 use crate::context::Context;
-use crate::exec::{self, Executor};
+use crate::exec::Executor;
 use crate::graph::{self, Selection, StageArgs};
-use crate::output::Output;
+use crate::output::{Output, Tone};
+use crate::process;
 
 const USAGE: &str = "\
 cargo xtask — the repository's CI as commands; `cargo xtask ci` runs what CI runs.
 
 Usage:
-  cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--dry-run]
+  cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--force] [--dry-run]
   cargo xtask <stage> [flags] [--dry-run]
   cargo xtask docker-down [--dry-run]
+  cargo xtask keys [--json]        each stage's content key and the inputs it covers
+  cargo xtask workflows            write .github/workflows/ from the job table (xtask/src/workflows/)
   cargo xtask compare [--jobs a,b] [--scheduled] [--dry-run]
   cargo xtask list
   cargo xtask <command> --help
@@ -27,6 +30,7 @@ ci flags:
   --skip a,b     leave these stages out
   --scheduled    add the stages of the scheduled pipeline (upstream)
   --keep-going   run every stage whose needs passed, and report every failure
+  --force        run every stage, also those whose content key passed before (see `keys`)
   --dry-run      print every command with its arguments, environment and directory; run
                  nothing but read-only probes (git, rustc -vV, docker info, health checks)
 
@@ -42,7 +46,11 @@ enum Command {
     Ci {
         selection: Selection,
         keep_going: bool,
+        force: bool,
         dry_run: bool,
+    },
+    Keys {
+        json: bool,
     },
     Stage {
         name: String,
@@ -52,6 +60,7 @@ enum Command {
     DockerDown {
         dry_run: bool,
     },
+    Workflows,
     Compare(crate::compare::Options),
 }
 
@@ -65,7 +74,7 @@ pub fn main() -> ExitCode {
         }
     };
     if command.only_prints() {
-        exec::default_sigpipe();
+        process::default_sigpipe();
     }
     match run(command) {
         Ok(code) => code,
@@ -87,7 +96,7 @@ fn run(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::DockerDown { dry_run } => {
-            exec::install_signal_handler()?;
+            process::install_signal_handler()?;
             let ctx = Context::discover()?;
             let mut executor = Executor::new(&ctx, Output::from_env(ctx.github_actions), dry_run);
             if dry_run {
@@ -96,8 +105,20 @@ fn run(command: Command) -> Result<ExitCode> {
             crate::stages::services::take_down(&mut executor)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Workflows => {
+            let ctx = Context::discover()?;
+            let changed = crate::workflows::write(&ctx.root)?;
+            let out = Output::from_env(ctx.github_actions);
+            if changed.is_empty() {
+                out.say(Tone::Good, "the workflows were already current");
+            }
+            for line in changed {
+                out.say(Tone::Bold, &format!("rewrote: {line}"));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Compare(opts) => {
-            exec::install_signal_handler()?;
+            process::install_signal_handler()?;
             let ctx = Context::discover()?;
             let out = Output::from_env(ctx.github_actions);
             let passed = crate::compare::run(&ctx, &out, &opts)?;
@@ -107,9 +128,26 @@ fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             });
         }
+        Command::Keys { json } => {
+            let ctx = Context::discover()?;
+            let keys = crate::keys::all(&ctx)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                print!("{}", crate::keys::table(&keys));
+            }
+            Output::from_env(ctx.github_actions).step_outputs(
+                &keys
+                    .iter()
+                    .map(|k| (format!("key-{}", k.stage), k.key.clone()))
+                    .collect::<Vec<_>>(),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Ci {
             selection,
             keep_going,
+            force,
             dry_run,
         } => {
             let invocations = selection
@@ -118,12 +156,13 @@ fn run(command: Command) -> Result<ExitCode> {
                 .map(Invocation::for_ci)
                 .collect::<Result<Vec<_>>>()?;
             (
-                invocations,
+                (invocations, selection.skip),
                 RunOptions {
                     command: "ci".into(),
                     keep_going,
                     dry_run,
                     teardown_services: true,
+                    reuse_passes: !force,
                 },
             )
         }
@@ -138,12 +177,15 @@ fn run(command: Command) -> Result<ExitCode> {
                 keep_going: false,
                 dry_run,
                 teardown_services: false,
+                reuse_passes: false,
             };
-            (vec![Invocation { stage, args }], opts)
+            ((vec![Invocation { stage, args }], Vec::new()), opts)
         }
     };
-    exec::install_signal_handler()?;
+    let (invocations, skipped) = invocations;
+    process::install_signal_handler()?;
     let ctx = Context::discover()?;
+    let invocations = ci::with_producers(&ctx, invocations, &skipped)?;
     let out = Output::from_env(ctx.github_actions);
     let report = ci::run(&ctx, &out, &invocations, &opts)?;
     Ok(if ci::was_interrupted(&report) {
@@ -160,7 +202,8 @@ impl Command {
     /// outlives it, so that a closed stdout (`| head`) may simply end it.
     fn only_prints(&self) -> bool {
         match self {
-            Command::Help(_) | Command::List => true,
+            Command::Help(_) | Command::List | Command::Keys { .. } => true,
+            Command::Workflows => false,
             Command::Ci { dry_run, .. }
             | Command::Stage { dry_run, .. }
             | Command::DockerDown { dry_run } => *dry_run,
@@ -184,17 +227,23 @@ fn parse(args: Vec<String>) -> Result<Command> {
         _ if wants_help => Ok(Command::Help(help_for(command)?)),
         "list" => no_more_args(command, &rest).map(|_| Command::List),
         "docker-down" => no_more_args(command, &rest).map(|_| Command::DockerDown { dry_run }),
+        "workflows" => no_more_args(command, &rest).map(|_| Command::Workflows),
+        "keys" => match rest.as_slice() {
+            [] => Ok(Command::Keys { json: false }),
+            [flag] if flag == "--json" => Ok(Command::Keys { json: true }),
+            [other, ..] => bail!("`cargo xtask keys` takes --json only, not `{other}`"),
+        },
         "ci" => parse_ci(rest, dry_run),
         "compare" => parse_compare(rest, dry_run),
         name => {
             let stage = graph::stage(name).map_err(|e| {
                 anyhow::anyhow!(
-                    "{e}; other commands: ci, docker-down, compare, list (see `cargo xtask --help`)"
+                    "{e}; other commands: ci, docker-down, workflows, compare, list (see `cargo xtask --help`)"
                 )
             })?;
             Ok(Command::Stage {
                 name: name.to_string(),
-                args: StageArgs::parse(stage, &rest)?,
+                args: stage.parse_args(&rest)?,
                 dry_run,
             })
         }
@@ -212,7 +261,7 @@ fn no_more_args(command: &str, rest: &[String]) -> Result<()> {
 
 fn help_for(name: &str) -> Result<String> {
     match name {
-        "ci" | "list" | "docker-down" | "compare" => Ok(USAGE.to_string()),
+        "ci" | "list" | "docker-down" | "workflows" | "keys" | "compare" => Ok(USAGE.to_string()),
         _ => Ok(graph::render_help(graph::stage(name)?)),
     }
 }
@@ -220,6 +269,7 @@ fn help_for(name: &str) -> Result<String> {
 fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
     let mut selection = Selection::default();
     let mut keep_going = false;
+    let mut force = false;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().context("could not read the arguments")? {
         match arg {
@@ -229,10 +279,11 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
                 .extend(names(parser.value()?)?),
             Long("skip") => selection.skip.extend(names(parser.value()?)?),
             Long("keep-going") => keep_going = true,
+            Long("force") => force = true,
             Long("scheduled") => selection.scheduled = true,
             other => bail!(
                 "unknown argument `{}` for ci; it accepts: --only a,b, --skip a,b, --scheduled, \
-                 --keep-going, --dry-run, --help",
+                 --keep-going, --force, --dry-run, --help",
                 shown(&other)
             ),
         }
@@ -241,6 +292,7 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
     Ok(Command::Ci {
         selection,
         keep_going,
+        force,
         dry_run,
     })
 }
@@ -303,9 +355,11 @@ mod tests {
         let Command::Ci {
             selection,
             keep_going,
+            force,
             dry_run,
         } = parse_str(
-            "ci --only lint-rust,test-unit --skip codespell --keep-going --dry-run --scheduled",
+            "ci --only lint-rust,test-unit --skip codespell --keep-going --dry-run --scheduled \
+             --force",
         )
         .unwrap()
         else {
@@ -316,7 +370,7 @@ mod tests {
             Some(vec!["lint-rust".to_string(), "test-unit".to_string()])
         );
         assert_eq!(selection.skip, ["codespell"]);
-        assert!(keep_going && dry_run && selection.scheduled);
+        assert!(keep_going && dry_run && selection.scheduled && force);
     }
 
     #[test]

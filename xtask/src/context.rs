@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use crate::exec;
-use crate::plan::Cmd;
+use crate::cmd::Cmd;
+use crate::process;
 
 /// A CPython interpreter found on this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +20,7 @@ pub struct Interpreter {
     pub path: PathBuf,
 }
 
-/// The Python minor versions the test stage looks for; the first one is required.
-pub const PYTHON_VERSIONS: [&str; 3] = ["3.11", "3.12", "3.13"];
+pub use crate::pins::PYTHON_VERSIONS;
 
 #[derive(Debug)]
 pub struct Context {
@@ -36,6 +35,9 @@ pub struct Context {
     pub ci: bool,
     /// `GITHUB_ACTIONS=true`: groups, annotations, step summary, `$GITHUB_ENV`.
     pub github_actions: bool,
+    /// `$CARGO` when xtask runs under cargo (the cargo of the toolchain that runs it), else
+    /// `cargo` from PATH.
+    pub cargo: String,
     interpreters: OnceCell<Vec<Interpreter>>,
     docker_engine: OnceCell<bool>,
     nextest_on_path: OnceCell<Option<String>>,
@@ -67,10 +69,12 @@ impl Context {
     ) -> Context {
         let mut ci = false;
         let mut github_actions = false;
+        let mut cargo = "cargo".to_string();
         for (key, value) in env {
             match key.as_str() {
                 "CI" => ci = value == "true" || value == "1",
                 "GITHUB_ACTIONS" => github_actions = value == "true",
+                "CARGO" if !value.is_empty() => cargo = value,
                 _ => {}
             }
         }
@@ -80,10 +84,16 @@ impl Context {
             tools_dir,
             ci: ci || github_actions,
             github_actions,
+            cargo,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),
         }
+    }
+
+    /// A cargo command (callers pass `--locked` wherever cargo resolves dependencies).
+    pub fn cargo(&self) -> Cmd {
+        Cmd::new(&self.cargo)
     }
 
     /// `target/xtask`: everything xtask writes.
@@ -119,7 +129,7 @@ impl Context {
     pub fn docker_engine(&self) -> bool {
         *self.docker_engine.get_or_init(|| {
             let cmd = Cmd::new("docker").args(["info", "--format", "{{.ServerVersion}}"]);
-            exec::capture(&cmd, &self.root).is_ok_and(|v| !v.trim().is_empty())
+            process::capture(&cmd, &self.root).is_ok_and(|v| !v.trim().is_empty())
         })
     }
 
@@ -128,7 +138,7 @@ impl Context {
         self.nextest_on_path
             .get_or_init(|| {
                 let cmd = Cmd::new("cargo-nextest").args(["nextest", "--version"]);
-                let out = exec::capture(&cmd, &self.root).ok()?;
+                let out = process::capture(&cmd, &self.root).ok()?;
                 // "cargo-nextest 0.9.143 (60fa45f63 2026-08-04)"
                 out.split_whitespace().nth(1).map(str::to_string)
             })
@@ -156,6 +166,7 @@ impl Context {
             tools_dir: self.tools_dir.clone(),
             ci: self.ci,
             github_actions: self.github_actions,
+            cargo: self.cargo.clone(),
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),
@@ -214,7 +225,7 @@ fn probe_cpython(program: &Path) -> Option<PathBuf> {
         "-c",
         "import sys; print(sys.implementation.name, sys.executable)",
     ]);
-    let out = exec::capture(&cmd, Path::new(".")).ok()?;
+    let out = process::capture(&cmd, Path::new(".")).ok()?;
     let (implementation, executable) = out.trim().split_once(' ')?;
     (implementation == "cpython" && !executable.is_empty()).then(|| PathBuf::from(executable))
 }

@@ -1,16 +1,38 @@
-//! Documentation derived from the stage graph, the pinned tools and the workflows. Tests keep
-//! docs/ci.md in step: when one fails, paste the table it prints.
+//! Documentation derived from the stage graph, the job table and the pins. Tests keep
+//! docs/ci.md in step: a stale section is rewritten, then the test fails (commit the result).
 
 use std::collections::BTreeMap;
 
 use crate::graph::{self, Schedule};
+use crate::pins;
 use crate::tools::Tool;
+use crate::workflows::jobs::{self, Entry, Trigger};
 
-/// One row per stage: what it runs, what it needs and produces, which workflow jobs call it.
-pub fn stage_table(callers: &BTreeMap<String, Vec<String>>) -> String {
-    let mut text = String::from(
-        "| stage | what it runs | needs | produces | workflow jobs |\n|---|---|---|---|---|\n",
-    );
+/// For each stage, the jobs that run it (`CI: python / python-test (3.11)`).
+fn callers() -> BTreeMap<String, Vec<String>> {
+    let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for workflow in jobs::workflows()
+        .iter()
+        .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
+    {
+        for instance in jobs::instances(workflow.file) {
+            for (stage, _) in &instance.calls {
+                let name = format!("{}: {}", workflow.name, instance.name);
+                let list = callers.entry(stage.clone()).or_default();
+                if !list.contains(&name) {
+                    list.push(name);
+                }
+            }
+        }
+    }
+    callers
+}
+
+/// One row per stage: what it runs, what it needs and produces, which jobs run it.
+pub fn stage_table() -> String {
+    let callers = callers();
+    let mut text =
+        String::from("| stage | what it runs | needs | produces | jobs |\n|---|---|---|---|---|\n");
     for stage in graph::STAGES {
         let mut what = stage.help.to_string();
         if stage.schedule == Schedule::Scheduled {
@@ -24,10 +46,57 @@ pub fn stage_table(callers: &BTreeMap<String, Vec<String>>) -> String {
         text.push_str(&format!(
             "| `{}` | {what} | {} | {} | {} |\n",
             stage.name,
-            or_dash(stage.needs.join(", ")),
+            or_dash(stage.needs().join(", ")),
             or_dash(graph::artifact_names(stage.produces)),
             or_dash(jobs),
         ));
+    }
+    text
+}
+
+/// The job table: every workflow, its jobs, where they run, their stages and needs.
+pub fn jobs_table() -> String {
+    let mut text =
+        String::from("| workflow | job | runner | stages | needs |\n|---|---|---|---|---|\n");
+    for workflow in jobs::workflows() {
+        for entry in &workflow.entries {
+            let (key, runner, stages) = match entry {
+                Entry::Job(job) => (
+                    job.key.to_string(),
+                    format!(
+                        "{}{}",
+                        job.os.runner(),
+                        if job.per_python { " × Python" } else { "" }
+                    ),
+                    job.stages.join(", "),
+                ),
+                Entry::Call { key, file, stages } => (
+                    key.to_string(),
+                    format!("calls `{file}`"),
+                    stages.join(", "),
+                ),
+                Entry::Conclusion => (
+                    jobs::CONCLUSION.to_string(),
+                    "ubuntu-24.04".to_string(),
+                    "every other job succeeded (the required check)".to_string(),
+                ),
+            };
+            let needs = jobs::entry_needs(workflow.file, &key).join(", ");
+            text.push_str(&format!(
+                "| `{}` | `{key}` | {runner} | {} | {} |\n",
+                workflow.file,
+                if stages.is_empty() {
+                    "—".into()
+                } else {
+                    stages
+                },
+                if needs.is_empty() {
+                    "—".into()
+                } else {
+                    needs
+                },
+            ));
+        }
     }
     text
 }
@@ -46,45 +115,44 @@ pub fn tools_table() -> String {
     text
 }
 
+/// Every pinned action.
+pub fn actions_table() -> String {
+    let mut text = String::from("| action | release | commit |\n|---|---|---|\n");
+    for pin in pins::ACTIONS {
+        text.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            pin.action, pin.release, pin.sha
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ci_md() -> (std::path::PathBuf, String) {
+    /// Rewrite docs/ci.md's generated section `name` when it is stale, then fail.
+    fn ensure_section(name: &str, expected: &str) {
         let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
-        let root = std::path::Path::new(&manifest)
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let text = std::fs::read_to_string(root.join("docs/ci.md")).unwrap();
-        (root, text)
-    }
-
-    fn assert_section(doc: &str, name: &str, expected: &str) {
+        let path = std::path::Path::new(&manifest).join("../docs/ci.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
         let begin = format!("<!-- {name}:begin (generated: xtask/src/docs.rs) -->\n");
         let end = format!("<!-- {name}:end -->");
-        let found = doc
+        let (before, rest) = doc
             .split_once(&begin)
-            .and_then(|(_, rest)| rest.split_once(&end))
-            .map(|(section, _)| section);
-        assert_eq!(
-            found,
-            Some(expected),
-            "docs/ci.md's {name} table is out of date; between the markers it should read:\n{expected}"
-        );
+            .unwrap_or_else(|| panic!("docs/ci.md has no {name} section"));
+        let (section, after) = rest.split_once(&end).unwrap();
+        if section != expected {
+            std::fs::write(&path, format!("{before}{begin}{expected}{end}{after}")).unwrap();
+            panic!("docs/ci.md's {name} table was out of date and has been rewritten: commit it");
+        }
     }
 
     #[test]
-    fn the_stage_table_in_docs_ci_md_is_current() {
-        let (root, doc) = ci_md();
-        let callers =
-            crate::workflows::callers(&crate::workflows::read_all(&root).unwrap()).unwrap();
-        assert_section(&doc, "stages", &stage_table(&callers));
-    }
-
-    #[test]
-    fn the_tools_table_in_docs_ci_md_is_current() {
-        let (_, doc) = ci_md();
-        assert_section(&doc, "tools", &tools_table());
+    fn the_generated_tables_in_docs_ci_md_are_current() {
+        ensure_section("stages", &stage_table());
+        ensure_section("jobs", &jobs_table());
+        ensure_section("tools", &tools_table());
+        ensure_section("actions", &actions_table());
     }
 }

@@ -1,16 +1,19 @@
 //! The stage graph: every CI stage declared once, as data.
 //!
-//! A stage has a name, a line of help, the stages it needs, the artifacts it produces and
-//! consumes, the flags it accepts, and the function that turns it into a [`Plan`]. Everything
-//! else — `cargo xtask list`, `cargo xtask <stage> --help`, the order `cargo xtask ci` runs in,
-//! the workflow drift check and the docs table — is derived from [`STAGES`].
+//! A stage has a name, a line of help, the artifacts it produces and consumes, whether it
+//! starts or requires the services, the pinned tools it uses and the flags it accepts. The
+//! stages it needs follow from what it consumes. Everything else — `cargo xtask list`,
+//! `cargo xtask <stage> --help`, the order `cargo xtask ci` runs in, the generated workflows
+//! and the docs table — is derived from [`STAGES`]. The graph is data only: the stages module
+//! turns a stage into a plan.
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
-use crate::plan::Plan;
-use crate::stages;
+use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
+pub use crate::flags::{Flag, StageArgs};
+use crate::keys::Inputs;
+use crate::tools::Tool;
 
 /// Something a stage leaves behind for later stages (and later workflow jobs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,35 +23,63 @@ pub enum Artifact {
     RustTests,
     /// The abi3 wheel of icechunk-python, with its manifest.
     Wheels,
-    /// Running S3 and Azure servers, described by `target/xtask/services.env`.
-    Services,
 }
 
 impl Artifact {
-    pub const ALL: [Artifact; 3] = [Artifact::RustTests, Artifact::Wheels, Artifact::Services];
+    pub const ALL: [Artifact; 2] = [Artifact::RustTests, Artifact::Wheels];
 
     /// The name used in docs and, with the platform appended, for workflow artifacts.
     pub fn name(self) -> &'static str {
         match self {
             Artifact::RustTests => "rust-artifacts",
             Artifact::Wheels => "python-wheels",
-            Artifact::Services => "services",
         }
     }
 
-    /// Whether the artifact is files that a workflow can upload and another job download.
-    /// Services are processes: every job that needs them starts its own.
-    pub fn is_transferable(self) -> bool {
-        !matches!(self, Artifact::Services)
+    /// The name of the one stage that produces this artifact (a test checks it against
+    /// [`STAGES`]; error messages name it without looking the graph up).
+    pub fn producer_name(self) -> &'static str {
+        match self {
+            Artifact::RustTests => "build-artifacts",
+            Artifact::Wheels => "build-wheels",
+        }
     }
 
     /// The one stage that produces this artifact.
     pub fn producer(self) -> &'static Stage {
+        let name = self.producer_name();
         STAGES
             .iter()
-            .find(|s| s.produces.contains(&self))
+            .find(|s| s.name == name)
             .unwrap_or_else(|| unreachable!("every artifact has a producer (checked by a test)"))
     }
+}
+
+/// How a stage relates to the S3 and Azure servers. They are processes, not files: every job
+/// that requires them starts its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Services {
+    None,
+    /// docker-up: starts them and writes `target/xtask/services.env`.
+    Starts,
+    /// Needs them running (and so needs docker-up).
+    Requires,
+}
+
+/// Which stage a [`Stage`] is: `stages::plan` matches on it, so every stage has a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageId {
+    LintRust,
+    LintWorkflows,
+    Codespell,
+    BuildArtifacts,
+    TestUnit,
+    DockerUp,
+    TestFull,
+    BuildWheels,
+    PythonLint,
+    PythonTest,
+    Upstream,
 }
 
 /// When `cargo xtask ci` runs a stage.
@@ -61,344 +92,328 @@ pub enum Schedule {
     Scheduled,
 }
 
-/// A flag a stage accepts.
-#[derive(Debug)]
-pub struct Flag {
-    pub name: &'static str,
-    /// The value's placeholder, or `None` for a switch.
-    pub value: Option<&'static str>,
-    pub help: &'static str,
-}
-
 /// One CI stage.
+#[derive(Debug)]
 pub struct Stage {
+    pub id: StageId,
     pub name: &'static str,
     pub help: &'static str,
     /// A longer explanation for `cargo xtask <stage> --help`.
     pub about: &'static str,
-    pub needs: &'static [&'static str],
     pub produces: &'static [Artifact],
     pub consumes: &'static [Artifact],
+    pub services: Services,
+    /// What its content key covers (see `keys`).
+    pub inputs: Inputs,
+    /// The pinned tools its plan ensures (the workflows cache exactly these; a test checks the
+    /// plans against it).
+    pub tools: &'static [Tool],
     pub flags: &'static [Flag],
     /// The flags `cargo xtask ci` runs this stage with.
     pub ci_args: &'static [&'static str],
     pub schedule: Schedule,
-    pub plan: fn(&Context, &StageArgs) -> Result<Plan>,
 }
 
-impl std::fmt::Debug for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stage")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+impl Stage {
+    /// Parse `args` against this stage's flags.
+    pub fn parse_args(&self, args: &[String]) -> Result<StageArgs> {
+        StageArgs::parse(self.name, self.flags, args)
+    }
+
+    /// The flags `cargo xtask ci` runs this stage with.
+    pub fn ci_args(&self) -> Result<StageArgs> {
+        let args: Vec<String> = self.ci_args.iter().map(|a| a.to_string()).collect();
+        self.parse_args(&args)
+    }
+
+    /// The stages this one needs, in graph order: the producers of what it consumes, and
+    /// docker-up when it requires the services.
+    pub fn needs(&self) -> Vec<&'static str> {
+        STAGES
+            .iter()
+            .filter(|s| {
+                s.produces.iter().any(|a| self.consumes.contains(a))
+                    || (self.services == Services::Requires && s.services == Services::Starts)
+            })
+            .map(|s| s.name)
+            .collect()
     }
 }
 
-/// Parsed values of a stage's flags.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StageArgs {
-    /// `--partition hash:M/N` for the test stages.
-    pub partition: Option<String>,
-    /// `--backend auto|docker|native` for docker-up.
-    pub backend: Option<String>,
-    /// `--full` for python-test: add the tests that need services.
-    pub full: bool,
-    /// `--python X.Y` for python-test: test this interpreter only (a workflow matrix entry).
-    pub python: Option<String>,
-    /// `--index-url URL` for upstream.
-    pub index_url: Option<String>,
-}
-
-impl StageArgs {
-    /// The flags `cargo xtask ci` runs `stage` with.
-    pub fn for_ci(stage: &Stage) -> Result<StageArgs> {
-        let args: Vec<String> = stage.ci_args.iter().map(|a| a.to_string()).collect();
-        StageArgs::parse(stage, &args)
-    }
-
-    /// Parse `args` against the flags `stage` accepts.
-    pub fn parse(stage: &Stage, args: &[String]) -> Result<StageArgs> {
-        let mut parsed = StageArgs::default();
-        let mut iter = args.iter();
-        while let Some(arg) = iter.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-                _ => (arg.as_str(), None),
-            };
-            let Some(flag) = stage.flags.iter().find(|f| f.name == name) else {
-                bail!(
-                    "unknown argument `{arg}` for stage `{}`; it accepts: {}",
-                    stage.name,
-                    describe_flags(stage)
-                );
-            };
-            let value = match (flag.value, inline) {
-                (None, None) => None,
-                (None, Some(_)) => bail!("`{}` takes no value", flag.name),
-                (Some(_), Some(v)) => Some(v),
-                (Some(placeholder), None) => match iter.next() {
-                    Some(v) => Some(v.clone()),
-                    None => bail!("`{}` needs a value: {} {placeholder}", flag.name, flag.name),
-                },
-            };
-            match flag.name {
-                "--partition" => parsed.partition = value.map(check_partition).transpose()?,
-                "--backend" => parsed.backend = value.map(check_backend).transpose()?,
-                "--full" => parsed.full = true,
-                "--python" => parsed.python = value.map(check_python).transpose()?,
-                "--index-url" => parsed.index_url = value,
-                other => unreachable!("flag {other} is declared but not parsed"),
-            }
-        }
-        Ok(parsed)
-    }
-
-    /// The arguments that reproduce these values, in flag order.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(p) = &self.partition {
-            args.extend(["--partition".to_string(), p.clone()]);
-        }
-        if let Some(b) = &self.backend {
-            args.extend(["--backend".to_string(), b.clone()]);
-        }
-        if self.full {
-            args.push("--full".to_string());
-        }
-        if let Some(p) = &self.python {
-            args.extend(["--python".to_string(), p.clone()]);
-        }
-        if let Some(u) = &self.index_url {
-            args.extend(["--index-url".to_string(), u.clone()]);
-        }
-        args
-    }
-}
-
-fn describe_flags(stage: &Stage) -> String {
-    let mut names: Vec<String> = stage
-        .flags
-        .iter()
-        .map(|f| match f.value {
-            Some(v) => format!("{} {v}", f.name),
-            None => f.name.to_string(),
-        })
-        .collect();
-    names.extend(["--dry-run".to_string(), "--help".to_string()]);
-    names.join(", ")
-}
-
-fn check_partition(value: String) -> Result<String> {
-    let valid = value
-        .strip_prefix("hash:")
-        .or_else(|| value.strip_prefix("count:"))
-        .and_then(|mn| mn.split_once('/'))
-        .and_then(|(m, n)| Some((m.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
-        .is_some_and(|(m, n)| m >= 1 && m <= n);
-    if !valid {
-        bail!("invalid partition `{value}`: expected hash:M/N or count:M/N with 1 <= M <= N");
-    }
-    Ok(value)
-}
-
-fn check_python(value: String) -> Result<String> {
-    if !crate::context::PYTHON_VERSIONS.contains(&value.as_str()) {
-        bail!(
-            "invalid Python version `{value}`: expected one of {}",
-            crate::context::PYTHON_VERSIONS.join(", ")
-        );
-    }
-    Ok(value)
-}
-
-fn check_backend(value: String) -> Result<String> {
-    match value.as_str() {
-        "auto" | "docker" | "native" => Ok(value),
-        _ => bail!("invalid backend `{value}`: expected auto, docker or native"),
-    }
-}
-
-const PARTITION: Flag = Flag {
-    name: "--partition",
-    value: Some("hash:M/N"),
-    help: "run one shard of the tests (passed to nextest), so CI can spread them over runners",
-};
+const ALL_PACKAGES: &[&str] = &["icechunk", "icechunk-python", "xtask"];
+/// What the nextest archive is built from (also its manifest's sources).
+const RUST_TEST_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "icechunk",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "xtask",
+];
+/// What the tests of the archive read at run time, besides their packages.
+const RUST_TEST_READS: &[&str] = &[
+    ".config/nextest.toml",
+    "compose.yaml",
+    "Cargo.toml",
+    ".github",
+    "docs/ci.md",
+];
+/// What the wheel is built from (also its manifest's sources).
+const WHEEL_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "icechunk/Cargo.toml",
+    "icechunk/src",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/pyproject.toml",
+    "icechunk-python/pyo3-config.txt",
+    "icechunk-python/src",
+    "icechunk-python/python",
+];
+/// What the Python checks read, besides the wheel.
+const PYTHON_SOURCES: &[&str] = &[
+    "icechunk-python/python",
+    "icechunk-python/tests",
+    "icechunk-python/pyproject.toml",
+    "icechunk-python/requirements",
+    "icechunk-python/README.md",
+];
 
 /// Every stage, in an order where each stage comes after the stages it needs.
 pub static STAGES: &[Stage] = &[
     Stage {
+        id: StageId::LintRust,
         name: "lint-rust",
         help: "cargo fmt --check and clippy over the workspace, warnings denied",
         about: "Checks formatting of every crate and runs clippy over the whole workspace and all \
                 targets with every feature, in the `ci` profile, denying warnings.",
-        needs: &[],
         produces: &[],
         consumes: &[],
+        services: Services::None,
+        inputs: Inputs {
+            packages: ALL_PACKAGES,
+            paths: &["Cargo.toml", "Cargo.lock", ".cargo"],
+            toolchain: true,
+            cacheable: true,
+        },
+        tools: &[],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::rust::lint,
     },
     Stage {
+        id: StageId::LintWorkflows,
         name: "lint-workflows",
-        help: "zizmor, actionlint and the xtask drift check over .github/workflows",
-        about: "Runs zizmor (offline) and actionlint over the GitHub workflows, then checks that \
-                every `run:` step is a known `cargo xtask` command and that each job's `needs:` \
-                agree with the stage graph.",
-        needs: &[],
+        help: "the generated workflows are current; zizmor and actionlint over them",
+        about: "Regenerates the GitHub workflows in memory from the stage graph and the job \
+                table (xtask/src/workflows/) and fails on any difference from the files in \
+                .github/workflows, naming `cargo xtask workflows` as the fix; then runs zizmor \
+                (offline) and actionlint over the files.",
         produces: &[],
         consumes: &[],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &["xtask"],
+            paths: &[".github"],
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Zizmor, Tool::Actionlint],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::lints::workflows,
     },
     Stage {
+        id: StageId::Codespell,
         name: "codespell",
         help: "spell-check the sources and docs (codespell, pinned)",
         about: "Runs codespell over the repository with the settings in `.codespellrc`.",
-        needs: &[],
         produces: &[],
         consumes: &[],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &[],
+            paths: &[".", ".codespellrc"],
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Codespell],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::lints::codespell,
     },
     Stage {
+        id: StageId::BuildArtifacts,
         name: "build-artifacts",
         help: "compile every Rust test once into a nextest archive, with a manifest",
         about: "Builds every test binary of the workspace exactly once (`cargo nextest archive`, \
                 `ci` profile, all features) into target/xtask/artifacts/rust/, and writes a \
                 manifest: commit, dirty flag, hash of the sources, rustc version, archive sha256. \
                 Does nothing when the manifest already matches the sources.",
-        needs: &[],
         produces: &[Artifact::RustTests],
         consumes: &[],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &[],
+            paths: RUST_TEST_SOURCES,
+            toolchain: true,
+            cacheable: false,
+        },
+        tools: &[Tool::Nextest],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::rust::build_artifacts,
     },
     Stage {
+        id: StageId::TestUnit,
         name: "test-unit",
         help: "run the unit tests from the archive (compiles nothing)",
         about: "Runs every test that needs no service from the nextest archive. Refuses an \
                 archive built from other sources. Locally, a missing archive is built first; in \
                 CI a missing archive is an error (a test job never compiles).",
-        needs: &["build-artifacts"],
         produces: &[],
         consumes: &[Artifact::RustTests],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &["icechunk", "xtask"],
+            paths: RUST_TEST_READS,
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Nextest],
         flags: &[PARTITION],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::rust::test_unit,
     },
     Stage {
+        id: StageId::DockerUp,
         name: "docker-up",
         help: "start the S3 and Azure servers (Docker, or natively without an engine)",
         about: "Starts an S3 server and Azurite: with Docker (compose.yaml, images cached as one \
                 tarball) when an engine answers, natively otherwise (moto and Azurite on \
                 127.0.0.1). Creates the bucket and the container and writes the endpoints to \
                 target/xtask/services.env (and $GITHUB_ENV). Reuses servers that are already up.",
-        needs: &[],
-        produces: &[Artifact::Services],
+        produces: &[],
         consumes: &[],
-        flags: &[Flag {
-            name: "--backend",
-            value: Some("auto|docker|native"),
-            help: "where the servers run (default: $XTASK_SERVICES_BACKEND, else auto: docker \
-                   when an engine answers)",
-        }],
+        services: Services::Starts,
+        inputs: Inputs {
+            packages: &[],
+            paths: &["compose.yaml"],
+            toolchain: false,
+            cacheable: false,
+        },
+        tools: &[Tool::Moto, Tool::Azurite],
+        flags: &[BACKEND],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::services::up,
     },
     Stage {
+        id: StageId::TestFull,
         name: "test-full",
         help: "run every test from the archive, integration tests included, against the services",
         about: "Runs all tests of the nextest archive, including the integration tests against \
                 the S3 and Azure endpoints that docker-up wrote to target/xtask/services.env.",
-        needs: &["build-artifacts", "docker-up"],
         produces: &[],
-        consumes: &[Artifact::RustTests, Artifact::Services],
+        consumes: &[Artifact::RustTests],
+        services: Services::Requires,
+        inputs: Inputs {
+            packages: &["icechunk", "xtask"],
+            paths: RUST_TEST_READS,
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Nextest],
         flags: &[PARTITION],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::rust::test_full,
     },
     Stage {
+        id: StageId::BuildWheels,
         name: "build-wheels",
         help: "build the one abi3 wheel of icechunk-python, with a manifest",
         about: "Builds the abi3 wheel once with maturin (`ci` profile, workspace target directory, \
                 so dependencies compiled by build-artifacts are reused) into \
                 target/xtask/artifacts/wheels/, with a manifest like the Rust archive's. Does \
                 nothing when the manifest already matches the sources.",
-        needs: &[],
         produces: &[Artifact::Wheels],
         consumes: &[],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &[],
+            paths: WHEEL_SOURCES,
+            toolchain: true,
+            cacheable: false,
+        },
+        tools: &[Tool::Maturin],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::python::build_wheels,
     },
     Stage {
+        id: StageId::PythonLint,
         name: "python-lint",
         help: "ruff check, ruff format --check and mypy --strict, with the wheel installed",
         about: "Creates a venv with the pinned lint requirements and the built wheel (never \
                 building it), then runs ruff and mypy over the package and its tests.",
-        needs: &["build-wheels"],
         produces: &[],
         consumes: &[Artifact::Wheels],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &[],
+            paths: PYTHON_SOURCES,
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Uv],
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
-        plan: stages::python::lint,
     },
     Stage {
+        id: StageId::PythonTest,
         name: "python-test",
         help: "pytest on every Python interpreter found, each in a fresh venv with the wheel",
         about: "For each CPython found (3.11 required, 3.12 and 3.13 when present): a fresh uv \
                 venv, the pinned test requirements and the built wheel (--no-index, never \
                 building), then pytest. With --full, the tests marked `services` run too, \
                 against target/xtask/services.env.",
-        needs: &["build-wheels", "docker-up"],
         produces: &[],
-        consumes: &[Artifact::Wheels, Artifact::Services],
-        flags: &[
-            Flag {
-                name: "--full",
-                value: None,
-                help: "also run the tests that need the S3 and Azure services",
-            },
-            Flag {
-                name: "--python",
-                value: Some("X.Y"),
-                help: "test this interpreter only (one entry of a workflow matrix)",
-            },
-        ],
+        consumes: &[Artifact::Wheels],
+        services: Services::Requires,
+        inputs: Inputs {
+            packages: &[],
+            paths: PYTHON_SOURCES,
+            toolchain: false,
+            cacheable: true,
+        },
+        tools: &[Tool::Uv],
+        flags: &[SERVICES_FULL, PYTHON],
         ci_args: &["--full"],
         schedule: Schedule::EveryRun,
-        plan: stages::python::test,
     },
     Stage {
+        id: StageId::Upstream,
         name: "upstream",
         help: "the Python tests against the newest pre-releases of zarr, numpy and friends",
         about: "A fresh venv with the built wheel and the newest pre-releases of the Python \
                 dependencies (highest resolution) from the configured index (default: the \
                 scientific-python nightly wheels). When that index cannot be reached it says so \
                 loudly and falls back to PyPI. Prints the resolved versions, then runs pytest.",
-        needs: &["build-wheels"],
         produces: &[],
         consumes: &[Artifact::Wheels],
-        flags: &[Flag {
-            name: "--index-url",
-            value: Some("URL"),
-            help: "the extra index to take pre-releases from",
-        }],
+        services: Services::None,
+        inputs: Inputs {
+            packages: &[],
+            paths: PYTHON_SOURCES,
+            toolchain: false,
+            cacheable: false,
+        },
+        tools: &[Tool::Uv],
+        flags: &[INDEX_URL],
         ci_args: &[],
         schedule: Schedule::Scheduled,
-        plan: stages::python::upstream,
     },
 ];
 
@@ -440,13 +455,11 @@ impl Selection {
             })
             .filter(|s| !self.skip.iter().any(|n| n == s.name))
             .collect();
-        let services_used = selected
-            .iter()
-            .any(|s| s.consumes.contains(&Artifact::Services));
+        let services_used = selected.iter().any(|s| s.services == Services::Requires);
         let stages: Vec<_> = selected
             .iter()
             .copied()
-            .filter(|s| s.produces != [Artifact::Services] || services_used || named(s))
+            .filter(|s| s.services != Services::Starts || services_used || named(s))
             .collect();
         if stages.is_empty() {
             bail!(
@@ -465,8 +478,8 @@ pub fn render_list() -> String {
     for s in STAGES {
         out.push_str(&format!("  {:width$}  {}\n", s.name, s.help));
         let mut facts = Vec::new();
-        if !s.needs.is_empty() {
-            facts.push(format!("needs {}", s.needs.join(", ")));
+        if !s.needs().is_empty() {
+            facts.push(format!("needs {}", s.needs().join(", ")));
         }
         if !s.consumes.is_empty() {
             facts.push(format!("consumes {}", artifact_names(s.consumes)));
@@ -482,7 +495,7 @@ pub fn render_list() -> String {
         }
     }
     out.push_str(
-        "\nOther commands: ci, docker-down, compare, list. `cargo xtask <command> --help` explains one.\n",
+        "\nOther commands: ci, docker-down, workflows, compare, list. `cargo xtask <command> --help` explains one.\n",
     );
     out
 }
@@ -516,8 +529,8 @@ pub fn render_help(stage: &Stage) -> String {
         "--dry-run", "print the plan; run nothing but read-only probes"
     ));
     out.push_str(&format!("  {:28} {}\n", "--help", "this text"));
-    if !stage.needs.is_empty() {
-        out.push_str(&format!("\nNeeds: {}\n", stage.needs.join(", ")));
+    if !stage.needs().is_empty() {
+        out.push_str(&format!("\nNeeds: {}\n", stage.needs().join(", ")));
     }
     if !stage.consumes.is_empty() {
         out.push_str(&format!("Consumes: {}\n", artifact_names(stage.consumes)));
@@ -571,8 +584,8 @@ mod tests {
         // Declaration order is the run order, so it must be a topological order; that also
         // proves the graph acyclic.
         for (i, s) in STAGES.iter().enumerate() {
-            for need in s.needs {
-                let pos = STAGES.iter().position(|t| t.name == *need);
+            for need in s.needs() {
+                let pos = STAGES.iter().position(|t| t.name == need);
                 let pos = pos.unwrap_or_else(|| panic!("{} needs unknown stage {need}", s.name));
                 assert!(pos < i, "{} needs {need}, which is declared later", s.name);
             }
@@ -580,42 +593,33 @@ mod tests {
     }
 
     #[test]
-    fn every_consumed_artifact_comes_from_a_needed_stage() {
-        for s in STAGES {
-            for artifact in s.consumes {
-                let producer = artifact.producer();
-                assert!(
-                    s.needs.contains(&producer.name),
-                    "{} consumes {} but does not need its producer {}",
-                    s.name,
-                    artifact.name(),
-                    producer.name
-                );
-            }
+    fn every_artifact_has_exactly_one_producer_which_it_names() {
+        for artifact in Artifact::ALL {
+            let producers: Vec<&str> = STAGES
+                .iter()
+                .filter(|s| s.produces.contains(&artifact))
+                .map(|s| s.name)
+                .collect();
+            assert_eq!(producers, [artifact.producer_name()], "{}", artifact.name());
         }
+        let starters = STAGES.iter().filter(|s| s.services == Services::Starts);
+        assert_eq!(starters.count(), 1, "one stage starts the services");
     }
 
     #[test]
-    fn every_artifact_has_exactly_one_producer() {
-        for artifact in Artifact::ALL {
-            let producers = STAGES
-                .iter()
-                .filter(|s| s.produces.contains(&artifact))
-                .count();
-            assert_eq!(
-                producers,
-                1,
-                "{} has {producers} producers",
-                artifact.name()
-            );
-        }
+    fn needs_follow_from_what_a_stage_consumes_and_requires() {
+        let needs = |name: &str| stage(name).unwrap().needs();
+        assert_eq!(needs("test-unit"), ["build-artifacts"]);
+        assert_eq!(needs("test-full"), ["build-artifacts", "docker-up"]);
+        assert_eq!(needs("python-test"), ["docker-up", "build-wheels"]);
+        assert!(needs("lint-rust").is_empty());
     }
 
     #[test]
     fn ci_args_parse_against_the_stage_flags() {
         for s in STAGES {
             let args: Vec<String> = s.ci_args.iter().map(|a| a.to_string()).collect();
-            let parsed = StageArgs::parse(s, &args).unwrap();
+            let parsed = s.parse_args(&args).unwrap();
             assert_eq!(
                 parsed.to_args(),
                 args,
@@ -687,17 +691,23 @@ mod tests {
     #[test]
     fn stage_flags_are_checked() {
         let test_unit = stage("test-unit").unwrap();
-        let ok = StageArgs::parse(test_unit, &["--partition".into(), "hash:1/3".into()]).unwrap();
+        let ok = test_unit
+            .parse_args(&["--partition".into(), "hash:1/3".into()])
+            .unwrap();
         assert_eq!(ok.partition.as_deref(), Some("hash:1/3"));
-        let inline = StageArgs::parse(test_unit, &["--partition=hash:2/3".into()]).unwrap();
+        let inline = test_unit
+            .parse_args(&["--partition=hash:2/3".into()])
+            .unwrap();
         assert_eq!(inline.partition.as_deref(), Some("hash:2/3"));
-        let err = StageArgs::parse(test_unit, &["--full".into()])
+        let err = test_unit
+            .parse_args(&["--full".into()])
             .unwrap_err()
             .to_string();
         assert!(err.contains("--partition hash:M/N"), "{err}");
-        let err = StageArgs::parse(test_unit, &["--partition".into(), "hash:4/3".into()]);
+        let err = test_unit.parse_args(&["--partition".into(), "hash:4/3".into()]);
         assert!(err.unwrap_err().to_string().contains("invalid partition"));
-        let err = StageArgs::parse(test_unit, &["--partition".into()])
+        let err = test_unit
+            .parse_args(&["--partition".into()])
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs a value"), "{err}");

@@ -1,22 +1,36 @@
 //! The repository's CI, encoded once in Rust: every stage is a `cargo xtask` command, the
-//! GitHub workflows are thin calls to them, and `cargo xtask ci` runs them all locally.
+//! GitHub workflows are generated from the same model, and `cargo xtask ci` runs them all
+//! locally.
 //!
-//! What to run is data ([`graph`] declares the stages, each turns into a [`plan::Plan`]);
-//! running it is [`exec`]'s job alone. The areas a plan touches each have one module:
-//! [`artifacts`] (manifests and staleness), [`tools`] (pinned tools), [`services`] (S3 and
-//! Azure servers), [`workflows`] (the drift check), [`report`] (the end-of-run table).
+//! Layers, each importing only the ones before it: [`cmd`], [`output`], [`process`] (the one
+//! way to start processes), [`pins`], [`context`]; [`plan`] (what to run, as data) and [`exec`]
+//! (runs plans, knows no stage); [`graph`] (the stages, as data); the areas a plan touches —
+//! [`tools`], [`artifacts`], [`services`], [`workflows`] — each owning its actions; [`stages`]
+//! (a plan per stage); and on top [`ci`], [`compare`], [`report`] and [`cli`].
+//!
+//! To add a stage: declare it in [`graph::STAGES`] (what it produces, consumes, requires and
+//! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
+//! (`stages::plan` matches every id), and put it in a job. To add or move a job: edit the job
+//! table in `workflows/jobs.rs`, run `cargo xtask workflows` and commit the YAML; `needs:`,
+//! setup steps, caches and artifact transfers follow from the stages.
 
 pub(crate) mod artifacts;
 pub(crate) mod ci;
 pub mod cli;
+pub(crate) mod cmd;
 pub(crate) mod compare;
 pub(crate) mod context;
 #[cfg(test)]
 mod docs;
 pub(crate) mod exec;
+pub(crate) mod flags;
 pub(crate) mod graph;
+pub(crate) mod junit;
+pub(crate) mod keys;
 pub(crate) mod output;
+pub(crate) mod pins;
 pub(crate) mod plan;
+pub(crate) mod process;
 pub(crate) mod report;
 pub(crate) mod services;
 pub(crate) mod stages;

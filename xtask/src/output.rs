@@ -105,6 +105,14 @@ impl Output {
             append_to_env_file("GITHUB_ENV", &text);
         }
     }
+
+    /// Under GitHub Actions, `name=value` step outputs (`$GITHUB_OUTPUT`).
+    pub fn step_outputs(&self, outputs: &[(String, String)]) {
+        if self.github_actions {
+            let text: String = outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            append_to_env_file("GITHUB_OUTPUT", &text);
+        }
+    }
 }
 
 fn append_to_env_file(variable: &str, text: &str) {
@@ -126,13 +134,13 @@ fn append_to_env_file(variable: &str, text: &str) {
 }
 
 /// Escaping of a workflow command's message (GitHub's toolkit rules).
-fn escape_data(text: &str) -> String {
+pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
-fn escape_property(text: &str) -> String {
+pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 

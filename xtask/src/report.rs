@@ -13,6 +13,8 @@ use crate::output::{Output, Tone};
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Passed,
+    /// Not run: its content key passed before (or, for docker-up, nothing needs it).
+    Cached,
     Failed,
     /// Not run because a stage it needs failed (with --keep-going).
     Skipped,
@@ -26,6 +28,7 @@ impl Status {
     pub fn label(self) -> &'static str {
         match self {
             Status::Passed => "passed",
+            Status::Cached => "cached",
             Status::Failed => "FAILED",
             Status::Skipped => "skipped",
             Status::NotRun => "not run",
@@ -35,7 +38,7 @@ impl Status {
 
     fn tone(self) -> Tone {
         match self {
-            Status::Passed => Tone::Good,
+            Status::Passed | Status::Cached => Tone::Good,
             Status::Failed | Status::Interrupted => Tone::Bad,
             Status::Skipped | Status::NotRun => Tone::Warn,
         }
@@ -56,6 +59,20 @@ pub struct StageReport {
     pub commands: Vec<CommandRecord>,
 }
 
+impl StageReport {
+    /// A stage about to run (passed until something says otherwise).
+    pub fn new(stage: &str, invocation: String) -> StageReport {
+        StageReport {
+            stage: stage.to_string(),
+            invocation,
+            status: Status::Passed,
+            seconds: 0.0,
+            notes: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub format: u32,
@@ -70,7 +87,9 @@ impl Report {
     pub const FORMAT: u32 = 1;
 
     pub fn new(command: &str, stages: Vec<StageReport>, seconds: f64) -> Report {
-        let success = stages.iter().all(|s| s.status == Status::Passed);
+        let success = stages
+            .iter()
+            .all(|s| matches!(s.status, Status::Passed | Status::Cached));
         Report {
             format: Report::FORMAT,
             command: command.to_string(),

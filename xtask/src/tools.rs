@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
+use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::exec::Executor;
 use crate::output::Tone;
-use crate::plan::Cmd;
+use crate::plan::{Action, Outcome, Runner};
+use crate::process;
 
-pub const NEXTEST_VERSION: &str = "0.9.143";
+pub use crate::pins::NEXTEST_VERSION;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tool {
@@ -128,6 +129,19 @@ impl Tool {
         }
     }
 
+    /// This tool and, for those uv installs, uv first.
+    pub fn with_installer(self) -> Vec<Tool> {
+        match self.spec().installer {
+            Installer::Uv(_) => vec![Tool::Uv, self],
+            _ => vec![self],
+        }
+    }
+
+    /// Whether installing it needs a CPython (its venv is made from one).
+    pub fn needs_python(self) -> bool {
+        matches!(self.spec().installer, Installer::Pip(_) | Installer::Uv(_))
+    }
+
     pub fn version(self) -> &'static str {
         self.spec().version
     }
@@ -166,11 +180,27 @@ impl Tool {
         self.install_dir(ctx).join(".xtask-installed")
     }
 
+    /// Installed means it runs: the marker of a finished install, the program, and for tools in
+    /// a venv an interpreter that still starts (a cached venv whose base Python was replaced by
+    /// a newer patch release does not, and is installed again).
     fn installed(self, ctx: &Context) -> bool {
         if self == Tool::Nextest && ctx.nextest_on_path() == Some(NEXTEST_VERSION) {
             return true;
         }
-        self.marker(ctx).is_file() && self.installed_program(ctx).is_file()
+        if !self.marker(ctx).is_file() || !self.installed_program(ctx).is_file() {
+            return false;
+        }
+        match self.spec().installer {
+            Installer::Pip(_) | Installer::Uv(_) => {
+                let python = self.install_dir(ctx).join("bin/python");
+                process::capture(
+                    &Cmd::new(python.to_string_lossy()).args(["-c", ""]),
+                    &ctx.root,
+                )
+                .is_ok()
+            }
+            Installer::Cargo(_) | Installer::Npm(_) => true,
+        }
     }
 
     /// The commands that install this tool.
@@ -180,7 +210,7 @@ impl Tool {
         let pinned = format!("{}=={}", spec_package(spec.installer), spec.version);
         match spec.installer {
             Installer::Cargo(krate) => vec![
-                Cmd::new("cargo")
+                ctx.cargo()
                     .args([
                         "install",
                         &format!("{krate}@{}", spec.version),
@@ -252,15 +282,33 @@ fn base_python(ctx: &Context) -> String {
         .unwrap_or_else(|| "python3".to_string())
 }
 
+/// The plan step that makes sure a pinned tool is there.
+#[derive(Debug)]
+pub struct Ensure(pub Tool);
+
+impl fmt::Display for Ensure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ensure {}", self.0)
+    }
+}
+
+impl Action for Ensure {
+    fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        ensure(runner, self.0)?;
+        Ok(Outcome::Continue)
+    }
+}
+
 /// Make sure `tool` is there, installing it (and, for uv-installed tools, uv first) when not.
-pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
-    let ctx = exec.ctx;
+fn ensure(runner: &mut dyn Runner, tool: Tool) -> Result<()> {
+    let ctx = runner.ctx();
     if tool.installed(ctx) {
         return Ok(());
     }
     if matches!(tool.spec().installer, Installer::Uv(_)) {
-        ensure(exec, Tool::Uv)?;
+        ensure(runner, Tool::Uv)?;
     }
+    let ctx = runner.ctx();
     std::fs::create_dir_all(&ctx.tools_dir).with_context(|| {
         format!(
             "could not create the tools directory {}",
@@ -279,7 +327,8 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
         return Ok(());
     }
     let dir = tool.install_dir(ctx);
-    exec.out.say(
+    let commands = tool.install_commands(ctx);
+    runner.out().say(
         Tone::Bold,
         &format!("installing {tool} into {}", dir.display()),
     );
@@ -287,9 +336,8 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("could not clear a broken install at {}", dir.display()))?;
     }
-    let commands = tool.install_commands(ctx);
     for cmd in &commands {
-        exec.run(cmd).with_context(|| {
+        runner.run(cmd).with_context(|| {
             let lines: Vec<String> = commands.iter().map(|c| format!("  {c}")).collect();
             format!(
                 "could not install {tool}. These commands install it (set XTASK_TOOLS_DIR to \
@@ -298,7 +346,7 @@ pub fn ensure(exec: &mut Executor<'_>, tool: Tool) -> Result<()> {
             )
         })?;
     }
-    std::fs::write(tool.marker(ctx), tool.version())
+    std::fs::write(tool.marker(runner.ctx()), tool.version())
         .with_context(|| format!("could not mark {tool} as installed"))?;
     Ok(())
 }

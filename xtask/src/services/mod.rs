@@ -5,6 +5,7 @@
 //! `target/xtask/services.env`. What it started is recorded in a state file so that
 //! `docker-down` (and `cargo xtask ci`'s teardown) stops exactly that.
 
+mod actions;
 mod azure;
 mod docker;
 pub mod http;
@@ -17,10 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::cmd::{Cmd, parse_env};
 use crate::context::Context;
-use crate::exec::{self, Executor};
 use crate::output::Tone;
-use crate::plan::{Action, Cmd, Plan};
+use crate::plan::{Plan, Runner};
+use crate::process;
 
 pub const BUCKET: &str = "testbucket";
 pub const CONTAINER: &str = "testcontainer";
@@ -213,7 +215,7 @@ fn healthy(state: &State) -> bool {
         && state
             .processes
             .iter()
-            .all(|p| exec::process_matches(p.pid, &p.marker))
+            .all(|p| process::process_matches(p.pid, &p.marker))
         && endpoints(ports, [None, None], 0)
             .iter()
             .all(|e| answers(&e.url))
@@ -223,23 +225,11 @@ fn answers(url: &str) -> bool {
     http::request("GET", url, &[], Duration::from_secs(2)).is_ok()
 }
 
-/// The plan of `cargo xtask docker-up [--backend ...]`.
+/// The plan of `cargo xtask docker-up [--backend ...]`. Which backend follows from the flag,
+/// `XTASK_SERVICES_BACKEND` and whether the context found a Docker engine; whether servers are
+/// already up is checked by the plan's first step.
 pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
     let ports = Ports::from_env()?;
-    let mut plan = Plan::new();
-    if let Some(state) = read_state(ctx)? {
-        if state.ports == Some(ports) && healthy(&state) {
-            let backend = state.backend.unwrap_or(Backend::Native);
-            return Ok(plan
-                .note(format!(
-                    "services are already up ({backend}) and answer: reusing them"
-                ))
-                .action(Action::RecordServices(backend)));
-        }
-        plan = plan
-            .note("services recorded by an earlier docker-up are not healthy: stopping them first")
-            .extend(plan_down(ctx)?);
-    }
     let from_env = std::env::var("XTASK_SERVICES_BACKEND").ok();
     let backend = match backend.or(from_env.as_deref()).unwrap_or("auto") {
         "docker" if !ctx.docker_engine() => bail!(
@@ -256,30 +246,30 @@ pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
     };
     let deadline_secs = ready_timeout()?;
     let up = match backend {
-        Backend::Docker => docker::plan_up(ctx, ports, deadline_secs)?,
+        Backend::Docker => docker::plan_up(ports, deadline_secs),
         Backend::Native if !cfg!(unix) => bail!(
             "the native backend runs the servers as background processes, which xtask supports \
              on Linux and macOS only; use --backend docker"
         ),
         Backend::Native => native::plan_up(ctx, ports, deadline_secs),
     };
-    Ok(plan.extend(up))
+    Ok(Plan::new()
+        .action(actions::ReuseOrReset { ports })
+        .extend(up))
 }
 
 /// The plan of `cargo xtask docker-down`.
-pub fn plan_down(ctx: &Context) -> Result<Plan> {
-    let Some(state) = read_state(ctx)? else {
-        return Ok(Plan::new().note("no services recorded by docker-up: nothing to stop"));
-    };
-    let mut plan = Plan::new();
-    if let Some(project) = &state.compose_project {
-        plan = plan.run(docker::down_command(project));
-    }
-    Ok(plan.action(Action::StopServices))
+pub fn plan_down() -> Plan {
+    Plan::new().action(actions::StopServices)
+}
+
+/// The step that stops the tests of a stage early when the services are not up.
+pub fn require_step() -> actions::RequireServices {
+    actions::RequireServices
 }
 
 /// Start tracking a backend before anything starts, so a failure half-way can be cleaned up.
-pub fn track(ctx: &Context, backend: Backend) -> Result<()> {
+fn track(ctx: &Context, backend: Backend) -> Result<()> {
     let compose_project = (backend == Backend::Docker).then(|| docker::PROJECT.to_string());
     let state = State {
         backend: Some(backend),
@@ -290,9 +280,9 @@ pub fn track(ctx: &Context, backend: Backend) -> Result<()> {
     write_state(ctx, &state)
 }
 
-pub fn spawn(exec: &mut Executor<'_>, daemon: &Daemon) -> Result<()> {
-    let ctx = exec.ctx;
-    exec.out.say(
+fn spawn(runner: &mut dyn Runner, daemon: &Daemon) -> Result<()> {
+    let ctx = runner.ctx();
+    runner.out().say(
         Tone::Bold,
         &format!(
             "$ {} &   (log: {})",
@@ -300,7 +290,7 @@ pub fn spawn(exec: &mut Executor<'_>, daemon: &Daemon) -> Result<()> {
             ctx.rel(&daemon.log).display()
         ),
     );
-    let pid = exec::spawn_daemon(&daemon.cmd, &ctx.root, &ctx.root.join(&daemon.log))?;
+    let pid = process::spawn_daemon(&daemon.cmd, &ctx.root, &ctx.root.join(&daemon.log))?;
     let mut state = read_state(ctx)?.unwrap_or_default();
     state.processes.push(Process {
         name: daemon.name.to_string(),
@@ -310,7 +300,7 @@ pub fn spawn(exec: &mut Executor<'_>, daemon: &Daemon) -> Result<()> {
     write_state(ctx, &state)
 }
 
-pub fn check_port_free(port: u16, variable: &str) -> Result<()> {
+fn check_port_free(port: u16, variable: &str) -> Result<()> {
     match std::net::TcpListener::bind(("127.0.0.1", port)) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
@@ -321,7 +311,7 @@ pub fn check_port_free(port: u16, variable: &str) -> Result<()> {
     }
 }
 
-pub fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
+fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(endpoint.deadline_secs);
     let state = read_state(ctx)?.unwrap_or_default();
     loop {
@@ -338,7 +328,7 @@ pub fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
                     .as_ref()
                     .is_some_and(|l| l.ends_with(format!("{}.log", p.name)))
             })
-            .filter(|p| !exec::process_matches(p.pid, &p.marker));
+            .filter(|p| !process::process_matches(p.pid, &p.marker));
         if dead.is_some() || Instant::now() >= deadline {
             let why = if dead.is_some() {
                 "exited"
@@ -370,7 +360,7 @@ fn log_tail(path: &std::path::Path) -> String {
     format!("\nLast lines of {}:\n{tail}", path.display())
 }
 
-pub fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
+fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
     let url = format!("{}/{bucket}", endpoint.trim_end_matches('/'));
     let response = http::request("PUT", &url, &[], Duration::from_secs(10))
         .with_context(|| format!("could not reach the S3 server at {endpoint}"))?;
@@ -383,13 +373,13 @@ pub fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
     }
 }
 
-pub fn create_container(endpoint: &str, container: &str) -> Result<()> {
+fn create_container(endpoint: &str, container: &str) -> Result<()> {
     azure::create_container(endpoint, AZURE_ACCOUNT, AZURE_KEY, container)
 }
 
 /// Write services.env (and `$GITHUB_ENV`), and mark the state ready.
-pub fn record(exec: &mut Executor<'_>, backend: Backend) -> Result<()> {
-    let ctx = exec.ctx;
+fn record(runner: &mut dyn Runner, backend: Backend) -> Result<()> {
+    let ctx = runner.ctx();
     let mut state = read_state(ctx)?.unwrap_or_default();
     let ports = match state.ports {
         Some(ports) => ports,
@@ -399,12 +389,12 @@ pub fn record(exec: &mut Executor<'_>, backend: Backend) -> Result<()> {
     let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     std::fs::create_dir_all(ctx.xtask_dir())?;
     std::fs::write(env_path(ctx), text)?;
-    exec.out.export_env(&vars);
+    runner.out().export_env(&vars);
     state.backend = Some(backend);
     state.ports = Some(ports);
     state.ready = true;
     write_state(ctx, &state)?;
-    exec.out.say(
+    runner.out().say(
         Tone::Good,
         &format!(
             "services up ({backend}): S3 at http://127.0.0.1:{}, Azure at {}; tests read {}",
@@ -416,20 +406,27 @@ pub fn record(exec: &mut Executor<'_>, backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Stop what the state file records, then forget it.
-pub fn stop(exec: &mut Executor<'_>) -> Result<()> {
-    let ctx = exec.ctx;
-    let Some(state) = read_state(ctx)? else {
+/// Stop what the state file records (the compose project, then the processes), then forget it.
+fn stop(runner: &mut dyn Runner) -> Result<()> {
+    let Some(state) = read_state(runner.ctx())? else {
+        runner.out().say(
+            Tone::Dim,
+            "# no services recorded by docker-up: nothing to stop",
+        );
         return Ok(());
     };
+    if let Some(project) = &state.compose_project {
+        runner.run(&docker::down_command(project))?;
+    }
+    let ctx = runner.ctx();
     let mut failures = Vec::new();
     for process in &state.processes {
-        if exec::process_matches(process.pid, &process.marker) {
-            exec.out.say(
+        if process::process_matches(process.pid, &process.marker) {
+            runner.out().say(
                 Tone::Dim,
                 &format!("# stopping {} (pid {})", process.name, process.pid),
             );
-            if let Err(e) = exec::stop_daemon(process.pid, Duration::from_secs(10)) {
+            if let Err(e) = process::stop_daemon(process.pid, Duration::from_secs(10)) {
                 failures.push(format!("{}: {e}", process.name));
             }
         }
@@ -445,12 +442,12 @@ pub fn stop(exec: &mut Executor<'_>) -> Result<()> {
             _ => {}
         }
     }
-    exec.out.say(Tone::Good, "services stopped");
+    runner.out().say(Tone::Good, "services stopped");
     Ok(())
 }
 
 /// Before tests that need services: the env file exists and its servers answer.
-pub fn require(ctx: &Context) -> Result<()> {
+fn require(ctx: &Context) -> Result<()> {
     let path = env_path(ctx);
     let text = std::fs::read_to_string(&path).map_err(|_| {
         anyhow::anyhow!(
@@ -481,16 +478,6 @@ pub fn require(ctx: &Context) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `KEY=VALUE` lines; blank lines and `#` comments are ignored.
-pub fn parse_env(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
 }
 
 #[cfg(test)]
@@ -545,11 +532,10 @@ mod tests {
 
     #[test]
     fn down_without_state_stops_nothing() {
-        let plan = plan_down(&context()).unwrap();
-        assert_eq!(
-            plan.lines(),
-            ["# no services recorded by docker-up: nothing to stop"]
-        );
+        let ctx = crate::context::testing::context_at(std::env::temp_dir().join("xtask-no-state"));
+        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        stop(&mut runner).unwrap();
+        assert!(runner.ran.is_empty());
     }
 
     #[test]

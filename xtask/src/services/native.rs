@@ -1,10 +1,13 @@
 //! The native backend, for machines without a Docker engine: moto's S3 server (PyPI) and
 //! Azurite's blob service (npm), pinned, as processes on 127.0.0.1.
 
+use super::actions::{
+    CheckPortFree, CreateBucket, CreateContainer, RecordServices, Spawn, TrackServices, WaitReady,
+};
 use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
 use crate::context::Context;
-use crate::plan::{Action, Plan};
-use crate::tools::Tool;
+use crate::plan::Plan;
+use crate::tools::{Ensure, Tool};
 
 pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     let dir = services_dir(ctx);
@@ -39,28 +42,28 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
             "native backend (no Docker engine): moto's S3 server stands in for MinIO and does not \
              verify request signatures; Azurite runs from npm; both listen on 127.0.0.1",
         )
-        .ensure(Tool::Moto)
-        .ensure(Tool::Azurite)
-        .action(Action::CheckPortFree {
+        .action(Ensure(Tool::Moto))
+        .action(Ensure(Tool::Azurite))
+        .action(CheckPortFree {
             port: ports.s3,
             variable: "XTASK_S3_PORT",
         })
-        .action(Action::CheckPortFree {
+        .action(CheckPortFree {
             port: ports.azure,
             variable: "XTASK_AZURE_PORT",
         })
-        .action(Action::TrackServices(Backend::Native))
-        .action(Action::Spawn(moto))
-        .action(Action::Spawn(azurite))
-        .action(Action::WaitReady(s3.clone()))
-        .action(Action::WaitReady(azure))
-        .action(Action::CreateBucket {
+        .action(TrackServices(Backend::Native))
+        .action(Spawn(moto))
+        .action(Spawn(azurite))
+        .action(WaitReady(s3.clone()))
+        .action(WaitReady(azure))
+        .action(CreateBucket {
             endpoint: s3.url.trim_end_matches('/').to_string(),
             bucket: BUCKET.into(),
         })
-        .action(Action::CreateContainer {
+        .action(CreateContainer {
             endpoint: azure_endpoint(ports),
             container: CONTAINER.into(),
         })
-        .action(Action::RecordServices(Backend::Native))
+        .action(RecordServices(Backend::Native))
 }

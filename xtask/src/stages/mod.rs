@@ -1,120 +1,146 @@
-//! Stage plans, one module per area, and the internal actions plans ask for.
+//! Stage plans, one module per area: [`plan`] turns a stage of the graph into a [`Plan`].
+//! Planning is pure; every check that needs the world is a step of the plan.
 
 pub mod lints;
 pub mod python;
 pub mod rust;
 pub mod services;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
-use crate::artifacts::{self, Freshness};
+use crate::artifacts::{Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::exec::Executor;
-use crate::graph::Artifact;
-use crate::output::Tone;
-use crate::plan::{Action, Cmd, Plan};
-use crate::tools::Tool;
+use crate::graph::{Artifact, Stage, StageArgs, StageId};
+use crate::plan::Plan;
+use crate::tools::{Ensure, Tool};
 
-/// How a stage that uses a built artifact begins: the tool that runs it, then the artifact,
-/// checked against the sources (and, locally, built when missing).
-fn using(tool: Tool, artifact: Artifact) -> Plan {
-    Plan::new()
-        .ensure(tool)
-        .action(Action::RequireArtifact(artifact))
+/// The plan of one stage with its flags.
+pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
+    match stage.id {
+        StageId::LintRust => Ok(rust::lint(ctx)),
+        StageId::LintWorkflows => Ok(lints::workflows(ctx)),
+        StageId::Codespell => Ok(lints::codespell(ctx)),
+        StageId::BuildArtifacts => Ok(build(ctx, Artifact::RustTests, Tool::Nextest)),
+        StageId::TestUnit => Ok(rust::test_unit(ctx, args)),
+        StageId::DockerUp => services::up(ctx, args),
+        StageId::TestFull => Ok(rust::test_full(ctx, args)),
+        StageId::BuildWheels => Ok(build(ctx, Artifact::Wheels, Tool::Maturin)),
+        StageId::PythonLint => python::lint(ctx),
+        StageId::PythonTest => python::test(ctx, args),
+        StageId::Upstream => python::upstream(ctx, args),
+    }
 }
 
 /// The commands that build an artifact (also its manifest's recipe).
-pub fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
+fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
     match artifact {
         Artifact::RustTests => vec![rust::archive_command(ctx)],
         Artifact::Wheels => vec![python::maturin_command(ctx)],
-        Artifact::Services => vec![],
     }
 }
 
-/// The plan of a build stage: nothing when the artifact already matches the sources, else
-/// the tools, a clean directory, the build, and the manifest.
-fn build(ctx: &Context, artifact: Artifact, tools: &[Tool]) -> Result<Plan> {
-    let mut plan = Plan::new();
-    match artifacts::freshness(ctx, artifact)? {
-        Freshness::Current(manifest) => {
-            return Ok(plan.note(format!(
-                "{} is up to date (built from commit {}, sources unchanged): nothing to build",
-                artifact.name(),
-                artifacts::short(&manifest.commit, 10)
-            )));
-        }
-        Freshness::Stale(why) => plan = plan.note(format!("rebuilding {}: {why}", artifact.name())),
-        Freshness::Missing => {}
-    }
-    for tool in tools {
-        plan = plan.ensure(*tool);
-    }
-    plan = plan.action(Action::ResetDir(artifact));
+/// What an artifact's manifest must record to be current.
+pub fn recipe(ctx: &Context, artifact: Artifact) -> Recipe {
+    Recipe::new(ctx, artifact, &build_commands(ctx, artifact))
+}
+
+/// How a stage that uses a built artifact begins: the tool that runs it, then the artifact,
+/// checked against the sources.
+fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
+    Plan::new()
+        .action(Ensure(tool))
+        .action(Require(recipe(ctx, artifact)))
+}
+
+/// The plan of a build stage: nothing more when the artifact already matches the sources, else
+/// the tool, a clean directory, the build, and the manifest.
+fn build(ctx: &Context, artifact: Artifact, tool: Tool) -> Plan {
+    let mut plan = Plan::new()
+        .action(SkipIfCurrent(recipe(ctx, artifact)))
+        .action(Ensure(tool))
+        .action(ResetDir(artifact));
     for cmd in build_commands(ctx, artifact) {
         plan = plan.run(cmd);
     }
-    Ok(plan.action(Action::WriteManifest(artifact)))
-}
-
-/// Carry out one internal action of a plan.
-pub fn perform(exec: &mut Executor<'_>, action: &Action) -> Result<()> {
-    use crate::services as svc;
-    let ctx = exec.ctx;
-    match action {
-        Action::RequireArtifact(artifact) => artifacts::require(exec, *artifact),
-        Action::ResetDir(artifact) => {
-            let dir = artifacts::dir(ctx, *artifact);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("could not empty {}", dir.display()))?;
-            }
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("could not create {}", dir.display()))
-        }
-        Action::WriteManifest(artifact) => {
-            let manifest = artifacts::write_manifest(ctx, *artifact)?;
-            let files: Vec<String> = manifest
-                .files
-                .iter()
-                .map(|f| format!("{} ({} bytes)", f.name, f.bytes))
-                .collect();
-            exec.out.say(
-                Tone::Good,
-                &format!("{}: {}", artifact.name(), files.join(", ")),
-            );
-            Ok(())
-        }
-        Action::RequireServices => svc::require(ctx),
-        Action::CheckPortFree { port, variable } => svc::check_port_free(*port, variable),
-        Action::TrackServices(backend) => svc::track(ctx, *backend),
-        Action::Spawn(daemon) => svc::spawn(exec, daemon),
-        Action::WaitReady(endpoint) => svc::wait_ready(ctx, endpoint),
-        Action::CreateBucket { endpoint, bucket } => svc::create_bucket(endpoint, bucket),
-        Action::CreateContainer {
-            endpoint,
-            container,
-        } => svc::create_container(endpoint, container),
-        Action::RecordServices(backend) => svc::record(exec, *backend),
-        Action::StopServices => svc::stop(exec),
-        Action::CheckWorkflows => {
-            let checked = crate::workflows::check(ctx)?;
-            exec.out.say(Tone::Good, &checked);
-            Ok(())
-        }
-    }
+    plan.action(WriteManifest(recipe(ctx, artifact)))
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Plans rendered the way `--dry-run` prints them.
     use crate::context::Context;
-    use crate::graph::{StageArgs, stage};
+    use crate::graph::stage;
 
     pub fn plan_lines(ctx: &Context, name: &str, args: &[&str]) -> Vec<String> {
         let stage = stage(name).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let args = StageArgs::parse(stage, &args).unwrap();
-        (stage.plan)(ctx, &args).unwrap().lines()
+        let args = stage.parse_args(&args).unwrap();
+        super::plan(stage, ctx, &args).unwrap().lines()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{STAGES, Services};
+
+    /// The workflows cache the tools a stage declares; its plan must ensure exactly those.
+    #[test]
+    fn every_stage_declares_the_tools_its_plan_ensures() {
+        let ctx = crate::context::testing::context();
+        for stage in STAGES {
+            let args = stage.ci_args().unwrap();
+            let mut ensured: Vec<String> = plan(stage, &ctx, &args)
+                .unwrap()
+                .lines()
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("- ensure ").map(str::to_string))
+                .collect();
+            ensured.dedup();
+            let declared: Vec<String> = stage.tools.iter().map(ToString::to_string).collect();
+            assert_eq!(ensured, declared, "{}", stage.name);
+        }
+    }
+
+    #[test]
+    fn stages_that_require_services_check_them() {
+        let ctx = crate::context::testing::context();
+        for stage in STAGES.iter().filter(|s| s.services == Services::Requires) {
+            let args = stage.ci_args().unwrap();
+            let lines = plan(stage, &ctx, &args).unwrap().lines();
+            assert!(
+                lines.iter().any(|l| l.contains("services.env")),
+                "{}: {lines:?}",
+                stage.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_recipe_ignores_where_the_artifact_and_the_tools_live() {
+        let a = crate::context::testing::context();
+        let b = Context::new(
+            "/repo".into(),
+            "/elsewhere/target".into(),
+            "/other-tools".into(),
+            [],
+        )
+        .with_facts(vec![], false, None);
+        assert_ne!(
+            Tool::Nextest.program(&a),
+            Tool::Nextest.program(&b),
+            "one finds nextest on PATH, the other in its tools"
+        );
+        for artifact in Artifact::ALL {
+            assert_eq!(recipe(&a, artifact).text, recipe(&b, artifact).text);
+        }
+        if cfg!(unix) {
+            assert_eq!(
+                recipe(&a, Artifact::Wheels).text,
+                "<tools>/maturin-1.16.0/bin/maturin build --locked --manifest-path \
+                 icechunk-python/Cargo.toml --profile ci --out <artifact dir>"
+            );
+        }
     }
 }

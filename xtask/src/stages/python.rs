@@ -1,15 +1,19 @@
 //! The Python stages: build-wheels (the one abi3 wheel), python-lint, python-test and upstream.
 //! Every stage after build-wheels installs that wheel into a fresh uv venv and never builds.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
 use crate::artifacts;
+use crate::cmd::Cmd;
 use crate::context::{Context, Interpreter, PYTHON_VERSIONS};
-use crate::exec;
 use crate::graph::{Artifact, StageArgs};
-use crate::plan::{Action, Cmd, Plan};
+use crate::junit::TestRun;
+use crate::output::Tone;
+use crate::plan::{Action, Outcome, Plan, Runner};
+use crate::process;
 use crate::services;
 use crate::tools::{self, Tool};
 
@@ -26,6 +30,7 @@ pub fn maturin_command(ctx: &Context) -> Cmd {
         .cmd(ctx)
         .args([
             "build",
+            "--locked",
             "--manifest-path",
             "icechunk-python/Cargo.toml",
             "--profile",
@@ -35,44 +40,47 @@ pub fn maturin_command(ctx: &Context) -> Cmd {
         .arg(ctx.rel(&artifacts::dir(ctx, Artifact::Wheels)))
 }
 
-pub fn build_wheels(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
-    super::build(ctx, Artifact::Wheels, &[Tool::Maturin])
+/// A fresh venv: created, given its requirements, then the built wheel, offline.
+struct Venv {
+    create: Cmd,
+    requirements: Cmd,
+    wheel: Cmd,
+    /// The venv's interpreter.
+    python: PathBuf,
 }
 
-/// A fresh venv with `install` (requirements) and then the built wheel, offline.
-/// Returns the plan and the venv's python.
-fn venv_with_wheel(
-    ctx: &Context,
-    name: &str,
-    python: &Path,
-    install: Vec<String>,
-) -> (Plan, PathBuf) {
-    let venv = ctx.rel(&ctx.venvs_dir().join(name));
-    let venv_python = venv.join("bin/python");
-    let plan = Plan::new()
-        .run(
+impl Venv {
+    fn new(ctx: &Context, name: &str, python: &Path, install: Vec<String>) -> Venv {
+        let venv = ctx.rel(&ctx.venvs_dir().join(name));
+        let venv_python = venv.join("bin/python");
+        let pip = || {
             tools::uv(ctx)
+                .args(["pip", "install", "--python"])
+                .arg(&venv_python)
+        };
+        Venv {
+            create: tools::uv(ctx)
                 .arg("venv")
                 .arg(&venv)
                 .arg("--clear")
                 .arg("--python")
                 .arg(python),
-        )
-        .run(
-            tools::uv(ctx)
-                .args(["pip", "install", "--python"])
-                .arg(&venv_python)
-                .args(install),
-        )
-        .run(
-            tools::uv(ctx)
-                .args(["pip", "install", "--python"])
-                .arg(&venv_python)
+            requirements: pip().args(install),
+            wheel: pip()
                 .args(["--no-index", "--find-links"])
                 .arg(ctx.rel(&artifacts::dir(ctx, Artifact::Wheels)))
                 .arg(DISTRIBUTION),
-        );
-    (plan, venv_python)
+            python: venv_python,
+        }
+    }
+
+    fn plan(self) -> (Plan, PathBuf) {
+        let plan = Plan::new()
+            .run(self.create)
+            .run(self.requirements)
+            .run(self.wheel);
+        (plan, self.python)
+    }
 }
 
 /// The interpreter for single-venv stages: the required 3.11.
@@ -88,25 +96,39 @@ fn required_interpreter(ctx: &Context) -> Result<&Interpreter> {
     }
 }
 
-fn pytest(python: &Path) -> Cmd {
-    Cmd::new(python.to_string_lossy()).args(["-m", "pytest", "icechunk-python/tests"])
+/// pytest in a venv, its failures annotated from the JUnit report it writes as `name`
+/// (xunit1, the family that records each test's file and line).
+fn pytest(ctx: &Context, python: &Path, name: &str, extra: &[&str]) -> TestRun {
+    let report = ctx.rel(&ctx.xtask_dir().join("junit").join(format!("{name}.xml")));
+    TestRun {
+        cmd: Cmd::new(python.to_string_lossy())
+            .args(["-m", "pytest", "icechunk-python/tests"])
+            .args(extra)
+            .args(["-o", "junit_family=xunit1", "--junitxml"])
+            .arg(&report),
+        report,
+        title: format!("Python tests ({name})"),
+        // pytest names files relative to its rootdir, the package's directory.
+        path_prefix: "icechunk-python/",
+    }
 }
 
-pub fn lint(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
+pub fn lint(ctx: &Context) -> Result<Plan> {
     let python = required_interpreter(ctx)?;
-    let (venv_plan, venv_python) = venv_with_wheel(
+    let (venv_plan, venv_python) = Venv::new(
         ctx,
         "lint",
         &python.path,
         vec!["-r".into(), LINT_REQUIREMENTS.into()],
-    );
+    )
+    .plan();
     let bin = |tool: &str| {
         venv_python
             .with_file_name(tool)
             .to_string_lossy()
             .into_owned()
     };
-    Ok(super::using(Tool::Uv, Artifact::Wheels)
+    Ok(super::using(ctx, Tool::Uv, Artifact::Wheels)
         .extend(venv_plan)
         .run(Cmd::new(bin("ruff")).args(["check", PACKAGE_DIR]))
         .run(Cmd::new(bin("ruff")).args(["format", "--check", PACKAGE_DIR]))
@@ -129,9 +151,9 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
             PYTHON_VERSIONS.to_vec()
         }
     };
-    let mut plan = super::using(Tool::Uv, Artifact::Wheels);
+    let mut plan = super::using(ctx, Tool::Uv, Artifact::Wheels);
     if args.full {
-        plan = plan.action(Action::RequireServices);
+        plan = plan.action(services::require_step());
     }
     for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
@@ -143,78 +165,133 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
             ));
             continue;
         };
-        let (venv_plan, venv_python) = venv_with_wheel(
+        let (venv_plan, venv_python) = Venv::new(
             ctx,
             &format!("test-{version}"),
             &python.path,
             vec!["-r".into(), TEST_REQUIREMENTS.into()],
-        );
+        )
+        .plan();
+        let name = format!("test-{version}");
         let run = if args.full {
-            pytest(&venv_python).env_file(ctx.rel(&services::env_path(ctx)))
+            let mut run = pytest(ctx, &venv_python, &name, &[]);
+            run.cmd = run.cmd.env_file(ctx.rel(&services::env_path(ctx)));
+            run
         } else {
-            pytest(&venv_python).args(["-m", "not services"])
+            pytest(ctx, &venv_python, &name, &["-m", "not services"])
         };
         plan = plan
             .note(format!("CPython {version}: {}", python.path.display()))
             .extend(venv_plan)
-            .run(run);
+            .action(run);
     }
     Ok(plan)
 }
 
-/// Whether a simple index answers (probed with the interpreter, which speaks HTTPS).
-fn index_reachable(python: &Path, index: &str) -> bool {
-    let probe = Cmd::new(python.to_string_lossy()).args([
-        "-c",
-        "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)",
-        &format!("{}/zarr/", index.trim_end_matches('/')),
-    ]);
-    exec::capture(&probe, Path::new(".")).is_ok()
+/// Install upstream's pre-releases from the extra index when it answers; when it does not,
+/// fail on GitHub Actions (the scheduled run exists to test nightly builds) and elsewhere warn
+/// loudly and take the pre-releases from the default index (PyPI).
+#[derive(Debug)]
+struct InstallPreReleases {
+    index: String,
+    /// Fetches the index's page of zarr with the interpreter, which speaks HTTPS.
+    probe: Cmd,
+    from_index: Cmd,
+    fallback: Cmd,
+}
+
+impl fmt::Display for InstallPreReleases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "when {} answers ({}): {}; otherwise fail on GitHub Actions, elsewhere warn and: {}",
+            self.index,
+            self.probe.command_line(),
+            self.from_index,
+            self.fallback
+        )
+    }
+}
+
+impl Action for InstallPreReleases {
+    fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        let ctx = runner.ctx();
+        if process::capture(&self.probe, &ctx.root).is_ok() {
+            runner
+                .out()
+                .say(Tone::Dim, &format!("# {} answers", self.index));
+            runner.run(&self.from_index)?;
+            return Ok(Outcome::Continue);
+        }
+        if ctx.github_actions {
+            bail!(
+                "the upstream index {} cannot be reached: the scheduled upstream run tests nightly \
+                 builds and fails without them (locally it falls back to PyPI pre-releases)",
+                self.index
+            );
+        }
+        runner.warn(&format!(
+            "the upstream index {} cannot be reached from here: falling back to pre-releases from \
+             the default index (PyPI). These results do not cover nightly builds.",
+            self.index
+        ));
+        runner.run(&self.fallback)?;
+        Ok(Outcome::Continue)
+    }
 }
 
 pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    let python = ctx.interpreters().last().map(|i| i.path.clone());
-    let python = match python {
-        Some(p) => p,
+    let python = match ctx.interpreters().last() {
+        Some(i) => i.path.clone(),
         None => required_interpreter(ctx)?.path.clone(),
     };
     let index = args
         .index_url
         .clone()
         .unwrap_or_else(|| NIGHTLY_INDEX.to_string());
-    let mut install: Vec<String> = [
+    let pre_releases: Vec<String> = [
         "--prerelease",
         "allow",
         "--resolution",
         "highest",
         "--upgrade",
+        "-r",
+        UPSTREAM_REQUIREMENTS,
     ]
     .map(String::from)
     .to_vec();
-    let mut plan = super::using(Tool::Uv, Artifact::Wheels);
-    if index_reachable(&python, &index) {
-        install.extend([
-            "--extra-index-url".into(),
-            index,
-            "--index-strategy".into(),
-            "unsafe-best-match".into(),
-        ]);
-    } else {
-        plan = plan.warn(format!(
-            "the upstream index {index} cannot be reached from here: falling back to pre-releases \
-             from the default index (PyPI). These results do not cover nightly builds."
-        ));
-    }
-    install.extend(["-r".into(), UPSTREAM_REQUIREMENTS.into()]);
-    let (venv_plan, venv_python) = venv_with_wheel(ctx, "upstream", &python, install);
-    Ok(plan
-        .extend(venv_plan)
+    let venv = Venv::new(ctx, "upstream", &python, pre_releases);
+    let install = InstallPreReleases {
+        probe: Cmd::new(python.to_string_lossy()).args([
+            "-c",
+            "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)",
+            &format!("{}/zarr/", index.trim_end_matches('/')),
+        ]),
+        from_index: venv.requirements.clone().args([
+            "--extra-index-url",
+            &index,
+            "--index-strategy",
+            "unsafe-best-match",
+        ]),
+        fallback: venv.requirements,
+        index,
+    };
+    let venv_python = venv.python;
+    Ok(super::using(ctx, Tool::Uv, Artifact::Wheels)
+        .run(venv.create)
+        .action(install)
+        .run(venv.wheel)
         .run(Cmd::new(venv_python.to_string_lossy()).args([
             "-c",
             "import hypothesis, numpy, zarr; print(f\"resolved: zarr {zarr.__version__}, numpy \
              {numpy.__version__}, hypothesis {hypothesis.__version__}\")",
         ]))
-        .run(pytest(&venv_python).args(["-m", "not services"])))
+        .action(pytest(
+            ctx,
+            &venv_python,
+            "upstream",
+            &["-m", "not services"],
+        )))
 }
 
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
@@ -230,9 +307,10 @@ mod tests {
         assert_eq!(
             plan_lines(&context(), "build-wheels", &[]),
             [
+                "- stop here when python-wheels already matches the sources (its manifest)",
                 "- ensure maturin 1.16.0",
                 "- empty the directory of python-wheels",
-                "$ /tools/maturin-1.16.0/bin/maturin build --manifest-path \
+                "$ /tools/maturin-1.16.0/bin/maturin build --locked --manifest-path \
                  icechunk-python/Cargo.toml --profile ci --out target/xtask/artifacts/wheels",
                 "- write the manifest of python-wheels",
             ]
@@ -245,9 +323,7 @@ mod tests {
             plan_lines(&context(), "python-lint", &[]),
             [
                 "- ensure uv 0.13.9".to_string(),
-                "- check that python-wheels exists and matches the sources (locally: build it \
-                 when missing)"
-                    .into(),
+                "- check that python-wheels exists and matches the sources".into(),
                 format!(
                     "$ {VENV} venv target/xtask/venvs/lint --clear --python /py/3.11/bin/python3.11"
                 ),
@@ -279,8 +355,10 @@ mod tests {
         assert_eq!(lines[3], "# CPython 3.11: /py/3.11/bin/python3.11");
         assert_eq!(
             lines[7],
-            "$ env $(cat target/xtask/services.env) target/xtask/venvs/test-3.11/bin/python -m \
-             pytest icechunk-python/tests"
+            "- run `env $(cat target/xtask/services.env) target/xtask/venvs/test-3.11/bin/python -m \
+             pytest icechunk-python/tests -o junit_family=xunit1 --junitxml \
+             target/xtask/junit/test-3.11.xml`; on GitHub Actions annotate its failed tests from \
+             target/xtask/junit/test-3.11.xml"
         );
         assert_eq!(
             lines[8],
@@ -299,7 +377,9 @@ mod tests {
         assert!(quick.iter().all(|l| !l.contains("services.env")));
         assert_eq!(
             quick[6],
-            "$ target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -m 'not services'"
+            "- run `target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -m \
+             'not services' -o junit_family=xunit1 --junitxml target/xtask/junit/test-3.11.xml`; \
+             on GitHub Actions annotate its failed tests from target/xtask/junit/test-3.11.xml"
         );
     }
 
@@ -313,7 +393,9 @@ mod tests {
             python: Some("3.12".into()),
             ..Default::default()
         };
-        let err = (stage.plan)(&context(), &args).unwrap_err().to_string();
+        let err = crate::stages::plan(stage, &context(), &args)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`python3.12` was not found"), "{err}");
     }
 
@@ -327,7 +409,7 @@ mod tests {
         )
         .with_facts(vec![], false, None);
         let stage = crate::graph::stage("python-test").unwrap();
-        let err = (stage.plan)(&ctx, &Default::default())
+        let err = crate::stages::plan(stage, &ctx, &Default::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("CPython 3.11 is required"), "{err}");
@@ -335,23 +417,47 @@ mod tests {
 
     #[test]
     fn upstream_falls_back_loudly_when_the_index_is_unreachable() {
-        let lines = plan_lines(
-            &context(),
-            "upstream",
-            &["--index-url", "http://127.0.0.1:1/simple"],
-        );
+        let ctx = context();
+        let stage = crate::graph::stage("upstream").unwrap();
+        let args = crate::graph::StageArgs {
+            index_url: Some("http://127.0.0.1:1/simple".into()),
+            ..Default::default()
+        };
+        let plan = crate::stages::plan(stage, &ctx, &args).unwrap();
+        let lines = plan.lines();
         assert!(
-            lines[2]
-                .starts_with("! the upstream index http://127.0.0.1:1/simple cannot be reached")
+            lines[3].starts_with("- when http://127.0.0.1:1/simple answers"),
+            "{}",
+            lines[3]
+        );
+        assert!(lines[5].contains("print(f\"resolved: zarr"), "{}", lines[5]);
+        assert!(
+            lines[6].contains("-m pytest icechunk-python/tests -m 'not services'"),
+            "{}",
+            lines[6]
+        );
+
+        // Carry out the install step alone: the index does not answer.
+        let crate::plan::Step::Do(install) = &plan.steps[3] else {
+            panic!("{}", lines[3]);
+        };
+        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        install.perform(&mut runner).unwrap();
+        assert!(
+            runner.warnings[0].contains("cannot be reached"),
+            "{runner:?}"
         );
         assert_eq!(
-            lines[4],
-            format!(
-                "$ {VENV} pip install --python target/xtask/venvs/upstream/bin/python --prerelease \
+            runner.ran,
+            [format!(
+                "{VENV} pip install --python target/xtask/venvs/upstream/bin/python --prerelease \
                  allow --resolution highest --upgrade -r icechunk-python/requirements/upstream.txt"
-            )
+            )]
         );
-        assert!(lines[6].contains("print(f\"resolved: zarr"), "{}", lines[6]);
-        assert!(lines[7].ends_with("-m pytest icechunk-python/tests -m 'not services'"));
+        let on_github = crate::context::testing::context_with_env(&[("GITHUB_ACTIONS", "true")]);
+        let mut runner = crate::plan::testing::Recorder::new(&on_github);
+        let err = install.perform(&mut runner).unwrap_err().to_string();
+        assert!(err.contains("fails without them"), "{err}");
+        assert!(runner.ran.is_empty());
     }
 }

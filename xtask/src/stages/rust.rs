@@ -1,14 +1,14 @@
 //! The Rust stages: lint-rust, build-artifacts (one nextest archive), test-unit and test-full
 //! (both run from that archive and compile nothing).
 
-use std::path::Path;
-
-use anyhow::Result;
+use std::path::{Path, PathBuf};
 
 use crate::artifacts;
+use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::graph::{Artifact, StageArgs};
-use crate::plan::{Action, Cmd, Plan};
+use crate::junit::TestRun;
+use crate::plan::Plan;
 use crate::services;
 use crate::tools::Tool;
 
@@ -21,17 +21,18 @@ pub const SERVICE_TEST_BINARIES: [&str; 2] = ["icechunk::integration", "xtask::s
 fn nextest(ctx: &Context) -> Cmd {
     let program = Tool::Nextest.program(ctx);
     if program == Path::new("cargo-nextest") {
-        Cmd::new("cargo").arg("nextest")
+        ctx.cargo().arg("nextest")
     } else {
         Cmd::new(program.to_string_lossy()).arg("nextest")
     }
 }
 
-pub fn lint(_ctx: &Context, _args: &StageArgs) -> Result<Plan> {
-    Ok(Plan::new()
-        .run(Cmd::new("cargo").args(["fmt", "--all", "--check"]))
-        .run(Cmd::new("cargo").args([
+pub fn lint(ctx: &Context) -> Plan {
+    Plan::new()
+        .run(ctx.cargo().args(["fmt", "--all", "--check"]))
+        .run(ctx.cargo().args([
             "clippy",
+            "--locked",
             "--workspace",
             "--all-targets",
             "--all-features",
@@ -40,13 +41,14 @@ pub fn lint(_ctx: &Context, _args: &StageArgs) -> Result<Plan> {
             "--",
             "-D",
             "warnings",
-        ])))
+        ]))
 }
 
 pub fn archive_command(ctx: &Context) -> Cmd {
     nextest(ctx)
         .args([
             "archive",
+            "--locked",
             "--workspace",
             "--all-features",
             "--cargo-profile",
@@ -54,10 +56,6 @@ pub fn archive_command(ctx: &Context) -> Cmd {
         ])
         .arg("--archive-file")
         .arg(ctx.rel(&artifacts::archive(ctx)))
-}
-
-pub fn build_artifacts(ctx: &Context, _args: &StageArgs) -> Result<Plan> {
-    super::build(ctx, Artifact::RustTests, &[Tool::Nextest])
 }
 
 /// `cargo nextest run` from the archive: nothing is compiled.
@@ -83,20 +81,31 @@ fn unit_filter() -> String {
     format!("not ({})", binaries.join(" | "))
 }
 
-pub fn test_unit(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    Ok(
-        super::using(Tool::Nextest, Artifact::RustTests).run(run_archive(
-            ctx,
-            args,
-            Some(unit_filter()),
-        )),
-    )
+/// A nextest run whose failures are annotated from the JUnit report of the `ci` profile
+/// (`.config/nextest.toml`).
+fn reported(cmd: Cmd, title: &str) -> TestRun {
+    TestRun {
+        cmd,
+        report: PathBuf::from("target/nextest/ci/junit.xml"),
+        title: title.to_string(),
+        path_prefix: "",
+    }
 }
 
-pub fn test_full(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    Ok(super::using(Tool::Nextest, Artifact::RustTests)
-        .action(Action::RequireServices)
-        .run(run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx)))))
+pub fn test_unit(ctx: &Context, args: &StageArgs) -> Plan {
+    super::using(ctx, Tool::Nextest, Artifact::RustTests).action(reported(
+        run_archive(ctx, args, Some(unit_filter())),
+        "Rust unit tests (test-unit)",
+    ))
+}
+
+pub fn test_full(ctx: &Context, args: &StageArgs) -> Plan {
+    super::using(ctx, Tool::Nextest, Artifact::RustTests)
+        .action(services::require_step())
+        .action(reported(
+            run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx))),
+            "Rust tests with services (test-full)",
+        ))
 }
 
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
@@ -111,7 +120,8 @@ mod tests {
             plan_lines(&context(), "lint-rust", &[]),
             [
                 "$ cargo fmt --all --check",
-                "$ cargo clippy --workspace --all-targets --all-features --profile ci -- -D warnings"
+                "$ cargo clippy --locked --workspace --all-targets --all-features --profile ci -- -D \
+                 warnings"
             ]
         );
     }
@@ -121,9 +131,10 @@ mod tests {
         assert_eq!(
             plan_lines(&context(), "build-artifacts", &[]),
             [
+                "- stop here when rust-artifacts already matches the sources (its manifest)",
                 "- ensure cargo-nextest 0.9.143",
                 "- empty the directory of rust-artifacts",
-                "$ cargo nextest archive --workspace --all-features --cargo-profile ci \
+                "$ cargo nextest archive --locked --workspace --all-features --cargo-profile ci \
                  --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst",
                 "- write the manifest of rust-artifacts",
             ]
@@ -136,11 +147,11 @@ mod tests {
             plan_lines(&context(), "test-unit", &["--partition", "hash:1/2"]),
             [
                 "- ensure cargo-nextest 0.9.143",
-                "- check that rust-artifacts exists and matches the sources (locally: build it \
-                 when missing)",
-                "$ cargo nextest run --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst \
+                "- check that rust-artifacts exists and matches the sources",
+                "- run `cargo nextest run --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst \
                  --workspace-remap . --profile ci -E 'not (binary_id(icechunk::integration) | binary_id(xtask::services))' \
-                 --partition hash:1/2",
+                 --partition hash:1/2`; on GitHub Actions annotate its failed tests from \
+                 target/nextest/ci/junit.xml",
             ]
         );
     }
@@ -151,12 +162,12 @@ mod tests {
             plan_lines(&context(), "test-full", &[]),
             [
                 "- ensure cargo-nextest 0.9.143",
-                "- check that rust-artifacts exists and matches the sources (locally: build it \
-                 when missing)",
+                "- check that rust-artifacts exists and matches the sources",
                 "- check target/xtask/services.env and that its servers answer",
-                "$ env $(cat target/xtask/services.env) cargo nextest run --archive-file \
+                "- run `env $(cat target/xtask/services.env) cargo nextest run --archive-file \
                  target/xtask/artifacts/rust/nextest-archive.tar.zst --workspace-remap . \
-                 --profile ci",
+                 --profile ci`; on GitHub Actions annotate its failed tests from \
+                 target/nextest/ci/junit.xml",
             ]
         );
     }

@@ -16,8 +16,7 @@ pub fn up(ctx: &Context, args: &StageArgs) -> Result<Plan> {
 /// finishes), for `cargo xtask docker-down`, at the end of `ci` and after each compare job.
 pub fn take_down(exec: &mut Executor<'_>) -> Result<()> {
     exec.finishing = true;
-    let plan = services::plan_down(exec.ctx)?;
-    exec.run_plan(&plan)
+    exec.run_plan(&services::plan_down())
 }
 
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
@@ -30,13 +29,18 @@ mod tests {
     fn docker_up_without_an_engine_plans_the_native_backend() {
         let lines = plan_lines(&context(), "docker-up", &[]);
         assert!(
-            lines[0].starts_with("# native backend (no Docker engine)"),
+            lines[0].starts_with("- reuse servers an earlier docker-up started"),
             "{}",
             lines[0]
         );
-        assert!(lines[0].contains("does not verify request signatures"));
+        assert!(
+            lines[1].starts_with("# native backend (no Docker engine)"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("does not verify request signatures"));
         assert_eq!(
-            &lines[1..],
+            &lines[2..],
             [
                 "- ensure moto 5.2.5",
                 "- ensure azurite 3.37.0",
@@ -66,7 +70,9 @@ mod tests {
             backend: Some("docker".into()),
             ..Default::default()
         };
-        let err = (stage.plan)(&context(), &args).unwrap_err().to_string();
+        let err = crate::stages::plan(stage, &context(), &args)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no Docker engine answers"), "{err}");
         assert!(err.contains("--backend native"), "{err}");
     }

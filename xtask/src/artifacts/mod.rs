@@ -6,6 +6,10 @@
 //! rustc and recipe hash the same today; the commit is recorded for people, so committing an
 //! unchanged tree does not force a rebuild.
 
+mod actions;
+
+pub use actions::{Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -13,11 +17,10 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::exec::{self, Executor};
 use crate::graph::Artifact;
-use crate::output::Tone;
-use crate::plan::Cmd;
+use crate::process;
 use crate::tools::Tool;
 
 pub const MANIFEST: &str = "manifest.json";
@@ -25,10 +28,14 @@ pub const ARCHIVE: &str = "nextest-archive.tar.zst";
 
 /// Where an artifact's files live.
 pub fn dir(ctx: &Context, artifact: Artifact) -> PathBuf {
+    ctx.artifacts_dir().join(subdir(artifact))
+}
+
+/// The directory of an artifact under `target/xtask/artifacts/`.
+pub fn subdir(artifact: Artifact) -> &'static str {
     match artifact {
-        Artifact::RustTests => ctx.artifacts_dir().join("rust"),
-        Artifact::Wheels => ctx.artifacts_dir().join("wheels"),
-        Artifact::Services => ctx.xtask_dir(),
+        Artifact::RustTests => "rust",
+        Artifact::Wheels => "wheels",
     }
 }
 
@@ -37,32 +44,10 @@ pub fn archive(ctx: &Context) -> PathBuf {
     dir(ctx, Artifact::RustTests).join(ARCHIVE)
 }
 
-/// The sources an artifact is built from, as git pathspecs relative to the workspace root.
+/// The sources an artifact is built from, as git pathspecs relative to the workspace root:
+/// the paths its producer stage declares as inputs.
 fn sources(artifact: Artifact) -> &'static [&'static str] {
-    match artifact {
-        Artifact::RustTests => &[
-            "Cargo.toml",
-            "Cargo.lock",
-            ".cargo",
-            "icechunk",
-            "icechunk-python/Cargo.toml",
-            "icechunk-python/src",
-            "xtask",
-        ],
-        Artifact::Wheels => &[
-            "Cargo.toml",
-            "Cargo.lock",
-            ".cargo",
-            "icechunk/Cargo.toml",
-            "icechunk/src",
-            "icechunk-python/Cargo.toml",
-            "icechunk-python/pyproject.toml",
-            "icechunk-python/pyo3-config.txt",
-            "icechunk-python/src",
-            "icechunk-python/python",
-        ],
-        Artifact::Services => &[],
-    }
+    artifact.producer().inputs.paths
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,10 +81,10 @@ impl Sources {
     pub fn of(ctx: &Context, artifact: Artifact) -> Result<Sources> {
         let specs = sources(artifact);
         let git = |args: &[&str]| {
-            exec::capture(&Cmd::new("git").args(args).args(specs), &ctx.root)
+            process::capture(&Cmd::new("git").args(args).args(specs), &ctx.root)
                 .context("manifests need git to list the sources: is this a git checkout?")
         };
-        let commit = exec::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
+        let commit = process::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "none".to_string());
         let listed = git(&[
@@ -172,7 +157,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn rustc_version(ctx: &Context) -> Result<String> {
-    let out = exec::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?;
+    let out = process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?;
     let release = out.lines().next().unwrap_or_default();
     let host = out
         .lines()
@@ -194,11 +179,11 @@ pub fn short(text: &str, chars: usize) -> &str {
 /// and the tools live is not part of it (a test job may use another target directory than the
 /// build job; the tools' versions are in their paths), so those are written as placeholders,
 /// and the pinned cargo-nextest is `cargo nextest` whether it came from PATH or xtask's tools.
-pub fn recipe(ctx: &Context, artifact: Artifact) -> String {
+pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
     let installed_nextest = format!("{} nextest", Tool::Nextest.installed_program(ctx).display());
-    crate::stages::build_commands(ctx, artifact)
+    commands
         .iter()
         .map(|cmd| {
             cmd.command_line()
@@ -221,14 +206,14 @@ pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifes
         format!(
             "{} is not a valid manifest; rebuild with `cargo xtask {}`",
             path.display(),
-            artifact.producer().name
+            artifact.producer_name()
         )
     })?;
     Ok(Some(manifest))
 }
 
 /// Hash the files just built and write the manifest next to them.
-pub fn write_manifest(ctx: &Context, artifact: Artifact) -> Result<Manifest> {
+pub fn write_manifest(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Manifest> {
     let dir = dir(ctx, artifact);
     let sources = Sources::of(ctx, artifact)?;
     let mut files = Vec::new();
@@ -257,7 +242,7 @@ pub fn write_manifest(ctx: &Context, artifact: Artifact) -> Result<Manifest> {
         dirty: sources.dirty,
         source_hash: sources.hash,
         rustc: rustc_version(ctx)?,
-        recipe: recipe(ctx, artifact),
+        recipe: recipe.to_string(),
         files,
         built_at_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -279,7 +264,7 @@ pub enum Freshness {
 }
 
 /// Whether the artifact on disk matches the sources, rustc and recipe of today.
-pub fn freshness(ctx: &Context, artifact: Artifact) -> Result<Freshness> {
+pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Freshness> {
     let Some(manifest) = read_manifest(ctx, artifact)? else {
         return Ok(Freshness::Missing);
     };
@@ -315,7 +300,7 @@ pub fn freshness(ctx: &Context, artifact: Artifact) -> Result<Freshness> {
             manifest.rustc
         )));
     }
-    if manifest.recipe != recipe(ctx, artifact) {
+    if manifest.recipe != recipe {
         return Ok(Freshness::Stale(
             "its build commands have changed since".to_string(),
         ));
@@ -323,13 +308,12 @@ pub fn freshness(ctx: &Context, artifact: Artifact) -> Result<Freshness> {
     Ok(Freshness::Current(manifest))
 }
 
-/// Check an artifact before a stage uses it: verify a current one, refuse a stale one, and
-/// locally (not in CI) build a missing one through its producer stage.
-pub fn require(exec: &mut Executor<'_>, artifact: Artifact) -> Result<()> {
-    let ctx = exec.ctx;
-    let producer = artifact.producer().name;
+/// Verify an artifact for [`Require`]; returns the line that says which one is used.
+pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
+    let artifact = recipe.artifact;
+    let producer = artifact.producer_name();
     let location = ctx.rel(&dir(ctx, artifact));
-    match freshness(ctx, artifact)? {
+    match freshness(ctx, artifact, &recipe.text)? {
         Freshness::Current(manifest) => {
             for file in &manifest.files {
                 let (sha256, _) = sha256_file(&dir(ctx, artifact).join(&file.name))?;
@@ -343,16 +327,12 @@ pub fn require(exec: &mut Executor<'_>, artifact: Artifact) -> Result<()> {
                     );
                 }
             }
-            exec.out.say(
-                Tone::Dim,
-                &format!(
-                    "# using {} from {} (commit {})",
-                    artifact.name(),
-                    location.display(),
-                    short(&manifest.commit, 10)
-                ),
-            );
-            Ok(())
+            Ok(format!(
+                "# using {} from {} (commit {})",
+                artifact.name(),
+                location.display(),
+                short(&manifest.commit, 10)
+            ))
         }
         Freshness::Stale(why) if ctx.ci => bail!(
             "{} in {} is stale: {why}. In CI a test job never compiles: the downloaded artifact \
@@ -373,23 +353,27 @@ pub fn require(exec: &mut Executor<'_>, artifact: Artifact) -> Result<()> {
             location.display(),
             artifact.name()
         ),
-        Freshness::Missing => {
-            exec.out.say(
-                Tone::Bold,
-                &format!(
-                    "{} is missing: building it first (cargo xtask {producer})",
-                    artifact.name()
-                ),
-            );
-            let plan = (artifact.producer().plan)(ctx, &Default::default())?;
-            exec.run_plan(&plan)
-        }
+        Freshness::Missing => bail!(
+            "{} is missing from {}: build it with `cargo xtask {producer}`.",
+            artifact.name(),
+            location.display()
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The recipe the scratch builds record.
+    const RECIPE: &str = "build the archive";
+
+    fn recipe() -> Recipe {
+        Recipe {
+            artifact: Artifact::RustTests,
+            text: RECIPE.to_string(),
+        }
+    }
 
     /// A scratch git repository with a tiny source tree.
     struct Scratch {
@@ -405,7 +389,7 @@ mod tests {
             std::fs::write(root.join("icechunk/src/lib.rs"), "pub fn a() {}\n").unwrap();
             std::fs::write(root.join("README.md"), "not a source\n").unwrap();
             let git = |args: &[&str]| {
-                exec::capture(
+                process::capture(
                     &Cmd::new("git")
                         .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
                         .args(args),
@@ -429,7 +413,7 @@ mod tests {
             let dir = dir(&self.ctx, Artifact::RustTests);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
-            write_manifest(&self.ctx, Artifact::RustTests).unwrap()
+            write_manifest(&self.ctx, Artifact::RustTests, RECIPE).unwrap()
         }
     }
 
@@ -447,37 +431,10 @@ mod tests {
     }
 
     #[test]
-    fn the_recipe_ignores_where_the_artifact_and_the_tools_live() {
-        let a = crate::context::testing::context();
-        let b = Context::new(
-            "/repo".into(),
-            "/elsewhere/target".into(),
-            "/other-tools".into(),
-            [],
-        )
-        .with_facts(vec![], false, None);
-        assert_ne!(
-            crate::tools::Tool::Nextest.program(&a),
-            crate::tools::Tool::Nextest.program(&b),
-            "one finds nextest on PATH, the other in its tools"
-        );
-        assert_eq!(recipe(&a, Artifact::Wheels), recipe(&b, Artifact::Wheels));
-        assert_eq!(
-            recipe(&a, Artifact::RustTests),
-            recipe(&b, Artifact::RustTests)
-        );
-        assert_eq!(
-            recipe(&a, Artifact::Wheels),
-            "<tools>/maturin-1.16.0/bin/maturin build --manifest-path icechunk-python/Cargo.toml \
-             --profile ci --out <artifact dir>"
-        );
-    }
-
-    #[test]
     fn a_fresh_build_is_current_and_records_its_origin() {
         let s = Scratch::new("fresh");
         assert_eq!(
-            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
             Freshness::Missing
         );
         let manifest = s.build();
@@ -487,7 +444,7 @@ mod tests {
         assert_eq!(manifest.files.len(), 1);
         assert_eq!(manifest.files[0].bytes, 13);
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
             Freshness::Current(_)
         ));
     }
@@ -498,21 +455,18 @@ mod tests {
         s.build();
         s.write("README.md", "docs are not sources of the archive\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
             Freshness::Current(_)
         ));
 
         s.write("icechunk/src/lib.rs", "pub fn b() {}\n");
-        let Freshness::Stale(why) = freshness(&s.ctx, Artifact::RustTests).unwrap() else {
+        let Freshness::Stale(why) = freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap() else {
             panic!("an edited source must make the archive stale");
         };
         assert!(why.contains("with uncommitted changes"), "{why}");
 
         let ctx = &s.ctx;
-        let mut exec = Executor::new(ctx, crate::output::Output::plain(), false);
-        let err = require(&mut exec, Artifact::RustTests)
-            .unwrap_err()
-            .to_string();
+        let err = require(ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("is stale"), "{err}");
         assert!(err.contains("cargo xtask build-artifacts"), "{err}");
     }
@@ -523,7 +477,7 @@ mod tests {
         s.build();
         s.write("icechunk/src/new.rs", "pub fn c() {}\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
             Freshness::Stale(_)
         ));
     }
@@ -537,10 +491,7 @@ mod tests {
             b"ARCHIVE BYTES",
         )
         .unwrap();
-        let mut exec = Executor::new(&s.ctx, crate::output::Output::plain(), false);
-        let err = require(&mut exec, Artifact::RustTests)
-            .unwrap_err()
-            .to_string();
+        let err = require(&s.ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("does not match its manifest"), "{err}");
     }
 
@@ -553,10 +504,7 @@ mod tests {
             "/tools".into(),
             [("CI".to_string(), "true".to_string())],
         );
-        let mut exec = Executor::new(&ctx, crate::output::Output::plain(), false);
-        let err = require(&mut exec, Artifact::RustTests)
-            .unwrap_err()
-            .to_string();
+        let err = require(&ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("In CI a test job never compiles"), "{err}");
         assert!(err.contains("rust-artifacts-<platform>"), "{err}");
     }
@@ -567,7 +515,7 @@ mod tests {
         let dir = dir(&s.ctx, Artifact::RustTests);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(MANIFEST), "{ not json").unwrap();
-        let err = freshness(&s.ctx, Artifact::RustTests)
+        let err = freshness(&s.ctx, Artifact::RustTests, RECIPE)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid manifest"), "{err}");

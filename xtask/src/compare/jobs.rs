@@ -1,0 +1,357 @@
+//! The jobs compare runs, taken from the job table (never from YAML): `shared` is the pull-request
+//! pipeline as the generated workflows run it, `per-job` the same jobs each building what it
+//! consumes itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::Options;
+use crate::graph::{self, Artifact, Schedule, StageArgs};
+use crate::workflows::jobs::{Instance, Os, instances};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    PerJob,
+    Shared,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::PerJob => "per-job",
+            Variant::Shared => "shared",
+        }
+    }
+}
+
+/// One job of a variant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    /// `test-full`, `python / python-test (3.12)`
+    pub name: String,
+    /// Names of the jobs it needs (shared variant only).
+    pub needs: Vec<String>,
+    /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
+    /// services).
+    pub calls: Vec<(String, StageArgs)>,
+    /// A build job (shared variant): without artifact sharing, whatever else it runs becomes
+    /// a job of its own, named after what it runs.
+    pub builds: bool,
+}
+
+impl PartialOrd for Variant {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Variant {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (*self as u8).cmp(&(*other as u8))
+    }
+}
+
+/// The workflows whose jobs compare runs: the pull-request pipeline, and with `--scheduled`
+/// the nightly one.
+const PIPELINES: [&str; 2] = ["rust-ci-optimized.yaml", "python-upstream-optimized.yaml"];
+
+/// The jobs of both variants.
+pub fn plan(opts: &Options) -> Result<Vec<(Variant, Vec<Job>)>> {
+    let shared = in_needs_order(shared_jobs(opts)?);
+    let per_job = per_job_jobs(&shared);
+    Ok(vec![(Variant::PerJob, per_job), (Variant::Shared, shared)])
+}
+
+fn runs_scheduled_stage(calls: &[(String, StageArgs)]) -> bool {
+    calls
+        .iter()
+        .any(|(c, _)| graph::stage(c).is_ok_and(|s| s.schedule == Schedule::Scheduled))
+}
+
+/// The Linux jobs of the pipelines, as the generated workflows run them.
+fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
+    let workflows = if opts.scheduled {
+        &PIPELINES[..]
+    } else {
+        &PIPELINES[..1]
+    };
+    let mut jobs: Vec<Job> = workflows
+        .iter()
+        .flat_map(|file| instances(file))
+        .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
+        .map(|i| Job {
+            builds: i.calls.iter().any(|(c, _)| builds(c)),
+            name: i.name,
+            needs: i.needs,
+            calls: i.calls,
+        })
+        .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
+        .collect();
+    if let Some(wanted) = &opts.jobs {
+        jobs = select(jobs, wanted)?;
+    }
+    Ok(jobs)
+}
+
+/// The jobs `--jobs` asks for, with the jobs they need. A job is asked for by its whole name
+/// or the called job's key (`caller / job (matrix)`),
+/// each with or without its matrix values; or by a stage it runs (lint-rust in the shared
+/// build), and then runs only that stage. A job brought in because an asked-for one needs it
+/// keeps just the builds of what is consumed.
+fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
+    let named = |job: &Job| {
+        let short = job.name.as_str();
+        let parts = [short, short.rsplit(" / ").next().unwrap_or(short)];
+        wanted.iter().any(|w| {
+            job.name == *w
+                || parts.iter().any(|n| {
+                    n == w
+                        || n.split(" (").next() == Some(w.as_str())
+                        || n.split(' ').next() == Some(w.as_str())
+                })
+        })
+    };
+    // The calls each asked-for job runs of its own accord.
+    let asked: BTreeMap<String, Vec<String>> = jobs
+        .iter()
+        .filter_map(|job| {
+            let calls: Vec<String> = job
+                .calls
+                .iter()
+                .map(|(c, _)| c.clone())
+                .filter(|c| named(job) || wanted.contains(c))
+                .collect();
+            (!calls.is_empty()).then(|| (job.name.clone(), calls))
+        })
+        .collect();
+    if asked.is_empty() {
+        let names: Vec<_> = jobs.iter().map(|j| j.name.clone()).collect();
+        bail!(
+            "--jobs matched no job; the jobs are:\n  {}",
+            names.join("\n  ")
+        );
+    }
+    let mut keep: BTreeSet<String> = asked.keys().cloned().collect();
+    loop {
+        let needed: BTreeSet<String> = jobs
+            .iter()
+            .filter(|j| keep.contains(&j.name))
+            .flat_map(|j| j.needs.clone())
+            .filter(|n| !keep.contains(n))
+            .collect();
+        if needed.is_empty() {
+            break;
+        }
+        keep.extend(needed);
+    }
+    let consumed: BTreeSet<Artifact> = asked
+        .values()
+        .flatten()
+        .filter_map(|c| graph::stage(c).ok())
+        .flat_map(|s| s.consumes.iter().copied())
+        .collect();
+    Ok(jobs
+        .into_iter()
+        .filter(|j| keep.contains(&j.name))
+        .map(|mut job| {
+            let own = asked.get(&job.name);
+            job.calls.retain(|(c, _)| {
+                own.is_some_and(|own| own.contains(c))
+                    || graph::stage(c)
+                        .is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
+            });
+            job
+        })
+        .collect())
+}
+
+/// Whether a call builds files for other jobs (build-artifacts, build-wheels).
+fn builds(command: &str) -> bool {
+    graph::stage(command).is_ok_and(|s| s.produces.iter().any(|a| !a.name().is_empty()))
+}
+
+/// The same jobs without a shared build: a job that consumes files builds them first itself,
+/// and a build job keeps only what else it runs (the shared build's lint-rust becomes a
+/// lint-rust job of its workflow, as in workflows without a shared build).
+fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
+    shared
+        .iter()
+        .filter_map(|job| {
+            let kept: Vec<(String, StageArgs)> = job
+                .calls
+                .iter()
+                .filter(|(c, _)| !builds(c))
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            let name = if !job.builds {
+                job.name.clone()
+            } else {
+                let commands: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
+                commands.join(", ")
+            };
+            let mut builds: Vec<Artifact> = Vec::new();
+            for (command, _) in &kept {
+                if let Ok(stage) = graph::stage(command) {
+                    for artifact in stage.consumes.iter() {
+                        if !builds.contains(artifact) {
+                            builds.push(*artifact);
+                        }
+                    }
+                }
+            }
+            let calls = builds
+                .iter()
+                .map(|a| (a.producer().name.to_string(), StageArgs::default()))
+                .chain(kept)
+                .collect();
+            Some(Job {
+                name,
+                needs: vec![],
+                calls,
+                builds: false,
+            })
+        })
+        .collect()
+}
+
+/// Jobs in an order where every job comes after the jobs it needs.
+fn in_needs_order(mut jobs: Vec<Job>) -> Vec<Job> {
+    let mut ordered: Vec<Job> = Vec::new();
+    while !jobs.is_empty() {
+        let ready = jobs
+            .iter()
+            .position(|j| j.needs.iter().all(|n| ordered.iter().any(|o| &o.name == n)))
+            .unwrap_or(0);
+        ordered.push(jobs.remove(ready));
+    }
+    ordered
+}
+
+/// A job's calls as `cargo xtask` lines.
+pub fn call_lines(job: &Job) -> Vec<String> {
+    job.calls
+        .iter()
+        .map(|(command, args)| {
+            std::iter::once(format!("cargo xtask {command}"))
+                .chain(args.to_args())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variants(jobs: Option<&[&str]>) -> Vec<(Variant, Vec<Job>)> {
+        let opts = Options {
+            jobs: jobs.map(|j| j.iter().map(|s| s.to_string()).collect()),
+            ..Options::default()
+        };
+        plan(&opts).unwrap()
+    }
+
+    fn names(jobs: &[Job]) -> Vec<&str> {
+        jobs.iter().map(|j| j.name.as_str()).collect()
+    }
+
+    #[test]
+    fn shared_builds_once_and_test_jobs_reuse_the_artifacts() {
+        let all = variants(None);
+        let shared = &all[1].1;
+        let builds: Vec<_> = shared.iter().filter(|j| j.builds).collect();
+        assert_eq!(
+            names(&builds.into_iter().cloned().collect::<Vec<_>>()),
+            ["shared-build / build"]
+        );
+        assert_eq!(
+            call_lines(&shared[0]),
+            [
+                "cargo xtask lint-rust",
+                "cargo xtask build-artifacts",
+                "cargo xtask build-wheels"
+            ]
+        );
+        let python = shared
+            .iter()
+            .find(|j| j.name == "python / python-test (3.12)")
+            .unwrap();
+        assert_eq!(python.needs, ["shared-build / build"]);
+        assert_eq!(
+            call_lines(python),
+            [
+                "cargo xtask docker-up",
+                "cargo xtask python-test --full --python 3.12"
+            ]
+        );
+        assert!(
+            shared
+                .iter()
+                .all(|j| !j.name.contains("macos") && !j.name.contains("windows"))
+        );
+        assert!(
+            shared.iter().all(|j| !j.name.contains("upstream")),
+            "scheduled only"
+        );
+        let scheduled = plan(&Options {
+            scheduled: true,
+            ..Options::default()
+        })
+        .unwrap();
+        assert!(names(&scheduled[1].1).contains(&"upstream"));
+    }
+
+    #[test]
+    fn per_job_builds_in_every_job_that_needs_an_artifact() {
+        let all = variants(None);
+        let per_job = &all[0].1;
+        assert!(per_job.iter().all(|j| j.needs.is_empty()));
+        let full = per_job.iter().find(|j| j.name == "test-full").unwrap();
+        assert_eq!(
+            call_lines(full),
+            [
+                "cargo xtask build-artifacts",
+                "cargo xtask docker-up",
+                "cargo xtask test-full"
+            ]
+        );
+        let wheel_builds = per_job
+            .iter()
+            .flat_map(|j| &j.calls)
+            .filter(|(c, _)| c == "build-wheels")
+            .count();
+        assert_eq!(wheel_builds, 4, "python-lint and three python-test jobs");
+        let lint = per_job.iter().find(|j| j.name == "lint-rust").unwrap();
+        assert_eq!(call_lines(lint), ["cargo xtask lint-rust"]);
+    }
+
+    #[test]
+    fn jobs_can_be_selected_and_bring_their_builds() {
+        let picked = variants(Some(&["test-unit"]));
+        assert_eq!(names(&picked[1].1), ["shared-build / build", "test-unit"]);
+        assert_eq!(names(&picked[0].1), ["test-unit"]);
+        assert_eq!(call_lines(&picked[1].1[0]), ["cargo xtask build-artifacts"]);
+        let python = variants(Some(&["python-test"]));
+        assert_eq!(python[1].1.len(), 4, "the build and three interpreters");
+        assert_eq!(call_lines(&python[1].1[0]), ["cargo xtask build-wheels"]);
+        let lint = variants(Some(&["lint-rust"]));
+        assert_eq!(names(&lint[1].1), ["shared-build / build"]);
+        assert_eq!(call_lines(&lint[1].1[0]), ["cargo xtask lint-rust"]);
+        let err = plan(&Options {
+            jobs: Some(vec!["nope".into()]),
+            ..Options::default()
+        });
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("--jobs matched no job")
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! Content keys: a stage's key is a hash of everything it reads — the files of the workspace
+//! packages it builds or tests (with the packages they depend on, from cargo's package graph),
+//! the other paths it declares, the toolchain, its tools' pins, its flags and the keys of the
+//! artifacts it consumes — never of timestamps or the commit. A stage that passed is recorded
+//! with its key under `target/xtask/passed/`; `cargo xtask ci` skips a stage whose key has
+//! passed and says so.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::graph::{self, Stage};
+use crate::process;
+
+/// What a stage reads, besides the artifacts it consumes.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs {
+    /// Workspace packages it builds or tests; the packages they depend on count too.
+    pub packages: &'static [&'static str],
+    /// Other paths it reads (git pathspecs relative to the workspace root).
+    pub paths: &'static [&'static str],
+    /// Whether the Rust toolchain (`rustc -vV`) is an input.
+    pub toolchain: bool,
+    /// Whether a pass may be reused at all (a stage that starts servers, or tests against
+    /// nightly builds that change without any change here, is always run).
+    pub cacheable: bool,
+}
+
+/// One stage's key and what it covers.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageKey {
+    pub stage: String,
+    pub key: String,
+    /// The workspace packages and paths whose files it hashes.
+    pub covers: Vec<String>,
+    pub files: usize,
+    pub cacheable: bool,
+}
+
+/// Computes keys for one state of the tree; file hashes and the toolchain are read once.
+pub struct Keys {
+    /// Every file git tracks or would add, with its content hash.
+    files: BTreeMap<String, String>,
+    /// Package name → its directory and its workspace dependencies.
+    packages: BTreeMap<String, (String, Vec<String>)>,
+    rustc: String,
+    memo: BTreeMap<&'static str, StageKey>,
+}
+
+impl Keys {
+    pub fn new(ctx: &Context) -> Result<Keys> {
+        let listed = process::capture(
+            &Cmd::new("git").args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ]),
+            &ctx.root,
+        )
+        .context("content keys need git to list the files: is this a git checkout?")?;
+        let mut files = BTreeMap::new();
+        for name in listed.split('\0').filter(|f| !f.is_empty()) {
+            let digest = match std::fs::read(ctx.root.join(name)) {
+                Ok(bytes) => crate::artifacts::hex(&Sha256::digest(&bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "deleted".to_string(),
+                Err(e) => return Err(e).with_context(|| format!("could not read {name}")),
+            };
+            files.insert(name.to_string(), digest);
+        }
+        Ok(Keys {
+            files,
+            packages: workspace_packages(ctx)?,
+            rustc: process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?,
+            memo: BTreeMap::new(),
+        })
+    }
+
+    /// The directories of `names` and of every workspace package they depend on.
+    fn package_dirs(&self, names: &[&str]) -> BTreeSet<String> {
+        let mut todo: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut seen = BTreeSet::new();
+        let mut dirs = BTreeSet::new();
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some((dir, deps)) = self.packages.get(&name) {
+                dirs.insert(dir.clone());
+                todo.extend(deps.iter().cloned());
+            }
+        }
+        dirs
+    }
+
+    /// Every path a stage's key covers (package directories and declared paths).
+    pub fn covered(&self, stage: &Stage) -> Vec<String> {
+        let mut covered: Vec<String> = self
+            .package_dirs(stage.inputs.packages)
+            .into_iter()
+            .collect();
+        covered.extend(stage.inputs.paths.iter().map(|p| p.to_string()));
+        covered
+    }
+
+    pub fn key(&mut self, stage: &'static Stage) -> Result<StageKey> {
+        if let Some(found) = self.memo.get(stage.name) {
+            return Ok(found.clone());
+        }
+        let covers = self.covered(stage);
+        let mut hasher = Sha256::new();
+        let mut field = |name: &str, value: &str| {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(value.as_bytes());
+            hasher.update([0]);
+        };
+        field("stage", stage.name);
+        field("args", &stage.ci_args.join(" "));
+        for tool in stage.tools {
+            field("tool", &tool.to_string());
+        }
+        if stage.inputs.toolchain {
+            field("rustc", &self.rustc);
+        }
+        for name in self.unclaimed() {
+            field("unclaimed", &name);
+            field(&name, self.files.get(&name).map_or("", String::as_str));
+        }
+        let mut files = 0;
+        for (name, digest) in &self.files {
+            if covers.iter().any(|c| covers_path(c, name)) {
+                field(name, digest);
+                files += 1;
+            }
+        }
+        let mut consumed = Vec::new();
+        for artifact in stage.consumes {
+            consumed.push(self.key(artifact.producer())?.key);
+        }
+        let mut hasher = hasher;
+        for key in consumed {
+            hasher.update(key.as_bytes());
+        }
+        let key = StageKey {
+            stage: stage.name.to_string(),
+            key: crate::artifacts::hex(&hasher.finalize()),
+            covers,
+            files,
+            cacheable: stage.inputs.cacheable,
+        };
+        self.memo.insert(stage.name, key.clone());
+        Ok(key)
+    }
+
+    /// The files no stage's own inputs cover (the whole-tree linters aside) and that are not
+    /// listed in [`UNCLAIMED`]. They count in every key, so a new file nobody declared makes
+    /// every stage run; a test keeps the list empty.
+    pub fn unclaimed(&self) -> Vec<String> {
+        let covered: Vec<String> = graph::STAGES
+            .iter()
+            .flat_map(|s| self.covered(s))
+            .filter(|c| c != ".")
+            .collect();
+        self.files
+            .keys()
+            .filter(|f| !covered.iter().any(|c| covers_path(c, f)))
+            .filter(|f| !UNCLAIMED.iter().any(|u| covers_path(u, f)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Tracked files that affect no stage (a file neither claimed nor listed here makes every
+/// stage run: see [`Keys::unclaimed`]).
+pub const UNCLAIMED: &[&str] = &[
+    ".gitignore",
+    ".gitattributes",
+    // The entry point of CI: it runs `cargo xtask ci`, whose stages have their own keys.
+    ".ci",
+    // Prose for people (codespell reads it, as it reads everything).
+    "README.md",
+    "docs/performance.md",
+];
+
+/// Whether the pathspec `spec` (a file or a directory, `.` for everything) covers `file`.
+fn covers_path(spec: &str, file: &str) -> bool {
+    spec == "."
+        || file == spec
+        || file
+            .strip_prefix(spec.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn workspace_packages(ctx: &Context) -> Result<BTreeMap<String, (String, Vec<String>)>> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(&ctx.root)
+        .no_deps()
+        .exec()
+        .context("`cargo metadata` failed")?;
+    let members: BTreeSet<String> = metadata
+        .packages
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    let mut packages = BTreeMap::new();
+    for package in &metadata.packages {
+        let dir = package
+            .manifest_path
+            .parent()
+            .map(|d| d.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        let dir = ctx.rel(&dir).to_string_lossy().replace('\\', "/");
+        let deps = package
+            .dependencies
+            .iter()
+            .filter(|d| d.path.is_some() && members.contains(&d.name))
+            .map(|d| d.name.clone())
+            .collect();
+        packages.insert(package.name.to_string(), (dir, deps));
+    }
+    Ok(packages)
+}
+
+/// A stage that passed with a key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pass {
+    pub stage: String,
+    pub key: String,
+    pub passed_unix: u64,
+}
+
+/// Where the pass record of `stage` with `key` lives (one small file: CI caches it by key).
+pub fn pass_path(ctx: &Context, stage: &str, key: &str) -> PathBuf {
+    ctx.xtask_dir()
+        .join("passed")
+        .join(stage)
+        .join(format!("{key}.json"))
+}
+
+pub fn find_pass(ctx: &Context, stage: &str, key: &str) -> Option<Pass> {
+    let text = std::fs::read_to_string(pass_path(ctx, stage, key)).ok()?;
+    serde_json::from_str::<Pass>(&text)
+        .ok()
+        .filter(|p| p.key == key)
+}
+
+pub fn record_pass(ctx: &Context, stage: &str, key: &str) -> Result<()> {
+    let path = pass_path(ctx, stage, key);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let pass = Pass {
+        stage: stage.to_string(),
+        key: key.to_string(),
+        passed_unix: now(),
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&pass)? + "\n")
+        .with_context(|| format!("could not write {}", path.display()))
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `12 min ago`
+pub fn ago(unix: u64) -> String {
+    let secs = now().saturating_sub(unix);
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+/// The table `cargo xtask keys` prints.
+pub fn table(keys: &[StageKey]) -> String {
+    let mut out = String::from("stage            key           files  covers\n");
+    for k in keys {
+        out.push_str(&format!(
+            "{:16} {:12}  {:5}  {}{}\n",
+            k.stage,
+            crate::artifacts::short(&k.key, 12),
+            k.files,
+            k.covers.join(", "),
+            if k.cacheable { "" } else { "  (always runs)" }
+        ));
+    }
+    out
+}
+
+/// Keys of every stage, in graph order.
+pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
+    let mut keys = Keys::new(ctx)?;
+    graph::STAGES.iter().map(|s| keys.key(s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(root: &std::path::Path, args: &[&str]) {
+        process::capture(
+            &Cmd::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args),
+            root,
+        )
+        .unwrap();
+    }
+
+    /// A scratch workspace with a file under every path a stage declares.
+    fn scratch(name: &str) -> Context {
+        let root = std::env::temp_dir().join(format!("xtask-keys-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"icechunk\", \"icechunk-python\", \"xtask\"]\nresolver = \"3\"\n",
+        );
+        let package = |name: &str, deps: &str| {
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\n{deps}"
+            )
+        };
+        write("icechunk/Cargo.toml", &package("icechunk", ""));
+        write(
+            "icechunk-python/Cargo.toml",
+            &package("icechunk-python", "icechunk = { path = \"../icechunk\" }\n"),
+        );
+        write("xtask/Cargo.toml", &package("xtask", ""));
+        for stage in graph::STAGES {
+            for spec in stage.inputs.paths.iter().filter(|p| **p != ".") {
+                let file = match *spec {
+                    "icechunk" | "xtask" => format!("{spec}/src/lib.rs"),
+                    s if s.ends_with(".toml")
+                        || s.ends_with(".lock")
+                        || s.contains('.') && !s.starts_with('.') =>
+                    {
+                        s.to_string()
+                    }
+                    s => format!("{s}/file"),
+                };
+                if !root.join(&file).exists() {
+                    write(&file, "one\n");
+                }
+            }
+        }
+        for file in [
+            "icechunk/src/lib.rs",
+            "icechunk-python/src/lib.rs",
+            "xtask/src/lib.rs",
+        ] {
+            write(file, "pub fn f() {}\n");
+        }
+        write("README.md", "prose\n");
+        git(&root, &["init", "-q"]);
+        let ctx = crate::context::testing::context_at(root);
+        Keys::new(&ctx).unwrap(); // let cargo write its lock file first
+        git(&ctx.root, &["add", "-A"]);
+        ctx
+    }
+
+    fn keys(ctx: &Context) -> BTreeMap<String, String> {
+        all(ctx)
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.stage, k.key))
+            .collect()
+    }
+
+    /// The stages whose key changes when `file` is edited.
+    fn reached(ctx: &Context, file: &str) -> Vec<String> {
+        let before = keys(ctx);
+        let path = ctx.root.join(file);
+        let old = std::fs::read(&path).ok();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Appended as a comment, so a manifest stays valid for `cargo metadata`.
+        let mut edited = old.clone().unwrap_or_default();
+        edited.extend_from_slice(b"\n# edited\n");
+        std::fs::write(&path, edited).unwrap();
+        let after = keys(ctx);
+        match old {
+            Some(old) => std::fs::write(&path, old).unwrap(),
+            None => std::fs::remove_file(&path).unwrap(),
+        }
+        before
+            .into_iter()
+            .filter(|(stage, key)| after.get(stage) != Some(key))
+            .map(|(stage, _)| stage)
+            .collect()
+    }
+
+    #[test]
+    fn every_tracked_file_is_claimed_or_listed_as_affecting_nothing() {
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        let root = std::path::Path::new(&manifest)
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let ctx = crate::context::testing::context_at(root);
+        let unclaimed = Keys::new(&ctx).unwrap().unclaimed();
+        assert!(
+            unclaimed.is_empty(),
+            "no stage declares these as inputs: add them to a stage's inputs in graph.rs, or to \
+             keys::UNCLAIMED if they affect nothing: {unclaimed:?}"
+        );
+    }
+
+    #[test]
+    fn a_change_reaches_exactly_the_stages_whose_inputs_hold_it() {
+        let ctx = scratch("reach");
+        assert_eq!(keys(&ctx), keys(&ctx), "keys are stable");
+        // Every declared input reaches its stage.
+        for stage in graph::STAGES {
+            for spec in Keys::new(&ctx).unwrap().covered(stage) {
+                if spec == "." {
+                    continue;
+                }
+                let file = if ctx.root.join(&spec).is_dir() {
+                    format!("{spec}/new-file")
+                } else {
+                    spec.clone()
+                };
+                assert!(
+                    reached(&ctx, &file).contains(&stage.name.to_string()),
+                    "{}: editing {file} must change its key",
+                    stage.name
+                );
+            }
+        }
+        let python = reached(&ctx, "icechunk-python/python/file");
+        for stage in ["build-wheels", "python-lint", "python-test", "codespell"] {
+            assert!(python.contains(&stage.to_string()), "{python:?}");
+        }
+        for stage in [
+            "build-artifacts",
+            "test-unit",
+            "test-full",
+            "lint-workflows",
+        ] {
+            assert!(!python.contains(&stage.to_string()), "{python:?}");
+        }
+        let rust = reached(&ctx, "icechunk/src/lib.rs");
+        for stage in [
+            "lint-rust",
+            "build-artifacts",
+            "test-unit",
+            "build-wheels",
+            "python-test",
+        ] {
+            assert!(rust.contains(&stage.to_string()), "{rust:?}");
+        }
+        assert!(!rust.contains(&"lint-workflows".to_string()), "{rust:?}");
+        let xtask = reached(&ctx, "xtask/src/lib.rs");
+        assert!(xtask.contains(&"lint-workflows".to_string()), "{xtask:?}");
+        assert!(!xtask.contains(&"python-lint".to_string()), "{xtask:?}");
+        assert_eq!(reached(&ctx, "README.md"), ["codespell"], "listed as prose");
+        // A file no stage declares reaches every stage (fail-safe).
+        let unknown = reached(&ctx, "new-top-level-file.txt");
+        assert_eq!(unknown.len(), graph::STAGES.len(), "{unknown:?}");
+        let _ = std::fs::remove_dir_all(&ctx.root);
+    }
+}

@@ -1,0 +1,482 @@
+//! The job table: which workflow runs which stages on which runner. This is the one place the
+//! CI layout is written; the YAML, `cargo xtask compare` and the docs all derive from it, and
+//! the `needs:` between jobs follow from what their stages produce and consume.
+
+use crate::graph::{self, Artifact, Services, Stage, StageArgs};
+use crate::pins::PYTHON_VERSIONS;
+
+/// Where a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Os {
+    Linux,
+    Macos,
+    Windows,
+}
+
+impl Os {
+    pub fn runner(self) -> &'static str {
+        match self {
+            Os::Linux => "ubuntu-24.04",
+            Os::Macos => "macos-15",
+            Os::Windows => "windows-2025",
+        }
+    }
+
+    /// The part of an artifact's name that says which platform built it.
+    pub fn platform(self) -> &'static str {
+        match self {
+            Os::Linux => "linux-x86_64",
+            Os::Macos => "macos-aarch64",
+            Os::Windows => "windows-x86_64",
+        }
+    }
+}
+
+/// One job that runs stages.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Its key in the workflow, and the check's name.
+    pub key: &'static str,
+    pub os: Os,
+    /// The stages it runs, in graph order (`cargo xtask <stage>` steps).
+    pub stages: &'static [&'static str],
+    /// One job per CPython version (python-test runs `--python <version>`).
+    pub per_python: bool,
+    pub timeout_minutes: u32,
+}
+
+impl Job {
+    pub fn stages(&self) -> impl Iterator<Item = &'static Stage> + '_ {
+        self.stages
+            .iter()
+            .filter_map(|name| graph::stage(name).ok())
+    }
+
+    /// The artifacts it builds and those it takes from other jobs.
+    pub fn produces(&self) -> Vec<Artifact> {
+        self.stages()
+            .flat_map(|s| s.produces.iter().copied())
+            .collect()
+    }
+
+    pub fn consumes(&self) -> Vec<Artifact> {
+        let own = self.produces();
+        self.stages()
+            .flat_map(|s| s.consumes.iter().copied())
+            .filter(|a| !own.contains(a))
+            .collect()
+    }
+
+    pub fn starts_services(&self) -> bool {
+        self.stages().any(|s| s.services == Services::Starts)
+    }
+
+    /// The flags each stage runs with: its ci flags, plus the matrix's Python.
+    pub fn args(&self, stage: &Stage, python: Option<&str>) -> StageArgs {
+        let mut args = stage.ci_args().unwrap_or_default();
+        if stage.flags.iter().any(|f| f.name == "--python") {
+            args.python = python.map(str::to_string);
+        }
+        args
+    }
+}
+
+/// A job of a workflow: one that runs stages, a call of a reusable workflow (with the stages
+/// of its job that this caller switches on), or the one check to require.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    Job(Job),
+    Call {
+        key: &'static str,
+        file: &'static str,
+        /// For a workflow whose stages are switched by inputs: the ones switched on.
+        stages: &'static [&'static str],
+    },
+    Conclusion,
+}
+
+/// The name of the aggregate job: the one check branch protection requires.
+pub const CONCLUSION: &str = "ci-passed";
+
+/// What starts a workflow.
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    /// Pull requests, the merge queue, pushes to main, by hand.
+    Pipeline,
+    /// Called by another workflow; `switches` are its stages that inputs turn on.
+    Called { switches: &'static [&'static str] },
+    /// Nightly, by hand, and on pull requests labelled `label`.
+    Nightly {
+        cron: &'static str,
+        label: &'static str,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub file: &'static str,
+    pub name: &'static str,
+    /// A few lines for the header.
+    pub about: &'static str,
+    pub trigger: Trigger,
+    pub entries: Vec<Entry>,
+}
+
+impl Workflow {
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Job(j) => Some(j),
+            _ => None,
+        })
+    }
+}
+
+const fn job(key: &'static str, os: Os, stages: &'static [&'static str], minutes: u32) -> Job {
+    Job {
+        key,
+        os,
+        stages,
+        per_python: false,
+        timeout_minutes: minutes,
+    }
+}
+
+/// Stages of the shared build, in the order they run in its one job.
+const BUILD_STAGES: &[&str] = &["lint-rust", "build-artifacts", "build-wheels"];
+
+/// Every workflow, with the seed's file names.
+pub fn workflows() -> Vec<Workflow> {
+    vec![
+        Workflow {
+            file: "rust-ci-optimized.yaml",
+            name: "CI",
+            about: "Pull requests, the merge queue and main: one shared build (clippy, every Rust \
+                    test binary in a nextest archive, the abi3 wheel), then jobs that test from \
+                    those artifacts and compile nothing. `ci-passed` is the one check to require.",
+            trigger: Trigger::Pipeline,
+            entries: vec![
+                Entry::Call {
+                    key: "shared-build",
+                    file: "shared-build.yaml",
+                    stages: BUILD_STAGES,
+                },
+                Entry::Job(job("test-unit", Os::Linux, &["test-unit"], 20)),
+                Entry::Job(job("test-full", Os::Linux, &["docker-up", "test-full"], 30)),
+                Entry::Call {
+                    key: "python",
+                    file: "python-check-optimized.yaml",
+                    stages: &[],
+                },
+                Entry::Call {
+                    key: "checks",
+                    file: "codespell.yml",
+                    stages: &[],
+                },
+                Entry::Call {
+                    key: "windows",
+                    file: "windows-check.yml",
+                    stages: &[],
+                },
+                // An archive serves one platform: macOS builds its own.
+                Entry::Job(job(
+                    "test-unit-macos",
+                    Os::Macos,
+                    &["build-artifacts", "test-unit"],
+                    45,
+                )),
+                Entry::Conclusion,
+            ],
+        },
+        Workflow {
+            file: "shared-build.yaml",
+            name: "shared build",
+            about: "Build once, share everywhere: one job runs the stages its caller switches on, \
+                    in the order `cargo xtask ci` runs them, in one target directory (the wheel \
+                    reuses what the archive compiled), and uploads each artifact as it is built.",
+            trigger: Trigger::Called {
+                switches: BUILD_STAGES,
+            },
+            entries: vec![Entry::Job(job("build", Os::Linux, BUILD_STAGES, 45))],
+        },
+        Workflow {
+            file: "python-check-optimized.yaml",
+            name: "Python check",
+            about: "The Python checks, called by CI: every job installs the one wheel the shared \
+                    build uploaded; nothing here compiles icechunk-python.",
+            trigger: Trigger::Called { switches: &[] },
+            entries: vec![
+                Entry::Job(job("python-lint", Os::Linux, &["python-lint"], 20)),
+                Entry::Job(Job {
+                    per_python: true,
+                    ..job("python-test", Os::Linux, &["docker-up", "python-test"], 30)
+                }),
+            ],
+        },
+        Workflow {
+            file: "python-upstream-optimized.yaml",
+            name: "Python upstream",
+            about: "The Python tests against the newest pre-releases of zarr, numpy and friends \
+                    (the scientific-python nightly wheels): nightly, by hand, or on pull requests \
+                    labelled `test-upstream`; reuses the shared build for the wheel alone.",
+            trigger: Trigger::Nightly {
+                cron: "17 4 * * *",
+                label: "test-upstream",
+            },
+            entries: vec![
+                Entry::Call {
+                    key: "upstream-build",
+                    file: "shared-build.yaml",
+                    stages: &["build-wheels"],
+                },
+                Entry::Job(job("upstream", Os::Linux, &["upstream"], 30)),
+            ],
+        },
+        Workflow {
+            file: "windows-check.yml",
+            name: "Windows check",
+            about: "Windows, called by CI: an archive serves one platform, so this job builds its \
+                    own and runs the unit tests from it.",
+            trigger: Trigger::Called { switches: &[] },
+            entries: vec![Entry::Job(job(
+                "test-unit-windows",
+                Os::Windows,
+                &["build-artifacts", "test-unit"],
+                60,
+            ))],
+        },
+        Workflow {
+            file: "codespell.yml",
+            name: "checks",
+            about: "Repository checks, called by CI: spelling, and the workflows themselves \
+                    (generated from xtask, then zizmor and actionlint).",
+            trigger: Trigger::Called { switches: &[] },
+            entries: vec![
+                Entry::Job(job("codespell", Os::Linux, &["codespell"], 10)),
+                Entry::Job(job("lint-workflows", Os::Linux, &["lint-workflows"], 10)),
+            ],
+        },
+    ]
+}
+
+/// One job as GitHub runs it in a pipeline: a called workflow's job under its caller, one per
+/// matrix entry, with the stages it runs and the jobs it waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    /// The check's name: `shared-build / build`, `python / python-test (3.11)`.
+    pub name: String,
+    pub os: Os,
+    pub needs: Vec<String>,
+    pub calls: Vec<(String, StageArgs)>,
+    pub starts_services: bool,
+}
+
+/// The jobs of the workflow in `file` as one run of it runs them.
+pub fn instances(file: &str) -> Vec<Instance> {
+    let all = workflows();
+    let Some(workflow) = all.iter().find(|w| w.file == file) else {
+        return Vec::new();
+    };
+    // (entry key, the instances it stands for)
+    let mut expanded: Vec<(&str, Vec<Instance>)> = Vec::new();
+    for entry in &workflow.entries {
+        match entry {
+            Entry::Job(job) => expanded.push((job.key, expand(job, job.key, None))),
+            Entry::Call { key, file, stages } => {
+                let called = all.iter().find(|w| w.file == *file);
+                let switches = match called.map(|w| &w.trigger) {
+                    Some(Trigger::Called { switches }) => *switches,
+                    _ => &[],
+                };
+                let jobs = called.into_iter().flat_map(|w| w.jobs());
+                let mut list = Vec::new();
+                for job in jobs {
+                    let on = |s: &&str| !switches.contains(s) || stages.contains(s);
+                    list.extend(expand(job, &format!("{key} / {}", job.key), Some(&on)));
+                }
+                expanded.push((key, list));
+            }
+            Entry::Conclusion => {}
+        }
+    }
+    // A job needs the instances that produce what it consumes, on its platform.
+    let producers: Vec<(String, Os, Vec<Artifact>, &str)> = expanded
+        .iter()
+        .flat_map(|(key, list)| {
+            list.iter()
+                .map(|i| (i.name.clone(), i.os, produced(i), *key))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (key, list) in expanded {
+        for mut instance in list {
+            let wanted = consumed(&instance);
+            instance.needs = producers
+                .iter()
+                .filter(|(_, os, made, from)| {
+                    *from != key && *os == instance.os && made.iter().any(|a| wanted.contains(a))
+                })
+                .map(|(name, ..)| name.clone())
+                .collect();
+            out.push(instance);
+        }
+    }
+    out
+}
+
+/// The entries of a workflow that entry `key` must wait for (its `needs:`).
+pub fn entry_needs(file: &str, key: &str) -> Vec<String> {
+    let list = instances(file);
+    let entry_of = |name: &str| {
+        name.split(" / ")
+            .next()
+            .unwrap_or(name)
+            .split(" (")
+            .next()
+            .unwrap_or(name)
+            .to_string()
+    };
+    let mut needs: Vec<String> = list
+        .iter()
+        .filter(|i| entry_of(&i.name) == key)
+        .flat_map(|i| i.needs.iter().map(|n| entry_of(n)))
+        .collect();
+    needs.sort();
+    needs.dedup();
+    needs
+}
+
+fn produced(instance: &Instance) -> Vec<Artifact> {
+    instance
+        .calls
+        .iter()
+        .filter_map(|(s, _)| graph::stage(s).ok())
+        .flat_map(|s| s.produces.iter().copied())
+        .collect()
+}
+
+fn consumed(instance: &Instance) -> Vec<Artifact> {
+    let own = produced(instance);
+    instance
+        .calls
+        .iter()
+        .filter_map(|(s, _)| graph::stage(s).ok())
+        .flat_map(|s| s.consumes.iter().copied())
+        .filter(|a| !own.contains(a))
+        .collect()
+}
+
+fn expand(job: &Job, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Instance> {
+    let pythons: Vec<Option<&str>> = if job.per_python {
+        PYTHON_VERSIONS.iter().map(|v| Some(*v)).collect()
+    } else {
+        vec![None]
+    };
+    pythons
+        .into_iter()
+        .map(|python| {
+            let calls: Vec<(String, StageArgs)> = job
+                .stages()
+                .filter(|s| on.is_none_or(|on| on(&s.name)))
+                .map(|s| (s.name.to_string(), job.args(s, python)))
+                .collect();
+            Instance {
+                name: match python {
+                    Some(v) => format!("{name} ({v})"),
+                    None => name.to_string(),
+                },
+                os: job.os,
+                needs: Vec::new(),
+                starts_services: calls
+                    .iter()
+                    .any(|(s, _)| graph::stage(s).is_ok_and(|s| s.services == Services::Starts)),
+                calls,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_of_a_job_exists_and_runs_in_graph_order() {
+        for workflow in workflows() {
+            for job in workflow.jobs() {
+                let positions: Vec<usize> = job
+                    .stages
+                    .iter()
+                    .map(|name| {
+                        graph::STAGES
+                            .iter()
+                            .position(|s| s.name == *name)
+                            .unwrap_or_else(|| panic!("{}: unknown stage {name}", job.key))
+                    })
+                    .collect();
+                assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", job.key);
+            }
+        }
+    }
+
+    #[test]
+    fn the_pipeline_runs_every_pull_request_stage() {
+        let calls: Vec<String> = instances("rust-ci-optimized.yaml")
+            .into_iter()
+            .flat_map(|i| i.calls.into_iter().map(|(s, _)| s))
+            .collect();
+        for stage in graph::STAGES
+            .iter()
+            .filter(|s| s.schedule == graph::Schedule::EveryRun)
+        {
+            assert!(calls.iter().any(|c| c == stage.name), "{}", stage.name);
+        }
+        assert!(!calls.iter().any(|c| c == "upstream"));
+    }
+
+    #[test]
+    fn needs_follow_the_artifacts() {
+        let ci = instances("rust-ci-optimized.yaml");
+        let needs = |name: &str| {
+            ci.iter()
+                .find(|i| i.name == name)
+                .map(|i| i.needs.clone())
+                .unwrap_or_else(|| panic!("no job {name}"))
+        };
+        assert_eq!(needs("test-unit"), ["shared-build / build"]);
+        assert_eq!(
+            needs("python / python-test (3.12)"),
+            ["shared-build / build"]
+        );
+        assert!(
+            needs("test-unit-macos").is_empty(),
+            "it builds its own archive"
+        );
+        assert!(needs("checks / codespell").is_empty());
+        assert_eq!(
+            entry_needs("rust-ci-optimized.yaml", "python"),
+            ["shared-build"]
+        );
+        let upstream = instances("python-upstream-optimized.yaml");
+        assert_eq!(
+            upstream[0].calls.len(),
+            1,
+            "the wheel alone: {:?}",
+            upstream[0]
+        );
+        assert_eq!(upstream[1].needs, ["upstream-build / build"]);
+    }
+
+    #[test]
+    fn check_names_are_unique_across_workflows() {
+        let mut names: Vec<String> = workflows()
+            .iter()
+            .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
+            .flat_map(|w| instances(w.file))
+            .map(|i| i.name)
+            .collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "{names:?}");
+    }
+}

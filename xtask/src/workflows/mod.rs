@@ -1,0 +1,182 @@
+//! The GitHub workflows, generated from Rust: [`jobs`] is the job table (which workflow runs
+//! which stages where), [`render`] turns it into YAML with every step a stage needs, [`yaml`]
+//! writes it. `cargo xtask workflows` writes `.github/workflows/`; lint-workflows (and a test,
+//! which also rewrites stale files, as rust-analyzer's codegen does) fails when the files differ.
+
+pub mod jobs;
+mod render;
+mod steps;
+mod yaml;
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::plan::{Action, Outcome, Runner};
+
+pub const DIR: &str = ".github/workflows";
+/// The command that writes them.
+pub const REGENERATE: &str = "cargo xtask workflows";
+
+/// Every generated file: its name under [`DIR`] and its text.
+pub fn generate() -> Vec<(String, String)> {
+    jobs::workflows()
+        .iter()
+        .map(|w| (w.file.to_string(), render::render(w)))
+        .collect()
+}
+
+/// The files under [`DIR`] that differ from what is generated (changed, missing, or present
+/// but not generated).
+pub fn stale(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join(DIR);
+    let generated = generate();
+    let mut stale = Vec::new();
+    for (name, text) in &generated {
+        match std::fs::read_to_string(dir.join(name)) {
+            Ok(on_disk) if on_disk == *text => {}
+            Ok(_) => stale.push(format!("{DIR}/{name} differs")),
+            Err(_) => stale.push(format!("{DIR}/{name} is missing")),
+        }
+    }
+    let entries = std::fs::read_dir(&dir).with_context(|| format!("could not read {DIR}"))?;
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !generated.iter().any(|(g, _)| *g == name) {
+            stale.push(format!(
+                "{DIR}/{name} is not generated (remove it or add it to the job table)"
+            ));
+        }
+    }
+    Ok(stale)
+}
+
+/// Write every generated file, remove files of [`DIR`] that are not generated; returns what
+/// changed.
+pub fn write(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join(DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {DIR}"))?;
+    let changed = stale(root)?;
+    let generated = generate();
+    for (name, text) in &generated {
+        std::fs::write(dir.join(name), text).with_context(|| format!("could not write {name}"))?;
+    }
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| !generated.iter().any(|(g, _)| *g == n)) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("could not remove {}", path.display()))?;
+        }
+    }
+    Ok(changed)
+}
+
+/// lint-workflows' first step: the files are what the job table generates.
+#[derive(Debug)]
+pub struct CheckGenerated;
+
+impl fmt::Display for CheckGenerated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "check that the files in {DIR} are what `{REGENERATE}` generates"
+        )
+    }
+}
+
+impl Action for CheckGenerated {
+    fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        let stale = stale(&runner.ctx().root)?;
+        if !stale.is_empty() {
+            bail!(
+                "the workflows are generated from xtask/src/workflows/ and these are not what it \
+                 generates:\n  {}\nRun `{REGENERATE}` (and commit the result); edit the job table, \
+                 not the YAML.",
+                stale.join("\n  ")
+            );
+        }
+        runner.out().say(
+            crate::output::Tone::Good,
+            &format!("{} workflows are current", generate().len()),
+        );
+        Ok(Outcome::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> std::path::PathBuf {
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        Path::new(&manifest).parent().unwrap().to_path_buf()
+    }
+
+    /// As rust-analyzer's codegen test: a stale file is rewritten, then the test fails, so a
+    /// developer's `cargo test` repairs the files and CI (which has nothing to commit) fails.
+    #[test]
+    fn the_workflows_are_generated() {
+        let root = root();
+        let stale = stale(&root).unwrap();
+        if !stale.is_empty() {
+            write(&root).unwrap();
+            panic!(
+                "{} were stale and have been regenerated ({REGENERATE}); commit them:\n  {}",
+                DIR,
+                stale.join("\n  ")
+            );
+        }
+    }
+
+    #[test]
+    fn a_hand_edit_fails_the_check_with_the_command_that_fixes_it() {
+        let scratch = std::env::temp_dir().join(format!("xtask-wf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        write(&scratch).unwrap();
+        assert!(stale(&scratch).unwrap().is_empty());
+        let file = scratch.join(DIR).join("rust-ci-optimized.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            text.replace("timeout-minutes: 20", "timeout-minutes: 21"),
+        )
+        .unwrap();
+        std::fs::write(scratch.join(DIR).join("extra.yml"), "name: x\n").unwrap();
+        let ctx = crate::context::testing::context_at(scratch.clone());
+        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        let err = CheckGenerated.perform(&mut runner).unwrap_err().to_string();
+        assert!(err.contains("rust-ci-optimized.yaml differs"), "{err}");
+        assert!(err.contains("extra.yml is not generated"), "{err}");
+        assert!(err.contains("Run `cargo xtask workflows`"), "{err}");
+        write(&scratch).unwrap();
+        assert!(stale(&scratch).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+
+    #[test]
+    fn every_file_says_it_is_generated_and_pins_actions_by_sha() {
+        for (name, text) in generate() {
+            assert!(
+                text.starts_with("# Generated from xtask/src/workflows/"),
+                "{name}"
+            );
+            assert!(
+                text.contains("# Rebuild with `cargo xtask workflows`."),
+                "{name}"
+            );
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            assert!(doc.get("jobs").is_some(), "{name}");
+            for line in text
+                .lines()
+                .filter(|l| l.contains("uses: ") && !l.contains("./.github"))
+            {
+                let pinned = crate::pins::ACTIONS
+                    .iter()
+                    .any(|p| line.ends_with(&format!("uses: {} # {}", p.uses(), p.release)));
+                assert!(pinned, "{name}: {line}");
+            }
+        }
+    }
+}

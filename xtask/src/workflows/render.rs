@@ -1,0 +1,465 @@
+//! The job table as GitHub Actions YAML: every step a job needs follows from its stages — the
+//! toolchain, Python, nextest, the caches, the artifacts it downloads and uploads — so a job is
+//! written once, in [`super::jobs`], and never by hand.
+
+use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
+use super::steps::{
+    ON_MAIN, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
+};
+use super::yaml::Node;
+use crate::artifacts;
+use crate::graph::{Artifact, Services, Stage};
+use crate::pins::{self, NEXTEST_VERSION, PYTHON_VERSIONS};
+use crate::tools::Tool;
+const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
+/// Stages whose tests keep hypothesis examples between runs.
+const HYPOTHESIS_STAGES: [&str; 2] = ["python-test", "upstream"];
+
+/// The file's whole text.
+pub fn render(workflow: &Workflow) -> String {
+    let mut text = String::from(
+        "# Generated from xtask/src/workflows/jobs.rs (the job table) and the stage graph; do not edit.\n\
+         # Rebuild with `cargo xtask workflows`.\n#\n",
+    );
+    for line in wrap(workflow.about, 96) {
+        text.push_str(&format!("# {line}\n"));
+    }
+    text.push_str(&super::yaml::render(&document(workflow)));
+    text
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().map(|l| l.len()).unwrap_or(0);
+        if last > 0 && last + word.len() + 1 > width {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
+fn document(workflow: &Workflow) -> Node {
+    let mut doc = vec![
+        ("name", Node::str(workflow.name)),
+        ("on", triggers(&workflow.trigger)),
+        (
+            "permissions",
+            // actions: read lets download-artifact find artifacts of earlier attempts of the run
+            // (re-run failed jobs).
+            Node::map([
+                ("contents", Node::str("read")),
+                ("actions", Node::str("read")),
+            ]),
+        ),
+    ];
+    if !matches!(workflow.trigger, Trigger::Called { .. }) {
+        // Every commit on main gets its own run (never cancelled or replaced by a newer one);
+        // a pull request's newer push cancels its older run.
+        doc.push((
+            "concurrency",
+            Node::map([
+                (
+                    "group",
+                    Node::str(
+                        "${{ github.workflow }}-${{ github.event_name == 'push' && github.sha || github.ref }}",
+                    ),
+                ),
+                (
+                    "cancel-in-progress",
+                    Node::str("${{ github.event_name == 'pull_request' }}"),
+                ),
+            ]),
+        ));
+    }
+    doc.push((
+        "env",
+        Node::map([("CARGO_TERM_COLOR", Node::str("always"))]),
+    ));
+    let jobs: Vec<(String, Node)> = workflow
+        .entries
+        .iter()
+        .map(|entry| entry_node(workflow, entry))
+        .collect();
+    doc.push(("jobs", Node::Map(jobs)));
+    Node::map(doc)
+}
+
+fn triggers(trigger: &Trigger) -> Node {
+    match trigger {
+        Trigger::Pipeline => Node::map([
+            (
+                "push",
+                Node::map([("branches", Node::seq([Node::str("main")]))]),
+            ),
+            ("pull_request", Node::Null),
+            ("merge_group", Node::Null),
+            ("workflow_dispatch", Node::Null),
+        ]),
+        Trigger::Called { switches: [] } => Node::map([("workflow_call", Node::Null)]),
+        Trigger::Called { switches } => {
+            let inputs = switches.iter().map(|stage| {
+                (
+                    stage.to_string(),
+                    Node::map([
+                        (
+                            "description",
+                            Node::str(format!("Run cargo xtask {stage}.")),
+                        ),
+                        ("type", Node::str("boolean")),
+                        ("default", Node::bool(false)),
+                    ]),
+                )
+            });
+            Node::map([("workflow_call", Node::map([("inputs", Node::map(inputs))]))])
+        }
+        Trigger::Nightly { cron, .. } => Node::map([
+            (
+                "schedule",
+                Node::seq([Node::map([("cron", Node::str(*cron))])]),
+            ),
+            ("workflow_dispatch", Node::Null),
+            (
+                "pull_request",
+                Node::map([(
+                    "types",
+                    Node::seq(["opened", "reopened", "synchronize", "labeled"].map(Node::str)),
+                )]),
+            ),
+        ]),
+    }
+}
+
+fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
+    match entry {
+        Entry::Job(job) => (job.key.to_string(), job_node(workflow, job)),
+        Entry::Call { key, file, stages } => {
+            let mut node = Vec::new();
+            push_needs(&mut node, workflow, key);
+            node.push((
+                "uses".to_string(),
+                // The `$/` self-repository form is newer than actionlint, which rejects it.
+                Node::Commented(
+                    format!("./.github/workflows/{file}"),
+                    "zizmor: ignore[self-repository]".into(),
+                ),
+            ));
+            if !stages.is_empty() {
+                let with = stages.iter().map(|s| (s.to_string(), Node::bool(true)));
+                node.push(("with".to_string(), Node::map(with)));
+            }
+            (key.to_string(), Node::Map(node))
+        }
+        Entry::Conclusion => (CONCLUSION.to_string(), conclusion(workflow)),
+    }
+}
+
+fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
+    let needs = entry_needs(workflow.file, key);
+    if !needs.is_empty() {
+        node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
+    } else if let Trigger::Nightly { label, .. } = workflow.trigger {
+        node.push((
+            "if".into(),
+            Node::str(format!(
+                "github.event_name != 'pull_request' || contains(github.event.pull_request.labels.*.name, '{label}')"
+            )),
+        ));
+    }
+}
+
+/// The one check to require: it fails unless every other job of the workflow succeeded.
+fn conclusion(workflow: &Workflow) -> Node {
+    let needs = workflow.entries.iter().filter_map(|e| match e {
+        Entry::Job(j) => Some(j.key),
+        Entry::Call { key, .. } => Some(*key),
+        Entry::Conclusion => None,
+    });
+    Node::map([
+        ("if", Node::str("always()")),
+        ("needs", Node::seq(needs.map(Node::str))),
+        ("runs-on", Node::str(Os::Linux.runner())),
+        ("timeout-minutes", Node::int(5)),
+        (
+            "steps",
+            Node::seq([Node::map([
+                ("name", Node::str("every needed job succeeded")),
+                (
+                    "env",
+                    Node::map([("NEEDS", Node::str("${{ toJSON(needs) }}"))]),
+                ),
+                (
+                    "run",
+                    Node::str(
+                        "echo \"$NEEDS\" | jq -r 'to_entries[] | \"\\(.key): \\(.value.result)\"'\n\
+                         echo \"$NEEDS\" | jq -e 'all(.[]; .result == \"success\")' > /dev/null\n",
+                    ),
+                ),
+            ])]),
+        ),
+    ])
+}
+
+fn job_node(workflow: &Workflow, job: &Job) -> Node {
+    let mut node = Vec::new();
+    push_needs(&mut node, workflow, job.key);
+    node.push(("runs-on".into(), Node::str(job.os.runner())));
+    node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
+    if job.per_python {
+        node.push((
+            "strategy".into(),
+            Node::map([
+                ("fail-fast", Node::bool(false)),
+                (
+                    "matrix",
+                    Node::map([("python", Node::seq(PYTHON_VERSIONS.map(Node::str)))]),
+                ),
+            ]),
+        ));
+    }
+    node.push(("steps".into(), Node::Seq(steps(workflow, job))));
+    Node::Map(node)
+}
+
+fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
+    let stages: Vec<&Stage> = job.stages().collect();
+    let os = job.os.platform();
+    let mut out = vec![Node::Map(step(
+        pins::CHECKOUT,
+        vec![("persist-credentials", Node::bool(false))],
+    ))];
+    let lints = stages.iter().any(|s| s.name == "lint-rust");
+    out.push(Node::Map(step(
+        pins::RUST_TOOLCHAIN,
+        if lints {
+            vec![("components", Node::str("clippy, rustfmt"))]
+        } else {
+            vec![]
+        },
+    )));
+    let python = python_version(job);
+    if let Some(version) = &python {
+        let users: Vec<&Stage> = stages
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.consumes.contains(&Artifact::Wheels) || s.tools.iter().any(|t| t.needs_python())
+            })
+            .collect();
+        let mut node = vec![("id".to_string(), Node::str("python"))];
+        node.extend(step(
+            pins::SETUP_PYTHON,
+            vec![("python-version", Node::str(version))],
+        ));
+        out.push(with_if(node, condition(workflow, &users)));
+    }
+    out.push(Node::Map(rust_cache(workflow, job)));
+    let nextest_users: Vec<&Stage> = stages
+        .iter()
+        .copied()
+        .filter(|s| s.tools.contains(&Tool::Nextest))
+        .collect();
+    if !nextest_users.is_empty() {
+        out.push(with_if(
+            step(
+                pins::INSTALL_ACTION,
+                vec![(
+                    "tool",
+                    Node::str(format!("cargo-nextest@{NEXTEST_VERSION}")),
+                )],
+            ),
+            condition(workflow, &nextest_users),
+        ));
+    }
+    let tools = xtask_tools(job);
+    let tools_key = python.as_ref().map(|_| {
+        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+        format!(
+            "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
+            names.join("-")
+        )
+    });
+    let tools_key = tools_key.filter(|_| !tools.is_empty());
+    let tool_users: Vec<&Stage> = stages
+        .iter()
+        .copied()
+        .filter(|s| s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest))
+        .collect();
+    let tools_condition = condition(workflow, &tool_users);
+    if let Some(key) = &tools_key {
+        let mut node = vec![("id".to_string(), Node::str("tools"))];
+        node.extend(step(
+            pins::CACHE_RESTORE,
+            vec![("path", Node::str(TOOLS_DIR)), ("key", Node::str(key))],
+        ));
+        out.push(with_if(node, tools_condition.clone()));
+    }
+    let python_stage = stages
+        .iter()
+        .any(|s| s.consumes.contains(&Artifact::Wheels));
+    let uv_key = format!(
+        "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}",
+        job.key
+    );
+    if python_stage {
+        out.push(Node::Map(step(
+            pins::CACHE_RESTORE,
+            vec![
+                ("path", Node::str("~/.cache/uv")),
+                (
+                    "key",
+                    Node::str(format!(
+                        "{uv_key}-${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
+                    )),
+                ),
+                ("restore-keys", Node::str(format!("{uv_key}-"))),
+            ],
+        )));
+    }
+    let hypothesis = stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name));
+    let hypothesis_prefix = format!(
+        "hypothesis-{os}-{}{}-",
+        job.key,
+        if job.per_python {
+            "-${{ matrix.python }}"
+        } else {
+            ""
+        }
+    );
+    if hypothesis {
+        out.push(Node::Map(step(
+            pins::CACHE_RESTORE,
+            vec![
+                ("path", Node::str("icechunk-python/.hypothesis/")),
+                (
+                    "key",
+                    Node::str(format!(
+                        "{hypothesis_prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+                    )),
+                ),
+                ("restore-keys", Node::str(&hypothesis_prefix)),
+            ],
+        )));
+    }
+    for artifact in job.consumes() {
+        out.push(Node::Map(step(
+            pins::DOWNLOAD_ARTIFACT,
+            vec![
+                ("name", Node::str(format!("{}-{os}", artifact.name()))),
+                (
+                    "path",
+                    Node::str(format!(
+                        "target/xtask/artifacts/{}/",
+                        artifacts::subdir(artifact)
+                    )),
+                ),
+                ("github-token", Node::str("${{ github.token }}")),
+                ("run-id", Node::str("${{ github.run_id }}")),
+            ],
+        )));
+    }
+    for stage in &stages {
+        let args = job.args(stage, job.per_python.then_some("${{ matrix.python }}"));
+        let line = std::iter::once(format!("cargo xtask {}", stage.name))
+            .chain(args.to_args())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let run = vec![("run".to_string(), Node::Str(line))];
+        out.push(with_if(run, condition(workflow, &[stage])));
+        for artifact in stage.produces.iter().filter(|a| shares(job, **a)) {
+            let mut with = vec![
+                ("name", Node::str(format!("{}-{os}", artifact.name()))),
+                (
+                    "path",
+                    Node::str(format!(
+                        "target/xtask/artifacts/{}/",
+                        artifacts::subdir(*artifact)
+                    )),
+                ),
+                ("retention-days", Node::int(3)),
+                ("if-no-files-found", Node::str("error")),
+                // A re-run of this job replaces what the first attempt uploaded.
+                ("overwrite", Node::bool(true)),
+            ];
+            if *artifact == Artifact::RustTests {
+                // The archive is zstd already.
+                with.push(("compression-level", Node::int(0)));
+            }
+            out.push(with_if(
+                step(pins::UPLOAD_ARTIFACT, with),
+                condition(workflow, &[stage]),
+            ));
+        }
+    }
+    if job.starts_services() {
+        out.push(Node::map([
+            ("if", Node::str("always()")),
+            ("run", Node::str("cargo xtask docker-down")),
+        ]));
+    }
+    if hypothesis {
+        // Saved after failures too: a failing example is what the cache is for.
+        out.push(Node::Map(
+            std::iter::once(("if".to_string(), Node::str("always()")))
+                .chain(step(
+                    pins::CACHE_SAVE,
+                    vec![
+                        ("path", Node::str("icechunk-python/.hypothesis/")),
+                        (
+                            "key",
+                            Node::str(format!(
+                                "{hypothesis_prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+                            )),
+                        ),
+                    ],
+                ))
+                .collect(),
+        ));
+    }
+    if python_stage {
+        let uv = format!("{TOOLS_DIR}/uv-{}/bin/uv", Tool::Uv.version());
+        out.push(Node::map([
+            ("if", Node::str(format!("always() && {ON_MAIN}"))),
+            ("run", Node::str(format!("{uv} cache prune --ci"))),
+        ]));
+        out.push(Node::Map(
+            std::iter::once(("if".to_string(), Node::str(format!("always() && {ON_MAIN}"))))
+                .chain(step(
+                    pins::CACHE_SAVE,
+                    vec![
+                        ("path", Node::str("~/.cache/uv")),
+                        (
+                            "key",
+                            Node::str(format!(
+                                "{uv_key}-${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
+                            )),
+                        ),
+                    ],
+                ))
+                .collect(),
+        ));
+    }
+    if let Some(key) = &tools_key {
+        let when = match &tools_condition {
+            Some(c) => {
+                format!("always() && ({c}) && {ON_MAIN} && steps.tools.outputs.cache-hit != 'true'")
+            }
+            None => format!("always() && {ON_MAIN} && steps.tools.outputs.cache-hit != 'true'"),
+        };
+        out.push(Node::Map(
+            std::iter::once(("if".to_string(), Node::Str(when)))
+                .chain(step(
+                    pins::CACHE_SAVE,
+                    vec![("path", Node::str(TOOLS_DIR)), ("key", Node::str(key))],
+                ))
+                .collect(),
+        ));
+    }
+    out
+}

@@ -1,0 +1,118 @@
+//! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
+//! switched stage runs under, what a job installs, and its Rust cache.
+
+use super::jobs::{Job, Trigger, Workflow, workflows};
+use super::yaml::Node;
+use crate::graph::{Artifact, Services, Stage};
+use crate::pins::{self, PYTHON_VERSIONS, Pin};
+use crate::tools::Tool;
+
+pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
+
+/// The condition under which a step that serves `stages` runs: always, or when a switch of the
+/// called workflow turns one of them on.
+pub fn condition(workflow: &Workflow, stages: &[&Stage]) -> Option<String> {
+    let Trigger::Called { switches } = workflow.trigger else {
+        return None;
+    };
+    if stages.iter().any(|s| !switches.contains(&s.name)) || stages.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = stages
+        .iter()
+        .map(|s| format!("inputs.{}", s.name))
+        .collect();
+    Some(names.join(" || "))
+}
+
+pub fn step(uses: Pin, with: Vec<(&str, Node)>) -> Vec<(String, Node)> {
+    let mut node = vec![(
+        "uses".to_string(),
+        Node::Commented(uses.uses(), uses.release.to_string()),
+    )];
+    if !with.is_empty() {
+        node.push(("with".into(), Node::map(with)));
+    }
+    node
+}
+
+pub fn with_if(mut node: Vec<(String, Node)>, condition: Option<String>) -> Node {
+    if let Some(condition) = condition {
+        node.insert(0, ("if".into(), Node::Str(condition)));
+    }
+    Node::Map(node)
+}
+
+/// The tools xtask installs in this job on a GitHub runner (nextest comes from
+/// install-action; the servers run under Docker there, so docker-up installs nothing).
+pub fn xtask_tools(job: &Job) -> Vec<Tool> {
+    let mut tools = Vec::new();
+    for stage in job.stages().filter(|s| s.services != Services::Starts) {
+        for tool in stage.tools.iter().filter(|t| **t != Tool::Nextest) {
+            for t in tool.with_installer() {
+                if !tools.contains(&t) {
+                    tools.push(t);
+                }
+            }
+        }
+    }
+    tools
+}
+
+pub fn python_version(job: &Job) -> Option<String> {
+    let python_stage = job.stages().any(|s| s.consumes.contains(&Artifact::Wheels));
+    if !python_stage && !xtask_tools(job).iter().any(|t| t.needs_python()) {
+        return None;
+    }
+    Some(if job.per_python {
+        "${{ matrix.python }}".to_string()
+    } else if job.stages.contains(&"upstream") {
+        PYTHON_VERSIONS[PYTHON_VERSIONS.len() - 1].to_string()
+    } else {
+        PYTHON_VERSIONS[0].to_string()
+    })
+}
+
+/// Whether a job of another entry downloads what this one builds (then it uploads it).
+pub fn shares(job: &Job, artifact: Artifact) -> bool {
+    let is_this = |name: &str| name == job.key || name.ends_with(&format!(" / {}", job.key));
+    workflows()
+        .iter()
+        .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
+        .flat_map(|w| super::jobs::instances(w.file))
+        .any(|i| {
+            i.os == job.os
+                && i.needs.iter().any(|n| is_this(n))
+                && i.calls.iter().any(|(s, _)| {
+                    crate::graph::stage(s).is_ok_and(|s| s.consumes.contains(&artifact))
+                })
+        })
+}
+
+/// A job that compiles the workspace keeps its own Rust cache; every other job only compiles
+/// xtask, whose dependencies all such jobs share in one small cache.
+pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
+    let compiles = job
+        .stages()
+        .any(|s| s.name == "lint-rust" || !s.produces.is_empty());
+    let platform = job.os.platform();
+    let mut with = if compiles {
+        let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
+        if let Trigger::Called { switches } = workflow.trigger {
+            for s in switches {
+                key.push_str(&format!("-${{{{ inputs.{s} }}}}"));
+            }
+        }
+        vec![
+            ("key", Node::str(key)),
+            ("cache-on-failure", Node::bool(true)),
+        ]
+    } else {
+        vec![(
+            "shared-key",
+            Node::str(format!("xtask-{}-{platform}", pins::TOOLCHAIN)),
+        )]
+    };
+    with.push(("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))));
+    step(pins::RUST_CACHE, with)
+}
