@@ -24,6 +24,7 @@ pub mod error;
 pub mod format;
 mod refs;
 pub mod repository;
+mod resolve;
 pub mod session;
 mod snapshot;
 pub mod storage;

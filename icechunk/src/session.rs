@@ -15,7 +15,8 @@ use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
 use crate::format::{ChunkId, Entry, SnapshotId};
-use crate::refs::{self, SwapOutcome};
+use crate::refs;
+use crate::resolve::{Intent, Moved, Target, move_branch};
 use crate::snapshot::{self, Snapshot};
 use crate::storage::Storage;
 
@@ -53,7 +54,7 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Change {
     Set(Bytes),
     Delete,
@@ -62,8 +63,20 @@ enum Change {
 #[derive(Debug)]
 struct State {
     base: Arc<Snapshot>,
-    /// ETag of the branch reference when it pointed to `base`.
+    /// ETag of the branch reference when it pointed to `base`; `None` when
+    /// the branch is known to have moved past `base` (the next commit is a
+    /// conflict).
     branch_etag: Option<String>,
+    changes: BTreeMap<String, Change>,
+    /// A commit whose outcome was unknown; the next commit settles it first.
+    pending: Option<Pending>,
+}
+
+/// A snapshot written by a commit whose branch move could not be confirmed,
+/// with the changes it holds.
+#[derive(Debug)]
+struct Pending {
+    snapshot: Arc<Snapshot>,
     changes: BTreeMap<String, Change>,
 }
 
@@ -126,6 +139,7 @@ impl Session {
                 base: Arc::new(base),
                 branch_etag: None,
                 changes: BTreeMap::new(),
+                pending: None,
             }),
         }
     }
@@ -143,6 +157,7 @@ impl Session {
                 base: Arc::new(base),
                 branch_etag,
                 changes: BTreeMap::new(),
+                pending: None,
             }),
         }
     }
@@ -273,11 +288,27 @@ impl Session {
     /// names the expected and the actual tip (the changes are kept, so the
     /// caller may discard them or retry on a fresh session). On success the
     /// new snapshot becomes the base and the changes are cleared.
+    ///
+    /// A lost reply to the branch move is resolved by reading the branch back
+    /// (see FORMAT.md). If that fails too, the error is
+    /// [`Error::OutcomeUnknown`] and the changes are kept: calling `commit`
+    /// again on this session first settles the earlier attempt, and returns
+    /// its snapshot id if it had been applied (committing only what changed
+    /// since, if anything did), so the changes are never committed twice.
+    /// Any other error happens before the branch is touched: nothing was
+    /// committed.
     pub async fn commit(&self, message: &str) -> Result<SnapshotId> {
         let Some(branch) = self.branch.as_deref() else {
             return Err(Error::ReadOnlySession);
         };
         let mut state = self.state.write().await;
+        if let Some(pending) = state.pending.take() {
+            let id = pending.snapshot.id.clone();
+            self.publish(branch, &mut state, pending).await?;
+            if state.changes.is_empty() {
+                return Ok(id);
+            }
+        }
         if state.changes.is_empty() {
             return Err(Error::NoChangesToCommit);
         }
@@ -314,24 +345,54 @@ impl Session {
             entries,
         };
         new.write(storage).await?;
+        let id = new.id.clone();
+        let pending = Pending {
+            snapshot: Arc::new(new),
+            changes: state.changes.clone(),
+        };
+        self.publish(branch, &mut state, pending).await?;
+        Ok(id)
+    }
 
-        match refs::swap_branch(storage, branch, &new.id, state.branch_etag.as_deref()).await? {
-            SwapOutcome::Swapped { etag } => {
-                let id = new.id.clone();
-                state.base = Arc::new(new);
+    /// Moves the branch from the session's base to a written snapshot and,
+    /// if that worked, makes it the base and forgets the changes it holds.
+    async fn publish(&self, branch: &str, state: &mut State, pending: Pending) -> Result<()> {
+        let conflict = |actual| Error::Conflict {
+            branch: branch.to_string(),
+            expected_parent: state.base.id.clone(),
+            actual_parent: actual,
+        };
+        let Some(etag) = state.branch_etag.clone() else {
+            let actual = refs::read_branch(&self.storage, branch)
+                .await?
+                .map(|s| s.snapshot);
+            return Err(conflict(actual));
+        };
+        let id = pending.snapshot.id.clone();
+        let intent = Intent::new(
+            format!("the commit of snapshot {id} to branch `{branch}`"),
+            format!(
+                "commit again on the same session, which checks first, or see whether branch \
+                 `{branch}` points to snapshot {id} or descends from it (Repository::ancestry)"
+            ),
+        );
+        let target = Target::Descendant {
+            base: &state.base.id,
+        };
+        let moved = move_branch(&self.storage, branch, &etag, &id, target, intent).await;
+        match moved {
+            Ok(Moved::Done { etag }) => {
+                state
+                    .changes
+                    .retain(|key, change| pending.changes.get(key) != Some(change));
+                state.base = pending.snapshot;
                 state.branch_etag = etag;
-                state.changes.clear();
-                Ok(id)
+                Ok(())
             }
-            SwapOutcome::Lost => {
-                let actual = refs::read_branch(storage, branch)
-                    .await?
-                    .map(|s| s.snapshot);
-                Err(Error::Conflict {
-                    branch: branch.to_string(),
-                    expected_parent: state.base.id.clone(),
-                    actual_parent: actual,
-                })
+            Ok(Moved::Conflict { actual }) => Err(conflict(actual)),
+            Err(e) => {
+                state.pending = Some(pending);
+                Err(e)
             }
         }
     }

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::format::{self, ChunkId, Entry, ObjectKind, SnapshotId, SnapshotPayload};
-use crate::storage::{PutOutcome, Storage, WriteMode};
+use crate::resolve::{Created, Intent, create_object};
+use crate::storage::{Storage, WriteMode};
 
 /// The directory holding snapshot objects.
 pub(crate) const SNAPSHOTS_DIR: &str = "snapshots";
@@ -60,16 +61,24 @@ impl Snapshot {
     }
 
     /// Writes the snapshot. Snapshot ids are random, so an existing object
-    /// with the same id is an error.
+    /// with the same id is an error, unless it holds our own bytes (an earlier
+    /// attempt whose reply was lost).
+    ///
+    /// Nothing refers to the snapshot yet, so when its outcome cannot be
+    /// established the error is the plain storage error: whatever happened,
+    /// nothing became visible.
     pub(crate) async fn write(&self, storage: &Storage) -> Result<()> {
         let key = snapshot_key(&self.id);
         let data = format::encode_msgpack(ObjectKind::Snapshot, &self.to_payload())?;
-        match storage.put(&key, data, WriteMode::Create).await? {
-            PutOutcome::Written { .. } => Ok(()),
-            PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Err(Error::corrupted(
+        let intent = Intent::new(format!("writing snapshot {}", self.id), "");
+        match create_object(storage, &key, &data, intent).await {
+            Ok(Created::Ours) => Ok(()),
+            Ok(Created::Theirs) => Err(Error::corrupted(
                 storage.describe(&key),
-                "a snapshot with this id already exists",
+                "a different snapshot with this id already exists",
             )),
+            Err(Error::OutcomeUnknown { source, .. }) => Err(*source),
+            Err(e) => Err(e),
         }
     }
 

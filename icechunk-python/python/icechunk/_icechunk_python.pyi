@@ -174,7 +174,10 @@ class Session:
     def discard_changes(self) -> None: ...
     def commit(self, message: str) -> str:
         """Commits the changes and returns the new snapshot id. ``ConflictError`` if the
-        branch moved: nothing becomes visible and the changes are kept."""
+        branch moved: nothing becomes visible and the changes are kept.
+        ``OutcomeUnknownError`` if the reply to the branch update was lost and could not
+        be checked: calling ``commit`` again on this session settles it first and returns
+        the earlier snapshot id if it was applied, so nothing is committed twice."""
 
     def get(
         self,
@@ -258,6 +261,16 @@ class UnsupportedFormatVersionError(IcechunkError):
 class CorruptedError(IcechunkError):
     object: str
     reason: str
+
+class OutcomeUnknownError(IcechunkError):
+    """A write's reply was lost and reading back whether it took effect failed too.
+
+    It may or may not have been applied; ``check`` says how to find out. Calling
+    ``Session.commit`` again on the same session settles an unknown commit first.
+    """
+
+    operation: str
+    check: str
 
 class StorageError(IcechunkError):
     operation: str
