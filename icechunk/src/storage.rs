@@ -479,6 +479,22 @@ impl Storage {
         })
     }
 
+    /// The same location reached through a wrapper around the object store,
+    /// for example one that adds instrumentation, throttling or, in tests,
+    /// injected faults. `wrap` receives the store this handle uses (already
+    /// restricted to the location's prefix) and returns the one to use.
+    pub fn map_store(
+        &self,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Storage {
+        Storage {
+            inner: Arc::new(Inner {
+                store: wrap(self.inner.store.clone()),
+                location: self.inner.location.clone(),
+            }),
+        }
+    }
+
     /// The location as a URL, for messages (for example `s3://bucket/prefix`).
     pub fn location(&self) -> String {
         self.inner.location.clone()
