@@ -206,7 +206,7 @@ async fn classify(
         if &current == *base {
             return Ok(conflict);
         }
-        match Snapshot::read(storage, &current).await?.parent_id {
+        match read_snapshot(storage, &current).await?.parent_id {
             Some(parent) => current = parent,
             None => return Ok(conflict),
         }
@@ -222,4 +222,17 @@ async fn classify(
             .into(),
         },
     ))
+}
+
+/// Reads a snapshot, trying [`ATTEMPTS`] times: a walk back from the tip
+/// reads many, and one failed read should not make the outcome unknown.
+async fn read_snapshot(storage: &Storage, id: &SnapshotId) -> Result<Snapshot> {
+    let mut result = Snapshot::read(storage, id).await;
+    for _ in 1..ATTEMPTS {
+        match result {
+            Err(Error::Storage { .. }) => result = Snapshot::read(storage, id).await,
+            _ => break,
+        }
+    }
+    result
 }

@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,7 +82,6 @@ impl Rates {
 pub struct Schedule {
     rng: Mutex<StdRng>,
     rates: Rates,
-    enabled: AtomicBool,
     calls: AtomicU64,
     injected: [AtomicU64; 6],
 }
@@ -92,27 +91,14 @@ impl Schedule {
         Arc::new(Schedule {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             rates,
-            enabled: AtomicBool::new(true),
             calls: AtomicU64::new(0),
             injected: Default::default(),
         })
     }
 
-    /// Turns injection on or off (off: every call goes through untouched).
-    pub fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::SeqCst);
-    }
-
     fn draw(&self) -> Fault {
-        if !self.enabled.load(Ordering::SeqCst) {
-            return Fault::None;
-        }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let x: f64 = self
-            .rng
-            .lock()
-            .map(|mut rng| rng.random())
-            .unwrap_or(1.0);
+        let x: f64 = self.rng.lock().map(|mut rng| rng.random()).unwrap_or(1.0);
         let mut acc = 0.0;
         for (fault, rate) in Fault::ALL.iter().zip(self.rates.0) {
             acc += rate;
@@ -126,7 +112,7 @@ impl Schedule {
         Fault::None
     }
 
-    /// Calls made while injection was on.
+    /// Calls made through the stores this schedule disturbs.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
@@ -260,8 +246,7 @@ impl ObjectStore for FaultyStore {
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
         self.run(true, || {
-            self.inner
-                .put_opts(location, payload.clone(), opts.clone())
+            self.inner.put_opts(location, payload.clone(), opts.clone())
         })
         .await
     }
@@ -304,9 +289,10 @@ impl ObjectStore for FaultyStore {
                     let location = location?;
                     store
                         .run(true, || {
+                            let location = location.clone();
                             let one = futures::stream::iter([Ok(location.clone())]).boxed();
                             let mut deleted = store.inner.delete_stream(one);
-                            async move { deleted.next().await.unwrap_or(Ok(location.clone())) }
+                            async move { deleted.next().await.unwrap_or(Ok(location)) }
                         })
                         .await
                 }

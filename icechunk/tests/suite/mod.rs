@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod chaos;
+pub mod faults;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,9 @@ impl Fixture {
 
 /// A storage backend to run the suite against.
 pub trait Backend: Send + Sync {
+    /// A short name for messages, e.g. `memory`.
+    fn name(&self) -> &'static str;
+
     /// A new, empty location.
     fn fresh(&self) -> Fixture;
 }
