@@ -92,6 +92,26 @@ mod fault_injection {
     }
 }
 
+/// Operations cut off at each of their store calls (see `suite/crash.rs`).
+mod crash_points {
+    use super::suite::crash;
+
+    #[tokio::test]
+    async fn memory() {
+        crash::repository_creation(&super::Memory).await;
+        crash::commit(&super::Memory).await;
+        crash::refs(&super::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn local_filesystem() {
+        let local = super::Local::new();
+        crash::repository_creation(&local).await;
+        crash::commit(&local).await;
+        crash::refs(&local).await;
+    }
+}
+
 /// The local store must also be correct across processes: this test starts
 /// copies of this test binary that all commit to one repository.
 mod local_processes {

@@ -160,6 +160,27 @@ mod fault_injection {
     }
 }
 
+/// Operations cut off at each of their requests (see `suite/crash.rs`).
+mod crash_points {
+    use super::suite::crash;
+
+    #[tokio::test]
+    async fn s3() {
+        let s3 = super::S3::from_env();
+        crash::repository_creation(&s3).await;
+        crash::commit(&s3).await;
+        crash::refs(&s3).await;
+    }
+
+    #[tokio::test]
+    async fn azure() {
+        let azure = super::Azure::from_env();
+        crash::repository_creation(&azure).await;
+        crash::commit(&azure).await;
+        crash::refs(&azure).await;
+    }
+}
+
 /// `use_emulator=true` together with an explicit endpoint reaches the server
 /// at that endpoint (object_store's own emulator mode would ignore it).
 #[tokio::test]

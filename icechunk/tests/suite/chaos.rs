@@ -334,7 +334,7 @@ async fn create_race(tally: &Tally, faulty: &Storage, clean: &Storage, creators:
 }
 
 /// A repository that was just created: `main` and its initial snapshot.
-async fn check_complete(repo: &Repository) {
+pub async fn check_complete(repo: &Repository) {
     assert_eq!(repo.list_branches().await.unwrap(), vec!["main"]);
     let history = repo
         .ancestry(&VersionRef::Branch("main".into()))

@@ -84,6 +84,16 @@ pub struct Schedule {
     rates: Rates,
     calls: AtomicU64,
     injected: [AtomicU64; 6],
+    crash: Option<Crash>,
+}
+
+/// Where [`Schedule::crash_at`] stops the process.
+#[derive(Debug, Clone, Copy)]
+pub struct Crash {
+    /// The number of the call (from 0) at which the process dies.
+    pub at: u64,
+    /// Whether that call was applied before the process died.
+    pub applied: bool,
 }
 
 impl Schedule {
@@ -93,11 +103,37 @@ impl Schedule {
             rates,
             calls: AtomicU64::new(0),
             injected: Default::default(),
+            crash: None,
         })
     }
 
+    /// No random faults: calls before `crash.at` go through, and from that
+    /// call on nothing reaches the store any more, as if the process had died
+    /// there (after applying call `crash.at` if `crash.applied`).
+    pub fn crash_at(crash: Crash) -> Arc<Schedule> {
+        Arc::new(Schedule {
+            rng: Mutex::new(StdRng::seed_from_u64(0)),
+            rates: Rates([0.0; 6]),
+            calls: AtomicU64::new(0),
+            injected: Default::default(),
+            crash: Some(crash),
+        })
+    }
+
+    /// Whether the crash point of [`Schedule::crash_at`] was reached.
+    pub fn crashed(&self) -> bool {
+        self.crash.is_some_and(|c| self.calls() > c.at)
+    }
+
     fn draw(&self) -> Fault {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(crash) = self.crash {
+            return match call.cmp(&crash.at) {
+                std::cmp::Ordering::Less => Fault::None,
+                std::cmp::Ordering::Equal if crash.applied => Fault::ReplyLost,
+                _ => Fault::Refused,
+            };
+        }
         let x: f64 = self.rng.lock().map(|mut rng| rng.random()).unwrap_or(1.0);
         let mut acc = 0.0;
         for (fault, rate) in Fault::ALL.iter().zip(self.rates.0) {

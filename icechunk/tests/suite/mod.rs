@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod chaos;
+pub mod crash;
 pub mod faults;
 
 use std::collections::{BTreeMap, BTreeSet};
