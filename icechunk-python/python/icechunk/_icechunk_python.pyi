@@ -4,7 +4,7 @@ import builtins
 import datetime
 import os
 from collections.abc import Awaitable, Mapping
-from typing import Final, NoReturn, final
+from typing import Final, final
 
 from icechunk.store import IcechunkStore
 
@@ -68,6 +68,10 @@ class Storage:
     @property
     def location(self) -> str:
         """The location as a URL, for messages."""
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickles as ``Storage.from_url(url, options)`` with the options as given
+        (credentials included). Memory storage raises ``TypeError``: its objects exist
+        only in this process."""
 
 @final
 class SnapshotInfo:
@@ -179,6 +183,9 @@ class Session:
         be checked: calling ``commit`` again on this session settles it first and returns
         the earlier snapshot id if it was applied, so nothing is committed twice."""
 
+    def commit_async(self, message: str) -> Awaitable[str]:
+        """``commit`` as an awaitable that does not block the event loop (same errors)."""
+
     def get(
         self,
         key: str,
@@ -196,7 +203,10 @@ class Session:
     def list(self) -> Awaitable[builtins.list[str]]: ...
     def list_prefix(self, prefix: str) -> Awaitable[builtins.list[str]]: ...
     def list_dir(self, prefix: str = "") -> Awaitable[builtins.list[str]]: ...
-    def __reduce__(self) -> NoReturn: ...
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """A read-only session pickles as its storage and snapshot id, and reopens that
+        snapshot when unpickled. Writable sessions (uncommitted changes live in memory)
+        and sessions on memory storage raise ``TypeError``."""
 
 class IcechunkError(Exception):
     """Base class of every error raised by icechunk."""
