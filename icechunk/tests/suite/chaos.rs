@@ -77,8 +77,9 @@ impl Tally {
         result
     }
 
-    /// A read, retried while the storage fails.
-    async fn read<T, F, Fut>(&self, kind: &'static str, op: F) -> Result<T>
+    /// An operation that applies nothing when the storage fails (a read, or
+    /// a session change), retried until it does not fail.
+    async fn retrying<T, F, Fut>(&self, kind: &'static str, op: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -111,10 +112,13 @@ async fn writer(repo: Repository, tally: Tally, w: usize, commits: usize) -> Vec
         let (key, value, message) = (format!("w{w}/c{c}"), value_for(w, c), format!("w{w} c{c}"));
         let id = 'commit: loop {
             let session = tally
-                .read("writable_session", || repo.writable_session("main"))
+                .retrying("writable_session", || repo.writable_session("main"))
                 .await
                 .unwrap();
-            session.set(&key, value.clone()).await.unwrap();
+            tally
+                .retrying("set", || session.set(&key, value.clone()))
+                .await
+                .unwrap();
             let mut last = None;
             for _ in 0..MAX_TRIES {
                 match tally.call("commit", session.commit(&message)).await {
@@ -145,7 +149,7 @@ struct RefModel {
 
 async fn lookup_branch(repo: &Repository, tally: &Tally, name: &str) -> Option<SnapshotId> {
     match tally
-        .read("lookup_branch", || repo.lookup_branch(name))
+        .retrying("lookup_branch", || repo.lookup_branch(name))
         .await
     {
         Ok(id) => Some(id),
@@ -155,7 +159,7 @@ async fn lookup_branch(repo: &Repository, tally: &Tally, name: &str) -> Option<S
 }
 
 async fn lookup_tag(repo: &Repository, tally: &Tally, name: &str) -> Option<SnapshotId> {
-    match tally.read("lookup_tag", || repo.lookup_tag(name)).await {
+    match tally.retrying("lookup_tag", || repo.lookup_tag(name)).await {
         Ok(id) => Some(id),
         Err(Error::TagNotFound { .. }) => None,
         Err(e) => panic!("lookup_tag {name}: {e}"),
