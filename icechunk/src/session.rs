@@ -1,8 +1,9 @@
 //! Sessions: reading a version of the store, and changing and committing it.
 //!
 //! A [`Session`] reads one snapshot (its *base*). A writable session also
-//! keeps uncommitted changes in memory, sees them in every read, and turns
-//! them into a new snapshot with [`Session::commit`]. Every method takes
+//! keeps uncommitted changes (small values in memory, larger ones already
+//! uploaded as chunks), sees them in every read, and turns them into a new
+//! snapshot with [`Session::commit`]. Every method takes
 //! `&self`, so a session can be shared (for example in an `Arc`) and used
 //! from several tasks at once.
 
@@ -10,18 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
-use crate::format::{ChunkId, Entry, SnapshotId};
+use crate::format::{Entry, SnapshotId};
 use crate::refs;
 use crate::resolve::{Intent, Moved, Target, move_branch};
 use crate::snapshot::{self, Snapshot};
 use crate::storage::Storage;
-
-/// How many chunk uploads a commit runs at once.
-const UPLOAD_CONCURRENCY: usize = 8;
 
 /// Checks a store key: not empty, no leading or trailing `/`, no empty,
 /// `.` or `..` segments, no control characters.
@@ -54,9 +51,12 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// An uncommitted change. A set value larger than the inline threshold is
+/// uploaded as a chunk by [`Session::set`], so a session holds only small
+/// values and chunk references in memory, however much it writes.
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
-    Set(Bytes),
+    Set(Entry),
     Delete,
 }
 
@@ -191,7 +191,7 @@ impl Session {
         let entry = {
             let state = self.state.read().await;
             match state.changes.get(key) {
-                Some(Change::Set(value)) => return Ok(Some(value.clone())),
+                Some(Change::Set(entry)) => Some(entry.clone()),
                 Some(Change::Delete) => return Ok(None),
                 None => state.base.entries.get(key).cloned(),
             }
@@ -206,11 +206,20 @@ impl Session {
     }
 
     /// Sets a key's value.
+    ///
+    /// A value larger than the inline threshold is uploaded at once, as a
+    /// chunk that nothing refers to until the commit (see FORMAT.md), so the
+    /// session does not keep it in memory. On an error the key keeps its
+    /// previous value.
     pub async fn set(&self, key: &str, value: Bytes) -> Result<()> {
         self.check_writable()?;
         validate_key(key)?;
+        let (entry, chunk) = snapshot::entry_for(&value);
+        if let Some((id, data)) = chunk {
+            snapshot::write_chunk(&self.storage, &id, &data).await?;
+        }
         let mut state = self.state.write().await;
-        state.changes.insert(key.to_string(), Change::Set(value));
+        state.changes.insert(key.to_string(), Change::Set(entry));
         Ok(())
     }
 
@@ -314,28 +323,16 @@ impl Session {
         }
 
         let mut entries = state.base.entries.clone();
-        let mut uploads: BTreeMap<ChunkId, Bytes> = BTreeMap::new();
         for (key, change) in &state.changes {
             match change {
-                Change::Set(value) => {
-                    let (entry, chunk) = snapshot::entry_for(value);
-                    if let Some((id, data)) = chunk {
-                        uploads.insert(id, data);
-                    }
-                    entries.insert(key.clone(), entry);
+                Change::Set(entry) => {
+                    entries.insert(key.clone(), entry.clone());
                 }
                 Change::Delete => {
                     entries.remove(key);
                 }
             }
         }
-
-        let storage = &self.storage;
-        futures::stream::iter(uploads)
-            .map(|(id, data)| async move { snapshot::write_chunk(storage, &id, &data).await })
-            .buffer_unordered(UPLOAD_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
 
         let new = Snapshot {
             id: SnapshotId::random(),
@@ -344,7 +341,7 @@ impl Session {
             written_at: chrono::Utc::now(),
             entries,
         };
-        new.write(storage).await?;
+        new.write(&self.storage).await?;
         let id = new.id.clone();
         let pending = Pending {
             snapshot: Arc::new(new),
@@ -424,6 +421,46 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    /// Large values are uploaded by `set`: before the commit the chunk is in
+    /// storage (unreachable), reads of the key find it there, and a
+    /// discarded change leaves it behind without making it visible.
+    #[tokio::test]
+    async fn large_values_are_uploaded_when_set() {
+        use crate::{Repository, StorageConfig, VersionRef};
+
+        let storage = Storage::new(StorageConfig::memory()).unwrap();
+        let repo = Repository::create(storage.clone()).await.unwrap();
+        let session = repo.writable_session("main").await.unwrap();
+        let big = Bytes::from(vec![7u8; 4096]);
+        session.set("a/c/0", big.clone()).await.unwrap();
+        session
+            .set("small", Bytes::from_static(b"s"))
+            .await
+            .unwrap();
+        assert_eq!(storage.list_names("chunks").await.unwrap().len(), 1);
+        assert_eq!(session.get("a/c/0").await.unwrap(), Some(big.clone()));
+        let ro = repo
+            .readonly_session(&VersionRef::Branch("main".into()))
+            .await
+            .unwrap();
+        assert_eq!(ro.get("a/c/0").await.unwrap(), None);
+
+        session.commit("big").await.unwrap();
+        let ro = repo
+            .readonly_session(&VersionRef::Branch("main".into()))
+            .await
+            .unwrap();
+        assert_eq!(ro.get("a/c/0").await.unwrap(), Some(big));
+
+        session
+            .set("a/c/1", Bytes::from(vec![8u8; 4096]))
+            .await
+            .unwrap();
+        session.discard_changes().await.unwrap();
+        assert_eq!(storage.list_names("chunks").await.unwrap().len(), 2);
+        assert_eq!(session.get("a/c/1").await.unwrap(), None);
     }
 
     mod model {
