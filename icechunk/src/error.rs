@@ -248,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn outcome_unknown_says_what_and_how_to_check() {
+        let cause = Error::corrupted("memory://x/refs/branch.main", "cause");
+        let err =
+            Error::outcome_unknown("the commit of snapshot X", "look at branch `main`", cause);
+        let msg = err.to_string();
+        for part in [
+            "the commit of snapshot X",
+            "unknown",
+            "cause",
+            "look at branch `main`",
+        ] {
+            assert!(msg.contains(part), "{part} missing from {msg}");
+        }
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
     fn error_is_send_sync() {
         fn check<T: Send + Sync + 'static>() {}
         check::<Error>();

@@ -309,4 +309,111 @@ mod tests {
         assert!(!tombstone_key("x").starts_with(&format!("{REFS_DIR}/{TAG_PREFIX}")));
         assert!(!tag_key("x").starts_with(&format!("{REFS_DIR}/{TOMBSTONE_PREFIX}")));
     }
+
+    /// A store whose reads carry no ETag, as some S3-compatible servers' do.
+    mod without_etags {
+        use std::sync::Arc;
+
+        use async_trait::async_trait;
+        use futures::stream::BoxStream;
+        use object_store::path::Path;
+        use object_store::{
+            CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+            ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+        };
+
+        use crate::{Error, Repository, Storage, StorageConfig};
+
+        #[derive(Debug)]
+        struct NoEtags(Arc<dyn ObjectStore>);
+
+        impl std::fmt::Display for NoEtags {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "NoEtags({})", self.0)
+            }
+        }
+
+        #[async_trait]
+        impl ObjectStore for NoEtags {
+            async fn put_opts(
+                &self,
+                location: &Path,
+                payload: PutPayload,
+                opts: PutOptions,
+            ) -> object_store::Result<PutResult> {
+                self.0.put_opts(location, payload, opts).await
+            }
+
+            async fn put_multipart_opts(
+                &self,
+                location: &Path,
+                opts: PutMultipartOptions,
+            ) -> object_store::Result<Box<dyn MultipartUpload>> {
+                self.0.put_multipart_opts(location, opts).await
+            }
+
+            async fn get_opts(
+                &self,
+                location: &Path,
+                options: GetOptions,
+            ) -> object_store::Result<GetResult> {
+                let mut result = self.0.get_opts(location, options).await?;
+                result.meta.e_tag = None;
+                Ok(result)
+            }
+
+            fn delete_stream(
+                &self,
+                locations: BoxStream<'static, object_store::Result<Path>>,
+            ) -> BoxStream<'static, object_store::Result<Path>> {
+                self.0.delete_stream(locations)
+            }
+
+            fn list(
+                &self,
+                prefix: Option<&Path>,
+            ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+                self.0.list(prefix)
+            }
+
+            async fn list_with_delimiter(
+                &self,
+                prefix: Option<&Path>,
+            ) -> object_store::Result<ListResult> {
+                self.0.list_with_delimiter(prefix).await
+            }
+
+            async fn copy_opts(
+                &self,
+                from: &Path,
+                to: &Path,
+                options: CopyOptions,
+            ) -> object_store::Result<()> {
+                self.0.copy_opts(from, to, options).await
+            }
+        }
+
+        #[tokio::test]
+        async fn a_branch_read_without_etag_is_a_storage_error() {
+            let storage = Storage::new(StorageConfig::memory()).unwrap();
+            Repository::create(storage.clone()).await.unwrap();
+            let blind = storage.map_store(|inner| Arc::new(NoEtags(inner)));
+            let repo = Repository::open(blind).await.unwrap();
+            for err in [
+                repo.writable_session("main").await.unwrap_err(),
+                repo.lookup_branch("main").await.unwrap_err(),
+                repo.reset_branch("main", &repo_main(&storage).await, None)
+                    .await
+                    .unwrap_err(),
+            ] {
+                assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+                assert!(err.to_string().contains("no ETag"), "{err}");
+            }
+        }
+
+        async fn repo_main(storage: &Storage) -> crate::SnapshotId {
+            let repo = Repository::open(storage.clone()).await.unwrap();
+            repo.lookup_branch("main").await.unwrap()
+        }
+    }
 }

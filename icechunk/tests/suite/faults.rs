@@ -7,6 +7,10 @@
 //! store's state after the first attempt), be delayed, or be answered with a
 //! server error. The schedule counts what it injected; [`observe`] runs an
 //! operation and tells whether one of its writes had an ambiguous outcome.
+//!
+//! The seed fixes the sequence of faults. With concurrent callers, which call
+//! draws which fault also depends on the order the calls arrive in, so a
+//! failing seed may need a few runs to fail again.
 
 use std::cell::Cell;
 use std::fmt;
