@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use icechunk::{Repository, Session, VersionRef};
+use icechunk::{ByteRange, Repository, Session, VersionRef};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -33,21 +33,6 @@ impl PySession {
             recipe,
         }
     }
-}
-
-fn to_usize(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-/// The requested part of a value; ranges past the end are clipped.
-fn byte_range(data: Bytes, start: Option<u64>, end: Option<u64>, suffix: Option<u64>) -> Bytes {
-    let len = data.len();
-    if let Some(n) = suffix {
-        return data.slice(len.saturating_sub(to_usize(n))..);
-    }
-    let from = start.map_or(0, to_usize).min(len);
-    let to = end.map_or(len, to_usize).clamp(from, len);
-    data.slice(from..to)
 }
 
 #[pymethods]
@@ -111,10 +96,19 @@ impl PySession {
                 "give either `start`/`end` or `suffix`, not both",
             ));
         }
+        let range = match (start, end, suffix) {
+            (None, None, None) => None,
+            (_, _, Some(n)) => Some(ByteRange::Suffix(n)),
+            (start, None, None) => Some(ByteRange::From(start.unwrap_or(0))),
+            (start, Some(end), None) => Some(ByteRange::Bounded(start.unwrap_or(0)..end)),
+        };
         let session = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let value = session.get(&key).await.map_err(to_pyerr)?;
-            Ok(value.map(|data| byte_range(data, start, end, suffix)))
+            let value = match range {
+                None => session.get(&key).await,
+                Some(range) => session.get_range(&key, range).await,
+            };
+            value.map_err(to_pyerr)
         })
     }
 

@@ -32,5 +32,5 @@ pub mod storage;
 pub use error::{Error, Result};
 pub use format::SnapshotId;
 pub use repository::{Repository, SnapshotInfo, VersionRef};
-pub use session::Session;
+pub use session::{ByteRange, Session};
 pub use storage::{Storage, StorageConfig};

@@ -8,6 +8,7 @@
 //! from several tasks at once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -49,6 +50,32 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Which bytes of a value [`Session::get_range`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByteRange {
+    /// Bytes `start..end`.
+    Bounded(Range<u64>),
+    /// Every byte from this offset on.
+    From(u64),
+    /// The last this many bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// The bytes this range selects in a value of `len` bytes: always a
+    /// (possibly empty) range inside `0..len`.
+    fn within(&self, len: u64) -> Range<u64> {
+        match self {
+            ByteRange::Bounded(r) => {
+                let start = r.start.min(len);
+                start..r.end.clamp(start, len)
+            }
+            ByteRange::From(start) => (*start).min(len)..len,
+            ByteRange::Suffix(n) => len.saturating_sub(*n)..len,
+        }
+    }
 }
 
 /// An uncommitted change. A set value larger than the inline threshold is
@@ -185,23 +212,50 @@ impl Session {
         }
     }
 
+    /// How a key's value is stored (in the changes, else in the base), `None`
+    /// if the key is absent.
+    async fn entry(&self, key: &str) -> Result<Option<Entry>> {
+        validate_key(key)?;
+        let state = self.state.read().await;
+        Ok(match state.changes.get(key) {
+            Some(Change::Set(entry)) => Some(entry.clone()),
+            Some(Change::Delete) => None,
+            None => state.base.entries.get(key).cloned(),
+        })
+    }
+
     /// The value of a key, `None` if absent.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        validate_key(key)?;
-        let entry = {
-            let state = self.state.read().await;
-            match state.changes.get(key) {
-                Some(Change::Set(entry)) => Some(entry.clone()),
-                Some(Change::Delete) => return Ok(None),
-                None => state.base.entries.get(key).cloned(),
-            }
-        };
-        match entry {
+        match self.entry(key).await? {
             None => Ok(None),
             Some(Entry::Inline(value)) => Ok(Some(value)),
             Some(Entry::Chunk { id, length }) => snapshot::read_chunk(&self.storage, &id, length)
                 .await
                 .map(Some),
+        }
+    }
+
+    /// Part of a key's value, `None` if the key is absent. A range past the
+    /// end of the value is clipped (a start past the end gives no bytes).
+    ///
+    /// For a value stored as a chunk only the requested bytes are fetched;
+    /// such a partial read is not checked against the value's hash (a whole
+    /// [`Session::get`] is).
+    pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>> {
+        match self.entry(key).await? {
+            None => Ok(None),
+            Some(Entry::Inline(value)) => {
+                let within = range.within(value.len() as u64);
+                // `within` lies inside `0..len`, so both ends fit in usize.
+                let (start, end) = (within.start as usize, within.end as usize);
+                Ok(Some(value.slice(start..end)))
+            }
+            Some(Entry::Chunk { id, length }) => {
+                let within = range.within(length);
+                snapshot::read_chunk_range(&self.storage, &id, length, within)
+                    .await
+                    .map(Some)
+            }
         }
     }
 
@@ -421,6 +475,51 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    /// Ranged reads of inline values, committed and uncommitted chunks, with
+    /// clipping at both ends.
+    #[tokio::test]
+    async fn ranged_reads() {
+        use crate::{Repository, StorageConfig};
+
+        let repo = Repository::create(Storage::new(StorageConfig::memory()).unwrap())
+            .await
+            .unwrap();
+        let session = repo.writable_session("main").await.unwrap();
+        let big: Bytes = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let small = Bytes::from_static(b"0123456789");
+        session.set("big", big.clone()).await.unwrap();
+        session.set("small", small.clone()).await.unwrap();
+        for committed in [false, true] {
+            if committed {
+                session.commit("values").await.unwrap();
+            }
+            for (key, value) in [("big", &big), ("small", &small)] {
+                let len = value.len();
+                let cases = [
+                    (ByteRange::Bounded(2..7), value.slice(2..7)),
+                    (ByteRange::Bounded(5..100_000), value.slice(5..)),
+                    (ByteRange::Bounded(Range { start: 7, end: 2 }), Bytes::new()),
+                    (ByteRange::From(len as u64 - 3), value.slice(len - 3..)),
+                    (ByteRange::From(100_000), Bytes::new()),
+                    (ByteRange::Suffix(4), value.slice(len - 4..)),
+                    (ByteRange::Suffix(100_000), value.clone()),
+                ];
+                for (range, expected) in cases {
+                    let got = session.get_range(key, range.clone()).await.unwrap();
+                    assert_eq!(got, Some(expected), "{key} {range:?} committed={committed}");
+                }
+            }
+        }
+        let got = session
+            .get_range("absent", ByteRange::From(0))
+            .await
+            .unwrap();
+        assert_eq!(got, None);
+        session.delete("big").await.unwrap();
+        let got = session.get_range("big", ByteRange::From(0)).await.unwrap();
+        assert_eq!(got, None);
     }
 
     /// Large values are uploaded by `set`: before the commit the chunk is in

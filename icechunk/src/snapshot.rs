@@ -6,6 +6,7 @@
 //! content-addressed chunk objects `chunks/<sha256>`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -147,6 +148,37 @@ pub(crate) async fn read_chunk(storage: &Storage, id: &ChunkId, length: u64) -> 
         return Err(Error::corrupted(
             object,
             "its content does not match its id",
+        ));
+    }
+    Ok(data)
+}
+
+/// Reads bytes `range` (within `0..length`) of a chunk's value, fetching
+/// only those bytes. Unlike [`read_chunk`] it cannot check the value's hash;
+/// it checks that the object has the expected size where it can.
+pub(crate) async fn read_chunk_range(
+    storage: &Storage,
+    id: &ChunkId,
+    length: u64,
+    range: Range<u64>,
+) -> Result<Bytes> {
+    if range.is_empty() {
+        return Ok(Bytes::new());
+    }
+    let key = chunk_key(id);
+    let object = storage.describe(&key);
+    let header = format::HEADER_LEN as u64;
+    let data = storage
+        .get_range(&key, header + range.start..header + range.end)
+        .await?
+        .ok_or_else(|| Error::corrupted(&object, "the chunk is missing"))?;
+    if data.len() as u64 != range.end - range.start {
+        return Err(Error::corrupted(
+            object,
+            format!(
+                "expected {length} bytes, bytes {}..{} could not all be read",
+                range.start, range.end
+            ),
         ));
     }
     Ok(data)

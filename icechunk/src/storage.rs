@@ -16,6 +16,7 @@ mod config;
 mod local;
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -157,6 +158,16 @@ impl Storage {
             .await
             .map_err(|e| Error::storage("reading", self.describe(key), e))?;
         Ok(Some(Fetched { data, etag }))
+    }
+
+    /// Reads bytes `range` of an object; `None` if it does not exist. The
+    /// range must lie within the object (the caller knows its length).
+    pub(crate) async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Option<Bytes>> {
+        match self.inner.store.get_range(&Path::from(key), range).await {
+            Ok(data) => Ok(Some(data)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage("reading", self.describe(key), e)),
+        }
     }
 
     /// Tells whether an object exists.

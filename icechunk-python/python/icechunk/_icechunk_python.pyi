@@ -195,7 +195,8 @@ class Session:
         suffix: int | None = None,
     ) -> Awaitable[bytes | None]:
         """The value of ``key`` or ``None``; ``start``/``end`` select ``value[start:end]``,
-        ``suffix`` the last ``suffix`` bytes."""
+        ``suffix`` the last ``suffix`` bytes. A range reads only those bytes of a
+        large value from storage."""
 
     def set(self, key: str, value: bytes | bytearray) -> Awaitable[None]:
         """Sets a value; one larger than 512 bytes is uploaded at once (as a chunk that
