@@ -80,6 +80,15 @@ pub struct Rates(pub [f64; 6]);
 impl Rates {
     /// About one call in four is disturbed; one in ten has an ambiguous outcome.
     pub const DEFAULT: Rates = Rates([0.04, 0.03, 0.04, 0.02, 0.04, 0.08]);
+
+    /// Every call gets `fault`.
+    pub fn only(fault: Fault) -> Rates {
+        let mut rates = [0.0; 6];
+        if let Some(rate) = rates.get_mut(fault.index()) {
+            *rate = 1.0;
+        }
+        Rates(rates)
+    }
 }
 
 /// A seeded source of faults, shared by every store it wraps, with counts.

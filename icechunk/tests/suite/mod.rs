@@ -9,6 +9,9 @@
 pub mod chaos;
 pub mod crash;
 pub mod faults;
+pub mod replies;
+
+pub use replies::every_request_sent_twice;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -82,6 +85,7 @@ macro_rules! behaviour_suite {
             concurrent_writers_commit_every_change_once,
             reopened_storage_sees_everything,
             errors_name_the_location,
+            every_request_sent_twice,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
