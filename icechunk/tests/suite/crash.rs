@@ -1,8 +1,8 @@
 //! Crash-point tests: an operation is cut off at each of its store calls in
 //! turn, before that call is applied or right after, as if the process died
 //! there ([`Schedule::crash_at`]). A fresh handle then checks that storage
-//! holds either the state before the operation or the state after it, and
-//! that the repository keeps working.
+//! holds either the state before the operation or the state after it, that
+//! the error said so, and that the repository keeps working.
 
 use std::sync::Arc;
 
@@ -85,9 +85,10 @@ pub async fn commit(backend: &dyn Backend) {
             let clean = Repository::create(fixture.storage()).await.unwrap();
             let before = clean.lookup_branch("main").await.unwrap();
             let (storage, schedule) = crashing(&fixture.storage(), crash);
+            let mut session = None;
             let result: Result<SnapshotId> = async {
                 let repo = Repository::open(storage).await?;
-                let session = repo.writable_session("main").await?;
+                let session = session.insert(repo.writable_session("main").await?);
                 session.set("big", big.clone()).await?;
                 session.set("small", small.clone()).await?;
                 session.commit("cut off").await
@@ -111,13 +112,35 @@ pub async fn commit(backend: &dyn Backend) {
                 !definite || history[0].id == before,
                 "{crash:?}: a storage error, but the commit is visible"
             );
-            if history[0].id == before {
+            let landed = if history[0].id == before {
                 assert_eq!(tip.list().await.unwrap(), Vec::<String>::new(), "{crash:?}");
+                None
             } else {
                 assert_eq!(history.len(), 2, "{crash:?}");
                 assert_eq!(history[0].message, "cut off");
                 assert_eq!(tip.get("big").await.unwrap(), Some(big.clone()));
                 assert_eq!(tip.get("small").await.unwrap(), Some(small.clone()));
+                Some(history[0].id.clone())
+            };
+
+            // The storage comes back: committing again on the same session,
+            // as the error invites, settles the cut-off commit and never
+            // commits it twice.
+            schedule.revive();
+            if let Some(session) = session {
+                match session.commit("cut off").await {
+                    Ok(id) => {
+                        if let Some(landed) = &landed {
+                            assert_eq!(&id, landed, "{crash:?}: a new id for a landed commit");
+                        }
+                        let history = clean.ancestry(&main).await.unwrap();
+                        assert_eq!(history.len(), 2, "{crash:?}: {history:?}");
+                        assert_eq!(history[0].id, id);
+                    }
+                    // The cut-off came before any change was made.
+                    Err(Error::NoChangesToCommit) => assert!(landed.is_none()),
+                    Err(e) => panic!("{crash:?}: committing again: {e}"),
+                }
             }
             let session = clean.writable_session("main").await.unwrap();
             session.set("after", small.clone()).await.unwrap();

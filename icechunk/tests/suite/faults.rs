@@ -15,7 +15,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,6 +98,7 @@ pub struct Schedule {
     calls: AtomicU64,
     injected: [AtomicU64; 6],
     crash: Option<Crash>,
+    revived: AtomicBool,
 }
 
 /// Where [`Schedule::crash_at`] stops the process.
@@ -117,6 +118,7 @@ impl Schedule {
             calls: AtomicU64::new(0),
             injected: Default::default(),
             crash: None,
+            revived: AtomicBool::new(false),
         })
     }
 
@@ -130,7 +132,13 @@ impl Schedule {
             calls: AtomicU64::new(0),
             injected: Default::default(),
             crash: Some(crash),
+            revived: AtomicBool::new(false),
         })
+    }
+
+    /// After a crash, lets every call through again (the storage is back).
+    pub fn revive(&self) {
+        self.revived.store(true, Ordering::SeqCst);
     }
 
     /// Whether the crash point of [`Schedule::crash_at`] was reached.
@@ -141,6 +149,9 @@ impl Schedule {
     fn draw(&self) -> Fault {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
         if let Some(crash) = self.crash {
+            if self.revived.load(Ordering::SeqCst) {
+                return Fault::None;
+            }
             return match call.cmp(&crash.at) {
                 std::cmp::Ordering::Less => Fault::None,
                 std::cmp::Ordering::Equal if crash.applied => Fault::ReplyLost,
