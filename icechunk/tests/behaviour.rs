@@ -73,6 +73,7 @@ mod fault_injection {
             writers: 4,
             commits_per_writer: 120,
             ref_ops: 400,
+            tag_races: 60,
             creations: 80,
             creators: 3,
         };
@@ -85,6 +86,7 @@ mod fault_injection {
             writers: 3,
             commits_per_writer: 10,
             ref_ops: 30,
+            tag_races: 5,
             creations: 6,
             creators: 3,
         };

@@ -145,6 +145,7 @@ mod fault_injection {
         writers: 3,
         commits_per_writer: 8,
         ref_ops: 24,
+        tag_races: 4,
         creations: 4,
         creators: 3,
     };

@@ -1,5 +1,5 @@
-//! The fault-injection scenario: concurrent writers, branch and tag operations
-//! and repository creation through a [`FaultyStore`], with retries written as
+//! The fault-injection scenario: concurrent writers, branch and tag operations,
+//! racing tag creations and repository creation through a [`FaultyStore`], with retries written as
 //! a user would write them, then checked against storage without faults.
 //!
 //! After a run: every operation's reported outcome matches storage, no commit
@@ -23,6 +23,8 @@ pub struct Plan {
     pub commits_per_writer: usize,
     /// Branch and tag operations, done by one more task during the commits.
     pub ref_ops: usize,
+    /// Tags created by two tasks at once, at different snapshots.
+    pub tag_races: usize,
     /// Fresh locations where repositories are created concurrently.
     pub creations: usize,
     /// Concurrent creators per location.
@@ -261,6 +263,60 @@ async fn ref_worker(repo: Repository, tally: Tally, ops: usize, seed: u64) -> Re
     model
 }
 
+/// Creates tag `name` at `at` against a competitor; `true` if this task's
+/// create took effect.
+async fn race_tag(repo: Repository, tally: Tally, name: String, at: SnapshotId) -> bool {
+    for _ in 0..MAX_TRIES {
+        match tally.call("create_tag", repo.create_tag(&name, &at)).await {
+            Ok(()) => return true,
+            Err(Error::TagExists { .. }) => return false,
+            Err(Error::Storage { .. }) => {}
+            // The check the error describes: whose tag is there, if any.
+            Err(Error::OutcomeUnknown { .. }) => {
+                if let Some(id) = lookup_tag(&repo, &tally, &name).await {
+                    return id == at;
+                }
+            }
+            Err(e) => panic!("create_tag {name}: {e}"),
+        }
+    }
+    panic!("create_tag {name}: still failing after {MAX_TRIES} tries");
+}
+
+/// Two tasks create each tag `race<n>`, one at `initial` and one at a later
+/// tip of `main`: exactly one must win. Returns the tags and their winners.
+async fn tag_races(
+    repo: Repository,
+    tally: Tally,
+    races: usize,
+    initial: SnapshotId,
+) -> Vec<(String, SnapshotId)> {
+    let later = loop {
+        match lookup_branch(&repo, &tally, "main").await {
+            Some(tip) if tip != initial => break tip,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+        }
+    };
+    let mut tags = Vec::new();
+    for n in 0..races {
+        let name = format!("race{n}");
+        let mut racers = Vec::new();
+        for at in [&initial, &later] {
+            let (repo, tally, name) = (repo.clone(), tally.clone(), name.clone());
+            racers.push(tokio::spawn(race_tag(repo, tally, name, at.clone())));
+        }
+        let mut won = Vec::new();
+        for (racer, at) in racers.into_iter().zip([&initial, &later]) {
+            if racer.await.unwrap() {
+                won.push(at.clone());
+            }
+        }
+        assert_eq!(won.len(), 1, "tag {name}: {} creators won", won.len());
+        tags.extend(won.into_iter().map(|at| (name.clone(), at)));
+    }
+    tags
+}
+
 /// Concurrent `open_or_create` calls, retried like a user would, on one fresh
 /// location: all must end with the same repository.
 async fn open_or_create_race(
@@ -378,7 +434,8 @@ pub async fn run(backend: &dyn Backend, plan: &Plan) {
     }
 
     let fixture = backend.fresh();
-    let (repo, _) = open_or_create_race(&tally, &faulty(&fixture.storage()), plan.creators).await;
+    let (repo, initial) =
+        open_or_create_race(&tally, &faulty(&fixture.storage()), plan.creators).await;
     let mut writers = Vec::new();
     for w in 0..plan.writers {
         let (repo, tally) = (repo.clone(), tally.clone());
@@ -390,11 +447,18 @@ pub async fn run(backend: &dyn Backend, plan: &Plan) {
         )));
     }
     let refs = tokio::spawn(ref_worker(repo.clone(), tally.clone(), plan.ref_ops, seed));
+    let races = tokio::spawn(tag_races(
+        repo.clone(),
+        tally.clone(),
+        plan.tag_races,
+        initial,
+    ));
     let mut reported = Vec::new();
     for h in writers {
         reported.push(h.await.unwrap());
     }
-    let model = refs.await.unwrap();
+    let mut model = refs.await.unwrap();
+    model.tags.extend(races.await.unwrap());
 
     let clean = Repository::open(fixture.storage()).await.unwrap();
     check_commits(&clean, &reported).await;
@@ -476,13 +540,14 @@ fn print_counts(backend: &dyn Backend, seed: u64, plan: &Plan, schedule: &Schedu
         .collect();
     println!(
         "fault injection on {} (seed {seed}; {} writers x {} commits, {} branch/tag operations, \
-         {} creations x {} creators):\n  operations: {total} ({})\n  store calls: {}\n  \
+         {} tag races, {} creations x {} creators):\n  operations: {total} ({})\n  store calls: {}\n  \
          faults injected: {} ({})\n  outcomes resolved by re-reading: {}\n  unknown outcomes \
          reported, then checked: {}\n  conflicts: {}\n  storage errors retried: {}",
         backend.name(),
         plan.writers,
         plan.commits_per_writer,
         plan.ref_ops,
+        plan.tag_races,
         plan.creations,
         plan.creators,
         ops.join(", "),
