@@ -1,6 +1,7 @@
-//! The fault-injection scenario: concurrent writers, branch and tag operations,
-//! racing tag creations and repository creation through a [`FaultyStore`], with retries written as
-//! a user would write them, then checked against storage without faults.
+//! The fault-injection scenario: concurrent writers, branch and tag
+//! operations, racing tag creations and repository creation through a
+//! [`FaultyStore`], with retries written as a user would write them, then
+//! checked against storage without faults.
 //!
 //! After a run: every operation's reported outcome matches storage, no commit
 //! is lost or duplicated, no repository is half-created, and every value reads
