@@ -339,6 +339,10 @@ impl Session {
     }
 
     /// Forgets every uncommitted change.
+    ///
+    /// A commit that failed with [`Error::OutcomeUnknown`] is not forgotten:
+    /// it may have been applied, so the next [`Session::commit`] still
+    /// settles it first (and returns its snapshot id if it was applied).
     pub async fn discard_changes(&self) -> Result<()> {
         self.state.write().await.changes.clear();
         Ok(())
