@@ -126,6 +126,9 @@ impl Repository {
     }
 
     /// Opens an existing repository; [`Error::RepositoryNotFound`] if there is none.
+    ///
+    /// Only a complete repository is recognised: a creation interrupted
+    /// before its last step is not a repository yet.
     pub async fn open(storage: Storage) -> Result<Self> {
         let Some(fetched) = storage.get(REPO_MARKER_KEY).await? else {
             return Err(Error::RepositoryNotFound {
@@ -140,7 +143,9 @@ impl Repository {
         Ok(Repository { storage })
     }
 
-    /// Opens the repository, creating it first if there is none.
+    /// Opens the repository, creating it first if there is none (or
+    /// finishing a creation that was interrupted). Concurrent calls all end
+    /// with the same repository.
     pub async fn open_or_create(storage: Storage) -> Result<Self> {
         match Self::open(storage.clone()).await {
             Err(Error::RepositoryNotFound { .. }) => match Self::create(storage.clone()).await {
