@@ -126,6 +126,13 @@ create_exception!(
 );
 create_exception!(
     icechunk,
+    OutcomeUnknownError,
+    IcechunkError,
+    "A write's reply was lost and checking whether it took effect failed too: it may or may \
+     not have been applied (attributes `operation`, `check`: how to find out)."
+);
+create_exception!(
+    icechunk,
     StorageError,
     IcechunkError,
     "The object store failed: network, server or permissions (attributes `operation`, `path`)."
@@ -158,6 +165,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ConflictError,
         UnsupportedFormatVersionError,
         CorruptedError,
+        OutcomeUnknownError,
         StorageError,
     );
     Ok(())
@@ -276,6 +284,16 @@ fn convert(py: Python<'_>, error: icechunk::Error) -> PyErr {
             py,
             message,
             vec![("object", Attr::Str(object)), ("reason", Attr::Str(reason))],
+        ),
+        E::OutcomeUnknown {
+            operation, check, ..
+        } => build::<OutcomeUnknownError>(
+            py,
+            message,
+            vec![
+                ("operation", Attr::Str(operation)),
+                ("check", Attr::Str(check)),
+            ],
         ),
         E::Storage {
             operation, path, ..

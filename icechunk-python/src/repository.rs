@@ -8,7 +8,7 @@ use pyo3::pyclass::CompareOp;
 
 use crate::errors::to_pyerr;
 use crate::session::PySession;
-use crate::storage::PyStorage;
+use crate::storage::{PyStorage, Recipe};
 use crate::{py_repr, wait};
 
 /// Parses a snapshot id given as text (`InvalidSnapshotIdError` if malformed).
@@ -37,6 +37,8 @@ fn version_ref(
 #[pyclass(name = "Repository", module = "icechunk", frozen)]
 pub(crate) struct PyRepository {
     inner: Repository,
+    /// How to reach the repository's storage from another process (see `Storage`).
+    recipe: Option<Recipe>,
 }
 
 #[pymethods]
@@ -44,25 +46,25 @@ impl PyRepository {
     /// Creates a repository with a `main` branch (`RepositoryExistsError` if there is one).
     #[staticmethod]
     fn create(py: Python<'_>, storage: &PyStorage) -> PyResult<Self> {
-        let storage = storage.inner.clone();
+        let (storage, recipe) = (storage.inner.clone(), storage.recipe.clone());
         let inner = wait(py, Repository::create(storage))?;
-        Ok(PyRepository { inner })
+        Ok(PyRepository { inner, recipe })
     }
 
     /// Opens an existing repository (`RepositoryNotFoundError` if there is none).
     #[staticmethod]
     fn open(py: Python<'_>, storage: &PyStorage) -> PyResult<Self> {
-        let storage = storage.inner.clone();
+        let (storage, recipe) = (storage.inner.clone(), storage.recipe.clone());
         let inner = wait(py, Repository::open(storage))?;
-        Ok(PyRepository { inner })
+        Ok(PyRepository { inner, recipe })
     }
 
     /// Opens the repository, creating it first if there is none.
     #[staticmethod]
     fn open_or_create(py: Python<'_>, storage: &PyStorage) -> PyResult<Self> {
-        let storage = storage.inner.clone();
+        let (storage, recipe) = (storage.inner.clone(), storage.recipe.clone());
         let inner = wait(py, Repository::open_or_create(storage))?;
-        Ok(PyRepository { inner })
+        Ok(PyRepository { inner, recipe })
     }
 
     /// The storage the repository lives in.
@@ -70,6 +72,7 @@ impl PyRepository {
     fn storage(&self) -> PyStorage {
         PyStorage {
             inner: self.inner.storage().clone(),
+            recipe: self.recipe.clone(),
         }
     }
 
@@ -84,13 +87,21 @@ impl PyRepository {
     ) -> PyResult<PySession> {
         let at = version_ref(branch, tag, snapshot_id)?;
         let session = wait(py, self.inner.readonly_session(&at))?;
-        Ok(PySession::new(session, self.inner.storage().location()))
+        Ok(PySession::new(
+            session,
+            self.inner.storage().location(),
+            self.recipe.clone(),
+        ))
     }
 
     /// A session that records changes and commits them to `branch`.
     fn writable_session(&self, py: Python<'_>, branch: &str) -> PyResult<PySession> {
         let session = wait(py, self.inner.writable_session(branch))?;
-        Ok(PySession::new(session, self.inner.storage().location()))
+        Ok(PySession::new(
+            session,
+            self.inner.storage().location(),
+            self.recipe.clone(),
+        ))
     }
 
     /// The history of a version, newest first (default: branch `main`).

@@ -1,13 +1,16 @@
 //! `Session`: one version of the store, and for writable sessions its uncommitted changes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use icechunk::Session;
+use icechunk::{ByteRange, Repository, Session, VersionRef};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::errors::to_pyerr;
+use crate::repository::parse_id;
+use crate::storage::{Recipe, Reduced, not_picklable};
 use crate::{block_on, py_repr, wait};
 
 /// A view of one version of the store. Writable sessions also hold uncommitted changes and
@@ -18,30 +21,18 @@ pub(crate) struct PySession {
     inner: Arc<Session>,
     /// The repository's location, for `repr`.
     location: String,
+    /// How to reach the repository from another process, for pickling read-only sessions.
+    recipe: Option<Recipe>,
 }
 
 impl PySession {
-    pub(crate) fn new(session: Session, location: String) -> Self {
+    pub(crate) fn new(session: Session, location: String, recipe: Option<Recipe>) -> Self {
         PySession {
             inner: Arc::new(session),
             location,
+            recipe,
         }
     }
-}
-
-fn to_usize(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-/// The requested part of a value; ranges past the end are clipped.
-fn byte_range(data: Bytes, start: Option<u64>, end: Option<u64>, suffix: Option<u64>) -> Bytes {
-    let len = data.len();
-    if let Some(n) = suffix {
-        return data.slice(len.saturating_sub(to_usize(n))..);
-    }
-    let from = start.map_or(0, to_usize).min(len);
-    let to = end.map_or(len, to_usize).clamp(from, len);
-    data.slice(from..to)
 }
 
 #[pymethods]
@@ -80,6 +71,15 @@ impl PySession {
         Ok(wait(py, self.inner.commit(message))?.to_string())
     }
 
+    /// `commit` as an awaitable, which does not block the event loop.
+    fn commit_async<'py>(&self, py: Python<'py>, message: String) -> PyResult<Bound<'py, PyAny>> {
+        let session = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let id = session.commit(&message).await.map_err(to_pyerr)?;
+            Ok(id.to_string())
+        })
+    }
+
     /// The value of a key, or `None` (awaitable). `start`/`end` select `value[start:end]`
     /// and `suffix` the last `suffix` bytes; ranges past the end are clipped.
     #[pyo3(signature = (key, start = None, end = None, *, suffix = None))]
@@ -96,10 +96,19 @@ impl PySession {
                 "give either `start`/`end` or `suffix`, not both",
             ));
         }
+        let range = match (start, end, suffix) {
+            (None, None, None) => None,
+            (_, _, Some(n)) => Some(ByteRange::Suffix(n)),
+            (start, None, None) => Some(ByteRange::From(start.unwrap_or(0))),
+            (start, Some(end), None) => Some(ByteRange::Bounded(start.unwrap_or(0)..end)),
+        };
         let session = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let value = session.get(&key).await.map_err(to_pyerr)?;
-            Ok(value.map(|data| byte_range(data, start, end, suffix)))
+            let value = match range {
+                None => session.get(&key).await,
+                Some(range) => session.get_range(&key, range).await,
+            };
+            value.map_err(to_pyerr)
         })
     }
 
@@ -161,11 +170,44 @@ impl PySession {
             .call1((slf,))
     }
 
-    /// Sessions hold uncommitted changes in memory and cannot be pickled.
-    fn __reduce__(&self) -> PyResult<()> {
-        Err(PyTypeError::new_err(
-            "icechunk sessions cannot be pickled: they hold uncommitted changes in memory",
-        ))
+    /// A read-only session pickles as its storage and snapshot id (it reopens that
+    /// snapshot when unpickled). Writable sessions hold uncommitted changes in memory and
+    /// cannot be pickled, nor can sessions on memory storage.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Reduced<'py, (String, BTreeMap<String, String>, String)> {
+        if !self.inner.read_only() {
+            return Err(PyTypeError::new_err(
+                "writable icechunk sessions cannot be pickled: they hold uncommitted changes \
+                 in memory (read-only sessions can be)",
+            ));
+        }
+        let recipe = self
+            .recipe
+            .clone()
+            .ok_or_else(|| not_picklable("a Session"))?;
+        let id = block_on(py, self.inner.snapshot_id())?.to_string();
+        let restore = py.get_type::<PySession>().getattr("_restore")?;
+        Ok((restore, (recipe.url, recipe.options, id)))
+    }
+
+    /// Reopens a pickled read-only session (called by `pickle`).
+    #[staticmethod]
+    fn _restore(
+        py: Python<'_>,
+        url: String,
+        options: BTreeMap<String, String>,
+        snapshot_id: &str,
+    ) -> PyResult<PySession> {
+        let recipe = Recipe { url, options };
+        let storage = recipe.build()?.inner;
+        let location = storage.location();
+        let at = VersionRef::Snapshot(parse_id(snapshot_id)?);
+        let session = wait(py, async move {
+            Repository::open(storage).await?.readonly_session(&at).await
+        })?;
+        Ok(PySession::new(session, location, Some(recipe)))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

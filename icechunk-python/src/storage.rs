@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use icechunk::{Storage, StorageConfig};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use crate::errors::{InvalidConfigError, to_pyerr};
@@ -16,12 +17,45 @@ use crate::py_repr;
 #[pyclass(name = "Storage", module = "icechunk", frozen)]
 pub(crate) struct PyStorage {
     pub(crate) inner: Storage,
+    /// How to reach the same location from another process; `None` for memory storage.
+    pub(crate) recipe: Option<Recipe>,
 }
 
-fn build(config: StorageConfig) -> PyResult<PyStorage> {
+/// A location as `Storage.from_url` takes it: what pickling a storage (or a read-only
+/// session) records.
+#[derive(Clone)]
+pub(crate) struct Recipe {
+    pub(crate) url: String,
+    pub(crate) options: BTreeMap<String, String>,
+}
+
+impl Recipe {
+    /// The storage this recipe describes.
+    pub(crate) fn build(&self) -> PyResult<PyStorage> {
+        let config = StorageConfig::from_url(&self.url, &self.options).map_err(to_pyerr)?;
+        build(config, Some(self.clone()))
+    }
+}
+
+fn build(config: StorageConfig, recipe: Option<Recipe>) -> PyResult<PyStorage> {
     Ok(PyStorage {
         inner: Storage::new(config).map_err(to_pyerr)?,
+        recipe,
     })
+}
+
+fn from_recipe(url: String, options: BTreeMap<String, String>) -> PyResult<PyStorage> {
+    Recipe { url, options }.build()
+}
+
+/// What `__reduce__` returns: the function that rebuilds the object, and its arguments.
+pub(crate) type Reduced<'py, Args> = PyResult<(Bound<'py, PyAny>, Args)>;
+
+/// The error for pickling something that lives in memory storage.
+pub(crate) fn not_picklable(what: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{what} cannot be pickled: its in-memory storage exists only in this process"
+    ))
 }
 
 /// `scheme://<root>/<prefix>`, with each prefix segment percent-encoded so that any
@@ -73,13 +107,21 @@ impl PyStorage {
     /// A new, empty in-memory store.
     #[staticmethod]
     fn memory() -> PyResult<Self> {
-        build(StorageConfig::memory())
+        build(StorageConfig::memory(), None)
     }
 
     /// A local directory (created if missing).
     #[staticmethod]
     fn local(path: PathBuf) -> PyResult<Self> {
-        build(StorageConfig::local(path))
+        // Pickles record the absolute path, so another working directory finds it too.
+        let recipe = std::path::absolute(&path)
+            .ok()
+            .and_then(|abs| url::Url::from_file_path(abs).ok())
+            .map(|url| Recipe {
+                url: url.to_string(),
+                options: BTreeMap::new(),
+            });
+        build(StorageConfig::local(path), recipe)
     }
 
     /// Amazon S3 or an S3-compatible server.
@@ -121,7 +163,7 @@ impl PyStorage {
             push(&mut options, "allow_http", Some("true".into()));
         }
         push_retries(&mut options, max_retries, retry_timeout_secs);
-        build(StorageConfig::from_url(&url, options).map_err(to_pyerr)?)
+        from_recipe(url, options)
     }
 
     /// Azure Blob Storage or the Azurite emulator.
@@ -162,22 +204,32 @@ impl PyStorage {
             push(&mut options, "allow_http", Some("true".into()));
         }
         push_retries(&mut options, max_retries, retry_timeout_secs);
-        build(StorageConfig::from_url(&url, options).map_err(to_pyerr)?)
+        from_recipe(url, options)
     }
 
     /// A location given as a URL (`memory://`, `file:///abs/path`, `s3://bucket/prefix`,
     /// `az://container/prefix`) with string options.
     #[staticmethod]
     #[pyo3(signature = (url, options = None))]
-    fn from_url(url: &str, options: Option<BTreeMap<String, String>>) -> PyResult<Self> {
-        let config = StorageConfig::from_url(url, options.unwrap_or_default()).map_err(to_pyerr)?;
-        build(config)
+    fn from_url(url: String, options: Option<BTreeMap<String, String>>) -> PyResult<Self> {
+        from_recipe(url, options.unwrap_or_default())
     }
 
     /// The location as a URL, for messages.
     #[getter]
     fn location(&self) -> String {
         self.inner.location()
+    }
+
+    /// Pickles as `Storage.from_url(url, options)`, options (credentials included) as
+    /// given; memory storage cannot be pickled.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> Reduced<'py, (String, BTreeMap<String, String>)> {
+        let recipe = self
+            .recipe
+            .clone()
+            .ok_or_else(|| not_picklable("Storage"))?;
+        let from_url = py.get_type::<PyStorage>().getattr("from_url")?;
+        Ok((from_url, (recipe.url, recipe.options)))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -339,3 +339,52 @@ def test_unreachable_server_is_a_storage_error() -> None:
         Repository.open(storage)
     assert err.value.operation == "reading"
     assert err.value.path == "s3://bucket/prefix/repo"
+
+
+def test_read_only_sessions_and_storage_pickle(tmp_path: Path) -> None:
+    storage = Storage.local(tmp_path / "repo")
+    repo = Repository.create(storage)
+    first = commit_value(repo, "main", "k", b"v1", "first")
+    commit_value(repo, "main", "k", b"v2", "second")
+
+    again = pickle.loads(pickle.dumps(storage))
+    assert again.location == storage.location
+    assert Repository.open(again).lookup_branch("main") != first
+
+    session = repo.readonly_session(snapshot_id=first)
+    copy = pickle.loads(pickle.dumps(session))
+    assert copy.read_only and copy.snapshot_id == first
+    assert read(copy, "k") == b"v1"
+    # A session on a branch pickles as the snapshot it reads, not the moving branch.
+    on_main = repo.readonly_session()
+    commit_value(repo, "main", "k", b"v3", "third")
+    assert read(pickle.loads(pickle.dumps(on_main)), "k") == b"v2"
+    store = pickle.loads(pickle.dumps(session.store))
+    assert store.read_only and store.session.snapshot_id == first
+
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(repo.writable_session("main"))
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(repo.writable_session("main").store)
+    memory = Repository.create(Storage.memory())
+    with pytest.raises(TypeError, match="in-memory storage"):
+        pickle.dumps(memory.readonly_session())
+    with pytest.raises(TypeError, match="in-memory storage"):
+        pickle.dumps(memory.storage)
+
+
+async def test_commit_async() -> None:
+    repo = Repository.create(Storage.memory())
+    session = repo.writable_session("main")
+    await session.set("k", b"v")
+    snapshot = await session.commit_async("awaited")
+    assert session.snapshot_id == snapshot == repo.lookup_branch("main")
+    with pytest.raises(icechunk.NoChangesToCommitError):
+        await session.commit_async("nothing")
+    other = repo.writable_session("main")
+    late = repo.writable_session("main")
+    await other.set("k", b"other")
+    await other.commit_async("other")
+    await late.set("k", b"late")
+    with pytest.raises(icechunk.ConflictError):
+        await late.commit_async("late")

@@ -159,6 +159,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A write was sent but its reply was lost (a timeout, a dropped
+    /// connection, a server error), and reading back whether it took effect
+    /// failed too. The change may or may not have been applied: `check` says
+    /// how to find out. Retrying without checking may apply it twice.
+    #[error("the outcome of {operation} is unknown: {source}; {check}")]
+    OutcomeUnknown {
+        /// What was being done, e.g. "the commit of snapshot X to branch `main`".
+        operation: String,
+        /// How to find out whether it was applied.
+        check: String,
+        /// The last error met while writing or checking.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The object store reported an error (network, server, permissions, ...).
     #[error("storage error while {operation} `{path}`: {source}")]
     Storage {
@@ -182,6 +197,18 @@ impl Error {
             operation,
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn outcome_unknown(
+        operation: impl Into<String>,
+        check: impl Into<String>,
+        source: Error,
+    ) -> Self {
+        Error::OutcomeUnknown {
+            operation: operation.into(),
+            check: check.into(),
+            source: Box::new(source),
         }
     }
 
@@ -218,6 +245,23 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("no longer exists"), "{msg}");
+    }
+
+    #[test]
+    fn outcome_unknown_says_what_and_how_to_check() {
+        let cause = Error::corrupted("memory://x/refs/branch.main", "cause");
+        let err =
+            Error::outcome_unknown("the commit of snapshot X", "look at branch `main`", cause);
+        let msg = err.to_string();
+        for part in [
+            "the commit of snapshot X",
+            "unknown",
+            "cause",
+            "look at branch `main`",
+        ] {
+            assert!(msg.contains(part), "{part} missing from {msg}");
+        }
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     #[test]

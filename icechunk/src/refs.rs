@@ -2,7 +2,7 @@
 //!
 //! * `refs/branch.<name>` points a branch at a snapshot. It is mutable: it is
 //!   created with `PutMode::Create` and moved with a compare-and-swap on its
-//!   ETag (`PutMode::Update`).
+//!   ETag (`PutMode::Update`, see [`crate::resolve::move_branch`]).
 //! * `refs/tag.<name>` points a tag at a snapshot. It is written once with
 //!   `PutMode::Create` and never changed or removed.
 //! * `refs/tag-deleted.<name>` is a tag's tombstone. A tag is live while its
@@ -13,7 +13,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::{self, ObjectKind, RefPayload, SnapshotId};
-use crate::storage::{PutOutcome, Storage, WriteMode};
+use crate::resolve::{Created, Intent, create_object, delete_object};
+use crate::storage::Storage;
 
 /// The directory holding all reference objects.
 pub(crate) const REFS_DIR: &str = "refs";
@@ -77,10 +78,10 @@ pub(crate) fn tombstone_key(name: &str) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct RefState {
     pub(crate) snapshot: SnapshotId,
-    pub(crate) etag: Option<String>,
+    pub(crate) etag: String,
 }
 
-fn encode_ref(kind: ObjectKind, snapshot: &SnapshotId) -> Result<Bytes> {
+pub(crate) fn encode_ref(kind: ObjectKind, snapshot: &SnapshotId) -> Result<Bytes> {
     format::encode_msgpack(
         kind,
         &RefPayload {
@@ -90,20 +91,48 @@ fn encode_ref(kind: ObjectKind, snapshot: &SnapshotId) -> Result<Bytes> {
     )
 }
 
-async fn read_ref(storage: &Storage, key: &str, kind: ObjectKind) -> Result<Option<RefState>> {
+async fn read_ref(storage: &Storage, key: &str, kind: ObjectKind) -> Result<Option<Fetched>> {
     let Some(fetched) = storage.get(key).await? else {
         return Ok(None);
     };
     let payload: RefPayload = format::decode_msgpack(&storage.describe(key), kind, &fetched.data)?;
-    Ok(Some(RefState {
+    Ok(Some(Fetched {
         snapshot: payload.snapshot,
         etag: fetched.etag,
     }))
 }
 
+/// A reference's target and, if the server sent one, its ETag.
+struct Fetched {
+    snapshot: SnapshotId,
+    etag: Option<String>,
+}
+
 /// Reads a branch; `None` if it does not exist.
+///
+/// A branch can only be moved by a compare-and-swap on its ETag, so a server
+/// that returns none is reported as a storage error.
 pub(crate) async fn read_branch(storage: &Storage, name: &str) -> Result<Option<RefState>> {
-    read_ref(storage, &branch_key(name), ObjectKind::BranchRef).await
+    let key = branch_key(name);
+    let Some(fetched) = read_ref(storage, &key, ObjectKind::BranchRef).await? else {
+        return Ok(None);
+    };
+    let Some(etag) = fetched.etag else {
+        return Err(Error::storage(
+            "reading",
+            storage.describe(&key),
+            object_store::Error::Generic {
+                store: "icechunk",
+                source: "the server returned no ETag; branches need ETags for their \
+                         compare-and-swap, so this storage is not supported"
+                    .into(),
+            },
+        ));
+    };
+    Ok(Some(RefState {
+        snapshot: fetched.snapshot,
+        etag,
+    }))
 }
 
 /// Reads a branch, failing with [`Error::BranchNotFound`] if it is missing.
@@ -115,60 +144,29 @@ pub(crate) async fn fetch_branch(storage: &Storage, name: &str) -> Result<RefSta
         })
 }
 
-/// Creates a branch; `false` if it already exists.
+/// Creates a branch; `false` if somebody else's branch of this name exists.
 pub(crate) async fn create_branch(storage: &Storage, name: &str, at: &SnapshotId) -> Result<bool> {
     let data = encode_ref(ObjectKind::BranchRef, at)?;
-    match storage
-        .put(&branch_key(name), data, WriteMode::Create)
-        .await?
-    {
-        PutOutcome::Written { .. } => Ok(true),
-        PutOutcome::AlreadyExists => Ok(false),
-        // Some servers answer a conditional create with 412.
-        PutOutcome::PreconditionFailed => Ok(false),
-    }
-}
-
-/// Outcome of a compare-and-swap on a branch.
-pub(crate) enum SwapOutcome {
-    /// The branch moved; its new ETag.
-    Swapped { etag: Option<String> },
-    /// The branch was not at the expected version.
-    Lost,
-}
-
-/// Moves a branch to `to` if it is still at the version `etag` was read from.
-pub(crate) async fn swap_branch(
-    storage: &Storage,
-    name: &str,
-    to: &SnapshotId,
-    etag: Option<&str>,
-) -> Result<SwapOutcome> {
-    let Some(etag) = etag else {
-        // Without an ETag there is nothing to compare with; every server
-        // this crate supports returns one, so refuse rather than overwrite.
-        return Ok(SwapOutcome::Lost);
-    };
-    let data = encode_ref(ObjectKind::BranchRef, to)?;
-    match storage
-        .put(&branch_key(name), data, WriteMode::Update(etag.to_string()))
-        .await?
-    {
-        PutOutcome::Written { etag: Some(etag) } => Ok(SwapOutcome::Swapped { etag: Some(etag) }),
-        PutOutcome::Written { etag: None } => {
-            // The server did not return the new ETag: read it back.
-            let state = read_branch(storage, name).await?;
-            Ok(SwapOutcome::Swapped {
-                etag: state.filter(|s| &s.snapshot == to).and_then(|s| s.etag),
-            })
-        }
-        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Ok(SwapOutcome::Lost),
+    let intent = Intent::new(
+        format!("creating branch `{name}` at snapshot {at}"),
+        format!(
+            "look the branch up (Repository::lookup_branch): if it points to snapshot {at}, \
+             it was created; if it does not exist, create it again"
+        ),
+    );
+    match create_object(storage, &branch_key(name), &data, intent).await? {
+        Created::Ours => Ok(true),
+        Created::Theirs => Ok(false),
     }
 }
 
 /// Deletes a branch reference (missing is fine).
 pub(crate) async fn delete_branch(storage: &Storage, name: &str) -> Result<()> {
-    storage.delete(&branch_key(name)).await
+    let intent = Intent::new(
+        format!("deleting branch `{name}`"),
+        "list the branches (Repository::list_branches) to see whether it is gone",
+    );
+    delete_object(storage, &branch_key(name), intent).await
 }
 
 /// Lists the names of the objects in `refs/` starting with `prefix`.
@@ -209,9 +207,16 @@ pub(crate) async fn read_tag(storage: &Storage, name: &str) -> Result<TagState> 
 /// Creates a tag; never overwrites anything.
 pub(crate) async fn create_tag(storage: &Storage, name: &str, at: &SnapshotId) -> Result<()> {
     let data = encode_ref(ObjectKind::TagRef, at)?;
-    match storage.put(&tag_key(name), data, WriteMode::Create).await? {
-        PutOutcome::Written { .. } => Ok(()),
-        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => {
+    let intent = Intent::new(
+        format!("creating tag `{name}` at snapshot {at}"),
+        format!(
+            "look the tag up (Repository::lookup_tag): if it points to snapshot {at}, it was \
+             created; if it does not exist, create it again"
+        ),
+    );
+    match create_object(storage, &tag_key(name), &data, intent).await? {
+        Created::Ours => Ok(()),
+        Created::Theirs => {
             if storage.exists(&tombstone_key(name)).await? {
                 Err(Error::TagDeleted {
                     tag: name.to_string(),
@@ -236,13 +241,14 @@ pub(crate) async fn delete_tag(storage: &Storage, name: &str) -> Result<()> {
         }
     };
     let data = encode_ref(ObjectKind::TagTombstone, &snapshot)?;
-    match storage
-        .put(&tombstone_key(name), data, WriteMode::Create)
-        .await?
-    {
-        PutOutcome::Written { .. } => Ok(()),
+    let intent = Intent::new(
+        format!("deleting tag `{name}`"),
+        "look the tag up (Repository::lookup_tag): `TagNotFound` means it was deleted",
+    );
+    match create_object(storage, &tombstone_key(name), &data, intent).await? {
+        Created::Ours => Ok(()),
         // Someone else deleted it at the same time.
-        PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Err(Error::TagNotFound {
+        Created::Theirs => Err(Error::TagNotFound {
             tag: name.to_string(),
         }),
     }
@@ -302,5 +308,112 @@ mod tests {
         // A tag can never be mistaken for a tombstone and vice versa.
         assert!(!tombstone_key("x").starts_with(&format!("{REFS_DIR}/{TAG_PREFIX}")));
         assert!(!tag_key("x").starts_with(&format!("{REFS_DIR}/{TOMBSTONE_PREFIX}")));
+    }
+
+    /// A store whose reads carry no ETag, as some S3-compatible servers' do.
+    mod without_etags {
+        use std::sync::Arc;
+
+        use async_trait::async_trait;
+        use futures::stream::BoxStream;
+        use object_store::path::Path;
+        use object_store::{
+            CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+            ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+        };
+
+        use crate::{Error, Repository, Storage, StorageConfig};
+
+        #[derive(Debug)]
+        struct NoEtags(Arc<dyn ObjectStore>);
+
+        impl std::fmt::Display for NoEtags {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "NoEtags({})", self.0)
+            }
+        }
+
+        #[async_trait]
+        impl ObjectStore for NoEtags {
+            async fn put_opts(
+                &self,
+                location: &Path,
+                payload: PutPayload,
+                opts: PutOptions,
+            ) -> object_store::Result<PutResult> {
+                self.0.put_opts(location, payload, opts).await
+            }
+
+            async fn put_multipart_opts(
+                &self,
+                location: &Path,
+                opts: PutMultipartOptions,
+            ) -> object_store::Result<Box<dyn MultipartUpload>> {
+                self.0.put_multipart_opts(location, opts).await
+            }
+
+            async fn get_opts(
+                &self,
+                location: &Path,
+                options: GetOptions,
+            ) -> object_store::Result<GetResult> {
+                let mut result = self.0.get_opts(location, options).await?;
+                result.meta.e_tag = None;
+                Ok(result)
+            }
+
+            fn delete_stream(
+                &self,
+                locations: BoxStream<'static, object_store::Result<Path>>,
+            ) -> BoxStream<'static, object_store::Result<Path>> {
+                self.0.delete_stream(locations)
+            }
+
+            fn list(
+                &self,
+                prefix: Option<&Path>,
+            ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+                self.0.list(prefix)
+            }
+
+            async fn list_with_delimiter(
+                &self,
+                prefix: Option<&Path>,
+            ) -> object_store::Result<ListResult> {
+                self.0.list_with_delimiter(prefix).await
+            }
+
+            async fn copy_opts(
+                &self,
+                from: &Path,
+                to: &Path,
+                options: CopyOptions,
+            ) -> object_store::Result<()> {
+                self.0.copy_opts(from, to, options).await
+            }
+        }
+
+        #[tokio::test]
+        async fn a_branch_read_without_etag_is_a_storage_error() {
+            let storage = Storage::new(StorageConfig::memory()).unwrap();
+            Repository::create(storage.clone()).await.unwrap();
+            let blind = storage.map_store(|inner| Arc::new(NoEtags(inner)));
+            let repo = Repository::open(blind).await.unwrap();
+            for err in [
+                repo.writable_session("main").await.unwrap_err(),
+                repo.lookup_branch("main").await.unwrap_err(),
+                repo.reset_branch("main", &repo_main(&storage).await, None)
+                    .await
+                    .unwrap_err(),
+            ] {
+                assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+                assert!(err.to_string().contains("no ETag"), "{err}");
+            }
+        }
+
+        async fn repo_main(storage: &Storage) -> crate::SnapshotId {
+            let repo = Repository::open(storage.clone()).await.unwrap();
+            repo.lookup_branch("main").await.unwrap()
+        }
     }
 }

@@ -8,13 +8,19 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::format::{self, ObjectKind, RepoMarker, SnapshotId};
-use crate::refs::{self, MAIN_BRANCH, SwapOutcome, TagState};
+use crate::refs::{self, MAIN_BRANCH, TagState};
+use crate::resolve::{Intent, Moved, Target, create_object, move_branch};
 use crate::session::Session;
 use crate::snapshot::Snapshot;
-use crate::storage::{PutOutcome, Storage, WriteMode};
+use crate::storage::Storage;
 
 /// The key of the object marking a repository.
 pub(crate) const REPO_MARKER_KEY: &str = "repo";
+
+/// How to find out whether a repository creation whose outcome is unknown
+/// took effect.
+const CREATE_CHECK: &str = "open it: Repository::open_or_create finishes an interrupted creation, Repository::open \
+     reports RepositoryNotFound if there is none";
 
 /// A version of the repository: the tip of a branch, a tag or a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,35 +80,55 @@ impl Repository {
     ///
     /// Fails with [`Error::RepositoryExists`] if there is already one at this
     /// location (also when two processes race to create it: one wins).
+    ///
+    /// Creation is atomic: the initial snapshot is written first, then
+    /// `main` (whoever creates it wins the race), and the `repo` marker last;
+    /// [`Repository::open`] only recognises a location with the marker. A
+    /// creation interrupted before the marker is finished by the next
+    /// `create` (which then reports `RepositoryExists`, since the repository
+    /// is not its own) or [`Repository::open_or_create`].
     pub async fn create(storage: Storage) -> Result<Self> {
-        let marker = format::encode_msgpack(
-            ObjectKind::RepoMarker,
-            &RepoMarker {
-                created_at: Utc::now(),
-            },
-        )?;
-        match storage
-            .put(REPO_MARKER_KEY, marker, WriteMode::Create)
-            .await?
-        {
-            PutOutcome::Written { .. } => {}
-            PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => {
-                return Err(Error::RepositoryExists {
-                    location: storage.location(),
-                });
-            }
-        }
-        let initial = Snapshot::initial();
-        initial.write(&storage).await?;
-        if !refs::create_branch(&storage, MAIN_BRANCH, &initial.id).await? {
+        if storage.exists(REPO_MARKER_KEY).await? {
             return Err(Error::RepositoryExists {
                 location: storage.location(),
             });
         }
-        Ok(Repository { storage })
+        let initial = Snapshot::initial();
+        initial.write(&storage).await?;
+        let location = storage.location();
+        let ours = refs::create_branch(&storage, MAIN_BRANCH, &initial.id)
+            .await
+            .map_err(|e| match e {
+                Error::OutcomeUnknown { source, .. } => Error::outcome_unknown(
+                    format!("creating the repository at {location}"),
+                    CREATE_CHECK,
+                    *source,
+                ),
+                other => other,
+            })?;
+        let marker = format::encode_msgpack(
+            ObjectKind::RepoMarker,
+            &RepoMarker {
+                created_at: initial.written_at,
+            },
+        )?;
+        let intent = Intent::new(
+            format!("creating the repository at {location}"),
+            CREATE_CHECK,
+        );
+        // Ours or a concurrent creator's: either way the repository is complete.
+        create_object(&storage, REPO_MARKER_KEY, &marker, intent).await?;
+        if ours {
+            Ok(Repository { storage })
+        } else {
+            Err(Error::RepositoryExists { location })
+        }
     }
 
     /// Opens an existing repository; [`Error::RepositoryNotFound`] if there is none.
+    ///
+    /// Only a complete repository is recognised: a creation interrupted
+    /// before its last step is not a repository yet.
     pub async fn open(storage: Storage) -> Result<Self> {
         let Some(fetched) = storage.get(REPO_MARKER_KEY).await? else {
             return Err(Error::RepositoryNotFound {
@@ -117,7 +143,9 @@ impl Repository {
         Ok(Repository { storage })
     }
 
-    /// Opens the repository, creating it first if there is none.
+    /// Opens the repository, creating it first if there is none (or
+    /// finishing a creation that was interrupted). Concurrent calls all end
+    /// with the same repository.
     pub async fn open_or_create(storage: Storage) -> Result<Self> {
         match Self::open(storage.clone()).await {
             Err(Error::RepositoryNotFound { .. }) => match Self::create(storage.clone()).await {
@@ -161,7 +189,7 @@ impl Repository {
             self.storage.clone(),
             branch.to_string(),
             snapshot,
-            state.etag,
+            Some(state.etag),
         ))
     }
 
@@ -254,18 +282,20 @@ impl Repository {
             });
         }
         self.check_snapshot_exists(to).await?;
-        match refs::swap_branch(&self.storage, name, to, state.etag.as_deref()).await? {
-            SwapOutcome::Swapped { .. } => Ok(()),
-            SwapOutcome::Lost => {
-                let actual = refs::read_branch(&self.storage, name)
-                    .await?
-                    .map(|s| s.snapshot);
-                Err(Error::Conflict {
-                    branch: name.to_string(),
-                    expected_parent: expected,
-                    actual_parent: actual,
-                })
-            }
+        let intent = Intent::new(
+            format!("resetting branch `{name}` to snapshot {to}"),
+            format!(
+                "look the branch up (Repository::lookup_branch): if it points to snapshot {to}, \
+                 the reset was applied"
+            ),
+        );
+        match move_branch(&self.storage, name, &state.etag, to, Target::Exact, intent).await? {
+            Moved::Done { .. } => Ok(()),
+            Moved::Conflict { actual } => Err(Error::Conflict {
+                branch: name.to_string(),
+                expected_parent: expected,
+                actual_parent: actual,
+            }),
         }
     }
 
@@ -309,6 +339,7 @@ impl Repository {
 mod tests {
     use super::*;
     use crate::StorageConfig;
+    use crate::storage::WriteMode;
 
     #[test]
     fn repository_and_session_are_send_sync() {

@@ -1,26 +1,25 @@
 //! Sessions: reading a version of the store, and changing and committing it.
 //!
 //! A [`Session`] reads one snapshot (its *base*). A writable session also
-//! keeps uncommitted changes in memory, sees them in every read, and turns
-//! them into a new snapshot with [`Session::commit`]. Every method takes
+//! keeps uncommitted changes (small values in memory, larger ones already
+//! uploaded as chunks), sees them in every read, and turns them into a new
+//! snapshot with [`Session::commit`]. Every method takes
 //! `&self`, so a session can be shared (for example in an `Arc`) and used
 //! from several tasks at once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
-use crate::format::{ChunkId, Entry, SnapshotId};
-use crate::refs::{self, SwapOutcome};
+use crate::format::{Entry, SnapshotId};
+use crate::refs;
+use crate::resolve::{Intent, Moved, Target, move_branch};
 use crate::snapshot::{self, Snapshot};
 use crate::storage::Storage;
-
-/// How many chunk uploads a commit runs at once.
-const UPLOAD_CONCURRENCY: usize = 8;
 
 /// Checks a store key: not empty, no leading or trailing `/`, no empty,
 /// `.` or `..` segments, no control characters.
@@ -53,17 +52,58 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+/// Which bytes of a value [`Session::get_range`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByteRange {
+    /// Bytes `start..end`.
+    Bounded(Range<u64>),
+    /// Every byte from this offset on.
+    From(u64),
+    /// The last this many bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// The bytes this range selects in a value of `len` bytes: always a
+    /// (possibly empty) range inside `0..len`.
+    fn within(&self, len: u64) -> Range<u64> {
+        match self {
+            ByteRange::Bounded(r) => {
+                let start = r.start.min(len);
+                start..r.end.clamp(start, len)
+            }
+            ByteRange::From(start) => (*start).min(len)..len,
+            ByteRange::Suffix(n) => len.saturating_sub(*n)..len,
+        }
+    }
+}
+
+/// An uncommitted change. A set value larger than the inline threshold is
+/// uploaded as a chunk by [`Session::set`], so a session holds only small
+/// values and chunk references in memory, however much it writes.
+#[derive(Debug, Clone, PartialEq)]
 enum Change {
-    Set(Bytes),
+    Set(Entry),
     Delete,
 }
 
 #[derive(Debug)]
 struct State {
     base: Arc<Snapshot>,
-    /// ETag of the branch reference when it pointed to `base`.
+    /// ETag of the branch reference when it pointed to `base`; `None` when
+    /// the branch is known to have moved past `base` (the next commit is a
+    /// conflict).
     branch_etag: Option<String>,
+    changes: BTreeMap<String, Change>,
+    /// A commit whose outcome was unknown; the next commit settles it first.
+    pending: Option<Pending>,
+}
+
+/// A snapshot written by a commit whose branch move could not be confirmed,
+/// with the changes it holds.
+#[derive(Debug)]
+struct Pending {
+    snapshot: Arc<Snapshot>,
     changes: BTreeMap<String, Change>,
 }
 
@@ -126,6 +166,7 @@ impl Session {
                 base: Arc::new(base),
                 branch_etag: None,
                 changes: BTreeMap::new(),
+                pending: None,
             }),
         }
     }
@@ -143,6 +184,7 @@ impl Session {
                 base: Arc::new(base),
                 branch_etag,
                 changes: BTreeMap::new(),
+                pending: None,
             }),
         }
     }
@@ -170,18 +212,21 @@ impl Session {
         }
     }
 
+    /// How a key's value is stored (in the changes, else in the base), `None`
+    /// if the key is absent.
+    async fn entry(&self, key: &str) -> Result<Option<Entry>> {
+        validate_key(key)?;
+        let state = self.state.read().await;
+        Ok(match state.changes.get(key) {
+            Some(Change::Set(entry)) => Some(entry.clone()),
+            Some(Change::Delete) => None,
+            None => state.base.entries.get(key).cloned(),
+        })
+    }
+
     /// The value of a key, `None` if absent.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        validate_key(key)?;
-        let entry = {
-            let state = self.state.read().await;
-            match state.changes.get(key) {
-                Some(Change::Set(value)) => return Ok(Some(value.clone())),
-                Some(Change::Delete) => return Ok(None),
-                None => state.base.entries.get(key).cloned(),
-            }
-        };
-        match entry {
+        match self.entry(key).await? {
             None => Ok(None),
             Some(Entry::Inline(value)) => Ok(Some(value)),
             Some(Entry::Chunk { id, length }) => snapshot::read_chunk(&self.storage, &id, length)
@@ -190,12 +235,45 @@ impl Session {
         }
     }
 
+    /// Part of a key's value, `None` if the key is absent. A range past the
+    /// end of the value is clipped (a start past the end gives no bytes).
+    ///
+    /// For a value stored as a chunk only the requested bytes are fetched;
+    /// such a partial read is not checked against the value's hash (a whole
+    /// [`Session::get`] is).
+    pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>> {
+        match self.entry(key).await? {
+            None => Ok(None),
+            Some(Entry::Inline(value)) => {
+                let within = range.within(value.len() as u64);
+                // `within` lies inside `0..len`, so both ends fit in usize.
+                let (start, end) = (within.start as usize, within.end as usize);
+                Ok(Some(value.slice(start..end)))
+            }
+            Some(Entry::Chunk { id, length }) => {
+                let within = range.within(length);
+                snapshot::read_chunk_range(&self.storage, &id, length, within)
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
     /// Sets a key's value.
+    ///
+    /// A value larger than the inline threshold is uploaded at once, as a
+    /// chunk that nothing refers to until the commit (see FORMAT.md), so the
+    /// session does not keep it in memory. On an error the key keeps its
+    /// previous value.
     pub async fn set(&self, key: &str, value: Bytes) -> Result<()> {
         self.check_writable()?;
         validate_key(key)?;
+        let (entry, chunk) = snapshot::entry_for(&value);
+        if let Some((id, data)) = chunk {
+            snapshot::write_chunk(&self.storage, &id, &data).await?;
+        }
         let mut state = self.state.write().await;
-        state.changes.insert(key.to_string(), Change::Set(value));
+        state.changes.insert(key.to_string(), Change::Set(entry));
         Ok(())
     }
 
@@ -261,6 +339,10 @@ impl Session {
     }
 
     /// Forgets every uncommitted change.
+    ///
+    /// A commit that failed with [`Error::OutcomeUnknown`] is not forgotten:
+    /// it may have been applied, so the next [`Session::commit`] still
+    /// settles it first (and returns its snapshot id if it was applied).
     pub async fn discard_changes(&self) -> Result<()> {
         self.state.write().await.changes.clear();
         Ok(())
@@ -273,38 +355,42 @@ impl Session {
     /// names the expected and the actual tip (the changes are kept, so the
     /// caller may discard them or retry on a fresh session). On success the
     /// new snapshot becomes the base and the changes are cleared.
+    ///
+    /// A lost reply to the branch move is resolved by reading the branch back
+    /// (see FORMAT.md). If that fails too, the error is
+    /// [`Error::OutcomeUnknown`] and the changes are kept: calling `commit`
+    /// again on this session first settles the earlier attempt, and returns
+    /// its snapshot id if it had been applied (committing only what changed
+    /// since, if anything did), so the changes are never committed twice.
+    /// Any other error happens before the branch is touched: nothing was
+    /// committed.
     pub async fn commit(&self, message: &str) -> Result<SnapshotId> {
         let Some(branch) = self.branch.as_deref() else {
             return Err(Error::ReadOnlySession);
         };
         let mut state = self.state.write().await;
+        if let Some(pending) = state.pending.take() {
+            let id = pending.snapshot.id.clone();
+            self.publish(branch, &mut state, pending).await?;
+            if state.changes.is_empty() {
+                return Ok(id);
+            }
+        }
         if state.changes.is_empty() {
             return Err(Error::NoChangesToCommit);
         }
 
         let mut entries = state.base.entries.clone();
-        let mut uploads: BTreeMap<ChunkId, Bytes> = BTreeMap::new();
         for (key, change) in &state.changes {
             match change {
-                Change::Set(value) => {
-                    let (entry, chunk) = snapshot::entry_for(value);
-                    if let Some((id, data)) = chunk {
-                        uploads.insert(id, data);
-                    }
-                    entries.insert(key.clone(), entry);
+                Change::Set(entry) => {
+                    entries.insert(key.clone(), entry.clone());
                 }
                 Change::Delete => {
                     entries.remove(key);
                 }
             }
         }
-
-        let storage = &self.storage;
-        futures::stream::iter(uploads)
-            .map(|(id, data)| async move { snapshot::write_chunk(storage, &id, &data).await })
-            .buffer_unordered(UPLOAD_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
 
         let new = Snapshot {
             id: SnapshotId::random(),
@@ -313,25 +399,55 @@ impl Session {
             written_at: chrono::Utc::now(),
             entries,
         };
-        new.write(storage).await?;
+        new.write(&self.storage).await?;
+        let id = new.id.clone();
+        let pending = Pending {
+            snapshot: Arc::new(new),
+            changes: state.changes.clone(),
+        };
+        self.publish(branch, &mut state, pending).await?;
+        Ok(id)
+    }
 
-        match refs::swap_branch(storage, branch, &new.id, state.branch_etag.as_deref()).await? {
-            SwapOutcome::Swapped { etag } => {
-                let id = new.id.clone();
-                state.base = Arc::new(new);
+    /// Moves the branch from the session's base to a written snapshot and,
+    /// if that worked, makes it the base and forgets the changes it holds.
+    async fn publish(&self, branch: &str, state: &mut State, pending: Pending) -> Result<()> {
+        let conflict = |actual| Error::Conflict {
+            branch: branch.to_string(),
+            expected_parent: state.base.id.clone(),
+            actual_parent: actual,
+        };
+        let Some(etag) = state.branch_etag.clone() else {
+            let actual = refs::read_branch(&self.storage, branch)
+                .await?
+                .map(|s| s.snapshot);
+            return Err(conflict(actual));
+        };
+        let id = pending.snapshot.id.clone();
+        let intent = Intent::new(
+            format!("the commit of snapshot {id} to branch `{branch}`"),
+            format!(
+                "commit again on the same session, which checks first, or see whether branch \
+                 `{branch}` points to snapshot {id} or descends from it (Repository::ancestry)"
+            ),
+        );
+        let target = Target::Descendant {
+            base: &state.base.id,
+        };
+        let moved = move_branch(&self.storage, branch, &etag, &id, target, intent).await;
+        match moved {
+            Ok(Moved::Done { etag }) => {
+                state
+                    .changes
+                    .retain(|key, change| pending.changes.get(key) != Some(change));
+                state.base = pending.snapshot;
                 state.branch_etag = etag;
-                state.changes.clear();
-                Ok(id)
+                Ok(())
             }
-            SwapOutcome::Lost => {
-                let actual = refs::read_branch(storage, branch)
-                    .await?
-                    .map(|s| s.snapshot);
-                Err(Error::Conflict {
-                    branch: branch.to_string(),
-                    expected_parent: state.base.id.clone(),
-                    actual_parent: actual,
-                })
+            Ok(Moved::Conflict { actual }) => Err(conflict(actual)),
+            Err(e) => {
+                state.pending = Some(pending);
+                Err(e)
             }
         }
     }
@@ -363,6 +479,91 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    /// Ranged reads of inline values, committed and uncommitted chunks, with
+    /// clipping at both ends.
+    #[tokio::test]
+    async fn ranged_reads() {
+        use crate::{Repository, StorageConfig};
+
+        let repo = Repository::create(Storage::new(StorageConfig::memory()).unwrap())
+            .await
+            .unwrap();
+        let session = repo.writable_session("main").await.unwrap();
+        let big: Bytes = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let small = Bytes::from_static(b"0123456789");
+        session.set("big", big.clone()).await.unwrap();
+        session.set("small", small.clone()).await.unwrap();
+        for committed in [false, true] {
+            if committed {
+                session.commit("values").await.unwrap();
+            }
+            for (key, value) in [("big", &big), ("small", &small)] {
+                let len = value.len();
+                let cases = [
+                    (ByteRange::Bounded(2..7), value.slice(2..7)),
+                    (ByteRange::Bounded(5..100_000), value.slice(5..)),
+                    (ByteRange::Bounded(Range { start: 7, end: 2 }), Bytes::new()),
+                    (ByteRange::From(len as u64 - 3), value.slice(len - 3..)),
+                    (ByteRange::From(100_000), Bytes::new()),
+                    (ByteRange::Suffix(4), value.slice(len - 4..)),
+                    (ByteRange::Suffix(100_000), value.clone()),
+                ];
+                for (range, expected) in cases {
+                    let got = session.get_range(key, range.clone()).await.unwrap();
+                    assert_eq!(got, Some(expected), "{key} {range:?} committed={committed}");
+                }
+            }
+        }
+        let got = session
+            .get_range("absent", ByteRange::From(0))
+            .await
+            .unwrap();
+        assert_eq!(got, None);
+        session.delete("big").await.unwrap();
+        let got = session.get_range("big", ByteRange::From(0)).await.unwrap();
+        assert_eq!(got, None);
+    }
+
+    /// Large values are uploaded by `set`: before the commit the chunk is in
+    /// storage (unreachable), reads of the key find it there, and a
+    /// discarded change leaves it behind without making it visible.
+    #[tokio::test]
+    async fn large_values_are_uploaded_when_set() {
+        use crate::{Repository, StorageConfig, VersionRef};
+
+        let storage = Storage::new(StorageConfig::memory()).unwrap();
+        let repo = Repository::create(storage.clone()).await.unwrap();
+        let session = repo.writable_session("main").await.unwrap();
+        let big = Bytes::from(vec![7u8; 4096]);
+        session.set("a/c/0", big.clone()).await.unwrap();
+        session
+            .set("small", Bytes::from_static(b"s"))
+            .await
+            .unwrap();
+        assert_eq!(storage.list_names("chunks").await.unwrap().len(), 1);
+        assert_eq!(session.get("a/c/0").await.unwrap(), Some(big.clone()));
+        let ro = repo
+            .readonly_session(&VersionRef::Branch("main".into()))
+            .await
+            .unwrap();
+        assert_eq!(ro.get("a/c/0").await.unwrap(), None);
+
+        session.commit("big").await.unwrap();
+        let ro = repo
+            .readonly_session(&VersionRef::Branch("main".into()))
+            .await
+            .unwrap();
+        assert_eq!(ro.get("a/c/0").await.unwrap(), Some(big));
+
+        session
+            .set("a/c/1", Bytes::from(vec![8u8; 4096]))
+            .await
+            .unwrap();
+        session.discard_changes().await.unwrap();
+        assert_eq!(storage.list_names("chunks").await.unwrap().len(), 2);
+        assert_eq!(session.get("a/c/1").await.unwrap(), None);
     }
 
     mod model {

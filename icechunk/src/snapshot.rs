@@ -6,13 +6,15 @@
 //! content-addressed chunk objects `chunks/<sha256>`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::format::{self, ChunkId, Entry, ObjectKind, SnapshotId, SnapshotPayload};
-use crate::storage::{PutOutcome, Storage, WriteMode};
+use crate::resolve::{Created, Intent, create_object};
+use crate::storage::{Storage, WriteMode};
 
 /// The directory holding snapshot objects.
 pub(crate) const SNAPSHOTS_DIR: &str = "snapshots";
@@ -60,16 +62,24 @@ impl Snapshot {
     }
 
     /// Writes the snapshot. Snapshot ids are random, so an existing object
-    /// with the same id is an error.
+    /// with the same id is an error, unless it holds our own bytes (an earlier
+    /// attempt whose reply was lost).
+    ///
+    /// Nothing refers to the snapshot yet, so when its outcome cannot be
+    /// established the error is the plain storage error: whatever happened,
+    /// nothing became visible.
     pub(crate) async fn write(&self, storage: &Storage) -> Result<()> {
         let key = snapshot_key(&self.id);
         let data = format::encode_msgpack(ObjectKind::Snapshot, &self.to_payload())?;
-        match storage.put(&key, data, WriteMode::Create).await? {
-            PutOutcome::Written { .. } => Ok(()),
-            PutOutcome::AlreadyExists | PutOutcome::PreconditionFailed => Err(Error::corrupted(
+        let intent = Intent::new(format!("writing snapshot {}", self.id), "");
+        match create_object(storage, &key, &data, intent).await {
+            Ok(Created::Ours) => Ok(()),
+            Ok(Created::Theirs) => Err(Error::corrupted(
                 storage.describe(&key),
-                "a snapshot with this id already exists",
+                "a different snapshot with this id already exists",
             )),
+            Err(Error::OutcomeUnknown { source, .. }) => Err(*source),
+            Err(e) => Err(e),
         }
     }
 
@@ -138,6 +148,37 @@ pub(crate) async fn read_chunk(storage: &Storage, id: &ChunkId, length: u64) -> 
         return Err(Error::corrupted(
             object,
             "its content does not match its id",
+        ));
+    }
+    Ok(data)
+}
+
+/// Reads bytes `range` (within `0..length`) of a chunk's value, fetching
+/// only those bytes. Unlike [`read_chunk`] it cannot check the value's hash;
+/// it checks that the object has the expected size where it can.
+pub(crate) async fn read_chunk_range(
+    storage: &Storage,
+    id: &ChunkId,
+    length: u64,
+    range: Range<u64>,
+) -> Result<Bytes> {
+    if range.is_empty() {
+        return Ok(Bytes::new());
+    }
+    let key = chunk_key(id);
+    let object = storage.describe(&key);
+    let header = format::HEADER_LEN as u64;
+    let data = storage
+        .get_range(&key, header + range.start..header + range.end)
+        .await?
+        .ok_or_else(|| Error::corrupted(&object, "the chunk is missing"))?;
+    if data.len() as u64 != range.end - range.start {
+        return Err(Error::corrupted(
+            object,
+            format!(
+                "expected {length} bytes, bytes {}..{} could not all be read",
+                range.start, range.end
+            ),
         ));
     }
     Ok(data)

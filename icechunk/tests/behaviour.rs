@@ -11,6 +11,10 @@ use suite::{Backend, Fixture};
 struct Memory;
 
 impl Backend for Memory {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn fresh(&self) -> Fixture {
         let config =
             StorageConfig::from_url("memory://suite", Vec::<(String, String)>::new()).unwrap();
@@ -32,6 +36,10 @@ impl Local {
 }
 
 impl Backend for Local {
+    fn name(&self) -> &'static str {
+        "local filesystem"
+    }
+
     fn fresh(&self) -> Fixture {
         let name = format!("repo-{}", icechunk::SnapshotId::random());
         let path = self.dir.path().join(name);
@@ -51,6 +59,59 @@ mod memory {
 
 mod local {
     behaviour_suite!(super::Local::new());
+}
+
+/// Commits, branch and tag operations and repository creation through
+/// thousands of injected faults (see `suite/chaos.rs`); run with
+/// `-- --nocapture` to see the counts.
+mod fault_injection {
+    use super::suite::chaos::{Plan, run};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory() {
+        let plan = Plan {
+            writers: 4,
+            commits_per_writer: 120,
+            ref_ops: 400,
+            tag_races: 60,
+            creations: 80,
+            creators: 3,
+        };
+        run(&super::Memory, &plan).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_filesystem() {
+        let plan = Plan {
+            writers: 3,
+            commits_per_writer: 10,
+            ref_ops: 30,
+            tag_races: 5,
+            creations: 6,
+            creators: 3,
+        };
+        run(&super::Local::new(), &plan).await;
+    }
+}
+
+/// Operations cut off at each of their store calls (see `suite/crash.rs`).
+mod crash_points {
+    use super::suite::crash;
+
+    #[tokio::test]
+    async fn memory() {
+        crash::repository_creation(&super::Memory).await;
+        crash::commit(&super::Memory).await;
+        crash::refs(&super::Memory).await;
+    }
+
+    #[tokio::test]
+    async fn local_filesystem() {
+        let local = super::Local::new();
+        crash::repository_creation(&local).await;
+        crash::commit(&local).await;
+        crash::refs(&local).await;
+    }
 }
 
 /// The local store must also be correct across processes: this test starts

@@ -60,6 +60,10 @@ impl S3 {
 }
 
 impl Backend for S3 {
+    fn name(&self) -> &'static str {
+        "S3"
+    }
+
     fn fresh(&self) -> Fixture {
         let url = format!("s3://{}/{}", self.bucket, unique_prefix());
         fixture(
@@ -99,6 +103,10 @@ impl Azure {
 }
 
 impl Backend for Azure {
+    fn name(&self) -> &'static str {
+        "Azure"
+    }
+
     fn fresh(&self) -> Fixture {
         let url = format!("az://{}/{}", self.container, unique_prefix());
         fixture(
@@ -124,6 +132,54 @@ mod s3 {
 
 mod azure {
     behaviour_suite!(super::Azure::from_env());
+}
+
+/// The fault-injection scenario of `suite/chaos.rs` against the real servers:
+/// faults are injected between icechunk and the server's client, so every
+/// request that gets through is a real request. Run with `-- --nocapture` to
+/// see the counts.
+mod fault_injection {
+    use super::suite::chaos::{Plan, run};
+
+    const PLAN: Plan = Plan {
+        writers: 3,
+        commits_per_writer: 8,
+        ref_ops: 24,
+        tag_races: 4,
+        creations: 4,
+        creators: 3,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3() {
+        run(&super::S3::from_env(), &PLAN).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn azure() {
+        run(&super::Azure::from_env(), &PLAN).await;
+    }
+}
+
+/// Operations cut off at each of their requests (see `suite/crash.rs`).
+mod crash_points {
+    use super::suite::crash;
+
+    #[tokio::test]
+    async fn s3() {
+        let s3 = super::S3::from_env();
+        crash::repository_creation(&s3).await;
+        crash::commit(&s3).await;
+        crash::refs(&s3).await;
+    }
+
+    #[tokio::test]
+    async fn azure() {
+        let azure = super::Azure::from_env();
+        crash::repository_creation(&azure).await;
+        crash::commit(&azure).await;
+        crash::refs(&azure).await;
+    }
 }
 
 /// `use_emulator=true` together with an explicit endpoint reaches the server

@@ -4,7 +4,7 @@ import builtins
 import datetime
 import os
 from collections.abc import Awaitable, Mapping
-from typing import Final, NoReturn, final
+from typing import Final, final
 
 from icechunk.store import IcechunkStore
 
@@ -68,6 +68,10 @@ class Storage:
     @property
     def location(self) -> str:
         """The location as a URL, for messages."""
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickles as ``Storage.from_url(url, options)`` with the options as given
+        (credentials included). Memory storage raises ``TypeError``: its objects exist
+        only in this process."""
 
 @final
 class SnapshotInfo:
@@ -174,7 +178,13 @@ class Session:
     def discard_changes(self) -> None: ...
     def commit(self, message: str) -> str:
         """Commits the changes and returns the new snapshot id. ``ConflictError`` if the
-        branch moved: nothing becomes visible and the changes are kept."""
+        branch moved: nothing becomes visible and the changes are kept.
+        ``OutcomeUnknownError`` if the reply to the branch update was lost and could not
+        be checked: calling ``commit`` again on this session settles it first and returns
+        the earlier snapshot id if it was applied, so nothing is committed twice."""
+
+    def commit_async(self, message: str) -> Awaitable[str]:
+        """``commit`` as an awaitable that does not block the event loop (same errors)."""
 
     def get(
         self,
@@ -185,15 +195,22 @@ class Session:
         suffix: int | None = None,
     ) -> Awaitable[bytes | None]:
         """The value of ``key`` or ``None``; ``start``/``end`` select ``value[start:end]``,
-        ``suffix`` the last ``suffix`` bytes."""
+        ``suffix`` the last ``suffix`` bytes. A range reads only those bytes of a
+        large value from storage."""
 
-    def set(self, key: str, value: bytes | bytearray) -> Awaitable[None]: ...
+    def set(self, key: str, value: bytes | bytearray) -> Awaitable[None]:
+        """Sets a value; one larger than 512 bytes is uploaded at once (as a chunk that
+        only a commit makes reachable), so uncommitted changes do not fill memory."""
+
     def delete(self, key: str) -> Awaitable[None]: ...
     def exists(self, key: str) -> Awaitable[bool]: ...
     def list(self) -> Awaitable[builtins.list[str]]: ...
     def list_prefix(self, prefix: str) -> Awaitable[builtins.list[str]]: ...
     def list_dir(self, prefix: str = "") -> Awaitable[builtins.list[str]]: ...
-    def __reduce__(self) -> NoReturn: ...
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """A read-only session pickles as its storage and snapshot id, and reopens that
+        snapshot when unpickled. Writable sessions (uncommitted changes live in memory)
+        and sessions on memory storage raise ``TypeError``."""
 
 class IcechunkError(Exception):
     """Base class of every error raised by icechunk."""
@@ -258,6 +275,16 @@ class UnsupportedFormatVersionError(IcechunkError):
 class CorruptedError(IcechunkError):
     object: str
     reason: str
+
+class OutcomeUnknownError(IcechunkError):
+    """A write's reply was lost and reading back whether it took effect failed too.
+
+    It may or may not have been applied; ``check`` says how to find out. Calling
+    ``Session.commit`` again on the same session settles an unknown commit first.
+    """
+
+    operation: str
+    check: str
 
 class StorageError(IcechunkError):
     operation: str

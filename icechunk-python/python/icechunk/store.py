@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from zarr.abc.store import (
     ByteRequest,
@@ -101,10 +101,15 @@ class IcechunkStore(Store):
     def __str__(self) -> str:
         return f"icechunk://{self._session!r}"
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(
-            "IcechunkStore cannot be pickled: its session holds uncommitted changes in memory"
-        )
+    def __reduce__(self) -> tuple[type[IcechunkStore], tuple[Session]]:
+        """A store over a read-only session pickles as that session (see ``Session``);
+        a writable session's uncommitted changes live in memory and cannot be pickled."""
+        if not self._session.read_only:
+            raise TypeError(
+                "an IcechunkStore over a writable session cannot be pickled: the session "
+                "holds uncommitted changes in memory"
+            )
+        return (type(self), (self._session,))
 
     async def get(
         self,

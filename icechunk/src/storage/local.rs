@@ -8,7 +8,7 @@
 //!   an inode is reused within the timestamp granularity, which would let a
 //!   stale compare-and-swap succeed.
 //! * A conditional update takes an exclusive OS file lock
-//!   ([`std::fs::File::lock`]) on a per-object lock file under
+//!   ([`std::fs::File::try_lock`]) on a per-object lock file under
 //!   `<root>/.icechunk-locks/`, outside the repository's key space, then
 //!   compares the current content's ETag with the expected one, writes the new
 //!   content atomically (temporary file + rename, done by `LocalFileSystem`)
@@ -17,6 +17,16 @@
 //!   OS lock on a file, this holds across threads and across processes.
 //! * Creates need no lock: `LocalFileSystem` publishes them with a hard link,
 //!   which fails atomically if the object exists.
+//! * Durability: every write is flushed (`fsync` of the temporary file) before
+//!   it is published, and the directory entry after (`LocalFileSystem`'s
+//!   `with_fsync`), so a crash never leaves a partial object, nor a reference
+//!   to an object that is not on disk.
+//! * Cancel safety: a locked operation runs in a task of its own, so a caller
+//!   that stops waiting (a timeout, a dropped future) cannot release the lock
+//!   while the write it started is still going on. Such a write may still be
+//!   applied, exactly like a request whose reply was lost.
+//! * A lock is waited for at most [`LOCK_WAIT`]; then the operation fails
+//!   with an error naming the lock file, instead of hanging.
 //!
 //! Listing results carry no ETag (reading every object to hash it would be
 //! too costly); `get`/`head` return the content ETag.
@@ -24,6 +34,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -44,11 +55,15 @@ const LOCK_DIR: &str = ".icechunk-locks";
 
 const STORE: &str = "LockingLocalStore";
 
+/// How long an operation waits for an object's lock before failing.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(30);
+
 /// A [`LocalFileSystem`] with content ETags and lock-based `PutMode::Update`.
 #[derive(Debug, Clone)]
 pub(crate) struct LockingLocalStore {
     inner: Arc<LocalFileSystem>,
     root: Arc<PathBuf>,
+    lock_wait: Duration,
 }
 
 impl fmt::Display for LockingLocalStore {
@@ -80,13 +95,60 @@ pub(crate) fn content_etag<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> St
     out
 }
 
+/// Runs blocking file-system work off the async threads when there is a
+/// tokio runtime, in place otherwise.
+async fn run_blocking<T, F>(work: F) -> object_store::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> object_store::Result<T> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.spawn_blocking(work).await.map_err(generic)?,
+        Err(_) => work(),
+    }
+}
+
+/// Takes the exclusive lock on the lock file `path`, waiting at most `wait`;
+/// it is released when the returned file is dropped (or the process ends).
+fn acquire(path: &std::path::Path, wait: Duration) -> object_store::Result<std::fs::File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(generic)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(generic)?;
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(generic(format!(
+                    "gave up after {wait:?} waiting for the lock {}: another writer holds it \
+                     (a stuck process, or a file system that does not release locks)",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(generic(e)),
+        }
+    }
+}
+
 impl LockingLocalStore {
     /// Opens a store rooted at `root`, which must exist.
     pub(crate) fn new(root: PathBuf) -> object_store::Result<Self> {
-        let inner = LocalFileSystem::new_with_prefix(&root)?;
+        let inner = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
         Ok(LockingLocalStore {
             inner: Arc::new(inner),
             root: Arc::new(root),
+            lock_wait: LOCK_WAIT,
         })
     }
 
@@ -102,25 +164,26 @@ impl LockingLocalStore {
         path
     }
 
-    /// Takes the exclusive lock of `location`; it is released when the
-    /// returned file is dropped.
-    async fn lock(&self, location: &Path) -> object_store::Result<std::fs::File> {
+    /// Runs `critical` while holding the exclusive lock of `location`.
+    ///
+    /// Both run in a task of their own (when there is a tokio runtime), so
+    /// that dropping the returned future cannot release the lock before
+    /// `critical` is finished.
+    async fn locked<T, F>(&self, location: &Path, critical: F) -> object_store::Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = object_store::Result<T>> + Send + 'static,
+    {
         let path = self.lock_path(location);
-        tokio::task::spawn_blocking(move || -> object_store::Result<std::fs::File> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(generic)?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(generic)?;
-            file.lock().map_err(generic)?;
-            Ok(file)
-        })
-        .await
-        .map_err(generic)?
+        let wait = self.lock_wait;
+        let task = async move {
+            let _guard = run_blocking(move || acquire(&path, wait)).await?;
+            critical.await
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(task).await.map_err(generic)?,
+            Err(_) => task.await,
+        }
     }
 
     async fn read_all(&self, location: &Path) -> object_store::Result<(Bytes, ObjectMeta)> {
@@ -128,6 +191,36 @@ impl LockingLocalStore {
         let meta = result.meta.clone();
         let bytes = result.bytes().await?;
         Ok((bytes, meta))
+    }
+
+    /// Fails with `Precondition` unless the object exists and its content
+    /// ETag is `expected`. Called with the object's lock held.
+    async fn check_version(
+        &self,
+        location: &Path,
+        expected: Option<&str>,
+    ) -> object_store::Result<()> {
+        let current = match self.read_all(location).await {
+            Ok((bytes, _)) => content_etag([bytes.as_ref()]),
+            Err(object_store::Error::NotFound { path, .. }) => {
+                return Err(object_store::Error::Precondition {
+                    path,
+                    source: "the object does not exist".into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if expected.is_some_and(|e| normalize_etag(e) == normalize_etag(&current)) {
+            return Ok(());
+        }
+        Err(object_store::Error::Precondition {
+            path: location.to_string(),
+            source: format!(
+                "the current ETag {current} does not match the expected {}",
+                expected.unwrap_or("(none)")
+            )
+            .into(),
+        })
     }
 
     fn hides(location: &ObjectMeta) -> bool {
@@ -165,48 +258,31 @@ impl ObjectStore for LockingLocalStore {
                 self.inner.put_opts(location, payload, opts).await?
             }
             PutMode::Overwrite => {
-                let _guard = self.lock(location).await?;
                 let opts = PutOptions {
                     mode: PutMode::Overwrite,
                     tags,
                     attributes,
                     extensions,
                 };
-                self.inner.put_opts(location, payload, opts).await?
+                let (this, at) = (self.clone(), location.clone());
+                self.locked(location, async move {
+                    this.inner.put_opts(&at, payload, opts).await
+                })
+                .await?
             }
             PutMode::Update(version) => {
-                let _guard = self.lock(location).await?;
-                let current = match self.read_all(location).await {
-                    Ok((bytes, _)) => content_etag([bytes.as_ref()]),
-                    Err(object_store::Error::NotFound { path, .. }) => {
-                        return Err(object_store::Error::Precondition {
-                            path,
-                            source: "the object does not exist".into(),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                };
-                let matches = version
-                    .e_tag
-                    .as_deref()
-                    .is_some_and(|expected| normalize_etag(expected) == normalize_etag(&current));
-                if !matches {
-                    return Err(object_store::Error::Precondition {
-                        path: location.to_string(),
-                        source: format!(
-                            "the current ETag {current} does not match the expected {}",
-                            version.e_tag.as_deref().unwrap_or("(none)")
-                        )
-                        .into(),
-                    });
-                }
                 let opts = PutOptions {
                     mode: PutMode::Overwrite,
                     tags,
                     attributes,
                     extensions,
                 };
-                self.inner.put_opts(location, payload, opts).await?
+                let (this, at) = (self.clone(), location.clone());
+                self.locked(location, async move {
+                    this.check_version(&at, version.e_tag.as_deref()).await?;
+                    this.inner.put_opts(&at, payload, opts).await
+                })
+                .await?
             }
         };
         Ok(PutResult {
@@ -276,8 +352,9 @@ impl ObjectStore for LockingLocalStore {
             .and_then(move |location| {
                 let this = this.clone();
                 async move {
-                    let _guard = this.lock(&location).await?;
-                    this.inner.delete(&location).await?;
+                    let (inner, at) = (this.inner.clone(), location.clone());
+                    this.locked(&location, async move { inner.delete(&at).await })
+                        .await?;
                     Ok(location)
                 }
             })
@@ -317,8 +394,12 @@ impl ObjectStore for LockingLocalStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
-        let _guard = self.lock(to).await?;
-        self.inner.copy_opts(from, to, options).await
+        let (inner, from, at) = (self.inner.clone(), from.clone(), to.clone());
+        self.locked(
+            to,
+            async move { inner.copy_opts(&from, &at, options).await },
+        )
+        .await
     }
 
     async fn rename_opts(
@@ -327,8 +408,12 @@ impl ObjectStore for LockingLocalStore {
         to: &Path,
         options: RenameOptions,
     ) -> object_store::Result<()> {
-        let _guard = self.lock(to).await?;
-        self.inner.rename_opts(from, to, options).await
+        let (inner, from, at) = (self.inner.clone(), from.clone(), to.clone());
+        self.locked(
+            to,
+            async move { inner.rename_opts(&from, &at, options).await },
+        )
+        .await
     }
 }
 
@@ -482,5 +567,83 @@ mod tests {
         }
         let text = first.get(&path).await.unwrap().bytes().await.unwrap();
         assert_eq!(text, (tasks * per_task).to_string());
+    }
+
+    /// Compare-and-swap increments abandoned at random moments (as a timeout
+    /// would) may or may not be applied, but an abandoned one never lets
+    /// another writer's increment be lost: the counter ends between the
+    /// number of confirmed increments and that plus the abandoned ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn abandoned_updates_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Path::from("counter");
+        let store = LockingLocalStore::new(dir.path().to_path_buf()).unwrap();
+        store
+            .put(&path, Bytes::from_static(b"0").into())
+            .await
+            .unwrap();
+        let mut handles = Vec::new();
+        for task in 0..6u64 {
+            let store = LockingLocalStore::new(dir.path().to_path_buf()).unwrap();
+            let path = path.clone();
+            handles.push(tokio::spawn(async move {
+                let (mut confirmed, mut abandoned) = (0u64, 0u64);
+                for attempt in 0..40u64 {
+                    let got = store.get(&path).await.unwrap();
+                    let etag = got.meta.e_tag.clone().unwrap();
+                    let text = got.bytes().await.unwrap();
+                    let n: u64 = std::str::from_utf8(&text).unwrap().parse().unwrap();
+                    let put = store.put_opts(&path, (n + 1).to_string().into(), update(&etag));
+                    let patience = Duration::from_micros((task * 37 + attempt * 101) % 700);
+                    match tokio::time::timeout(patience, put).await {
+                        Ok(Ok(_)) => confirmed += 1,
+                        Ok(Err(object_store::Error::Precondition { .. })) => {}
+                        Ok(Err(e)) => panic!("{e}"),
+                        Err(_) => abandoned += 1,
+                    }
+                }
+                (confirmed, abandoned)
+            }));
+        }
+        let (mut confirmed, mut abandoned) = (0, 0);
+        for h in handles {
+            let (c, a) = h.await.unwrap();
+            confirmed += c;
+            abandoned += a;
+        }
+        // Let the abandoned writes finish.
+        let _ = store.locked(&path, async { Ok(()) }).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let text = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let n: u64 = std::str::from_utf8(&text).unwrap().parse().unwrap();
+        assert!(
+            confirmed <= n && n <= confirmed + abandoned,
+            "counter {n}, {confirmed} confirmed, {abandoned} abandoned"
+        );
+    }
+
+    /// A lock held elsewhere (here: by this test) makes writes fail after the
+    /// configured wait, naming the lock, instead of hanging.
+    #[tokio::test]
+    async fn lock_wait_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LockingLocalStore::new(dir.path().to_path_buf()).unwrap();
+        store.lock_wait = Duration::from_millis(100);
+        let path = Path::from("refs/branch.main");
+        store
+            .put(&path, Bytes::from_static(b"a").into())
+            .await
+            .unwrap();
+        let held = acquire(&store.lock_path(&path), Duration::ZERO).unwrap();
+        let started = Instant::now();
+        let err = store
+            .put(&path, Bytes::from_static(b"b").into())
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(err.to_string().contains("waiting for the lock"), "{err}");
+        assert!(store.delete(&path).await.is_err());
+        drop(held);
+        store.delete(&path).await.unwrap();
     }
 }

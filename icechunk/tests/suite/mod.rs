@@ -6,6 +6,13 @@
 
 #![allow(dead_code)]
 
+pub mod chaos;
+pub mod crash;
+pub mod faults;
+pub mod replies;
+
+pub use replies::every_request_sent_twice;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +50,9 @@ impl Fixture {
 
 /// A storage backend to run the suite against.
 pub trait Backend: Send + Sync {
+    /// A short name for messages, e.g. `memory`.
+    fn name(&self) -> &'static str;
+
     /// A new, empty location.
     fn fresh(&self) -> Fixture;
 }
@@ -75,6 +85,7 @@ macro_rules! behaviour_suite {
             concurrent_writers_commit_every_change_once,
             reopened_storage_sees_everything,
             errors_name_the_location,
+            every_request_sent_twice,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
