@@ -1,7 +1,8 @@
 //! Content keys: a stage's key is a hash of everything it reads — the files of the workspace
 //! packages it builds or tests (with the packages they depend on, from cargo's package graph),
-//! the other paths it declares, the toolchain, its tools' pins, its flags and the keys of the
-//! artifacts it consumes — never of timestamps or the commit. A stage that passed is recorded
+//! the other paths it declares, the toolchain, its tools' pins, its flags, the interpreters a
+//! Python stage tests and the keys of the artifacts it consumes — never of timestamps or the
+//! commit. A stage that passed is recorded
 //! with its key under `target/xtask/passed/`; `cargo xtask ci` skips a stage whose key has
 //! passed and says so.
 
@@ -49,6 +50,8 @@ pub struct Keys {
     /// Package name → its directory and its workspace dependencies.
     packages: BTreeMap<String, (String, Vec<String>)>,
     rustc: String,
+    /// The CPython interpreters found (the Python stages test each).
+    pythons: String,
     memo: BTreeMap<&'static str, StageKey>,
 }
 
@@ -78,6 +81,11 @@ impl Keys {
             files,
             packages: workspace_packages(ctx)?,
             rustc: process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?,
+            pythons: ctx
+                .interpreters()
+                .iter()
+                .map(|i| format!("{} {}\n", i.version, i.path.display()))
+                .collect(),
             memo: BTreeMap::new(),
         })
     }
@@ -128,6 +136,9 @@ impl Keys {
         }
         if stage.inputs.toolchain {
             field("rustc", &self.rustc);
+        }
+        if stage.consumes.contains(&graph::Artifact::Wheels) {
+            field("pythons", &self.pythons);
         }
         for name in self.unclaimed() {
             field("unclaimed", &name);

@@ -157,6 +157,11 @@ fn sleepy_workspace(dir: &Path) {
              std::fs::write(marker, std::process::id().to_string()).unwrap();\n    \
              std::thread::sleep(std::time::Duration::from_secs(600));\n}\n",
         ),
+        // Every cargo invocation of xtask passes --locked, so the lock file must exist.
+        (
+            "Cargo.lock",
+            "version = 4\n\n[[package]]\nname = \"sleepy\"\nversion = \"0.1.0\"\n",
+        ),
         (".config/nextest.toml", "[profile.ci]\nfail-fast = false\n"),
         (".gitignore", "/target/\n"),
     ];
