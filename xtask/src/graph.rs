@@ -140,7 +140,15 @@ impl Stage {
     }
 }
 
-const ALL_PACKAGES: &[&str] = &["icechunk", "icechunk-python", "xtask"];
+/// What rustfmt and clippy read besides the icechunk and xtask packages: the bindings' Rust.
+const RUST_LINT_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "icechunk-python/pyo3-config.txt",
+];
 /// What the nextest archive is built from (also its manifest's sources).
 const RUST_TEST_SOURCES: &[&str] = &[
     "Cargo.toml",
@@ -193,8 +201,8 @@ pub static STAGES: &[Stage] = &[
         consumes: &[],
         services: Services::None,
         inputs: Inputs {
-            packages: ALL_PACKAGES,
-            paths: &["Cargo.toml", "Cargo.lock", ".cargo"],
+            packages: &["icechunk", "xtask"],
+            paths: RUST_LINT_SOURCES,
             toolchain: true,
             cacheable: true,
         },

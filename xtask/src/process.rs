@@ -183,14 +183,16 @@ pub fn spawn_daemon(cmd: &Cmd, root: &Path, log: &Path) -> Result<u32> {
         .lock()
         .map_err(|_| anyhow::anyhow!("daemon registry poisoned"))?
         .push((pid, handle));
-    // Until the child has exec'd, /proc shows our own command line: wait for that to pass
-    // (bounded), so a check right after the start sees the server, not a fork of us.
+    // Until the child has exec'd, /proc shows our own command line (and, during the exec, an
+    // empty one): wait for that to pass (bounded), so a check right after the start sees the
+    // server, not a fork of us.
     let ours = std::fs::read(format!("/proc/{}/cmdline", std::process::id())).ok();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while ours.is_some()
-        && Instant::now() < deadline
-        && std::fs::read(format!("/proc/{pid}/cmdline")).ok() == ours
-    {
+    while ours.is_some() && Instant::now() < deadline {
+        match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(now) if now.is_empty() || Some(&now) == ours.as_ref() => {}
+            _ => break,
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(pid)
