@@ -4,7 +4,7 @@
 
 use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
 use super::steps::{
-    ON_MAIN, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
+    Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
 };
 use super::yaml::Node;
 use crate::artifacts;
@@ -227,6 +227,72 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     Node::Map(node)
 }
 
+/// The caches a job restores at its start and saves at its end: the tools xtask installs, uv's
+/// downloads for the Python stages, hypothesis's examples.
+fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
+    let os = job.os.platform();
+    let mut caches = Vec::new();
+    let tools = xtask_tools(job);
+    if python && !tools.is_empty() {
+        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+        let users: Vec<&Stage> = stages
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest)
+            })
+            .collect();
+        caches.push(Cache {
+            id: Some("tools"),
+            path: TOOLS_DIR.to_string(),
+            key: format!(
+                "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
+                names.join("-")
+            ),
+            restore_prefix: None,
+            condition: condition(workflow, &users),
+            save: Save::OnMainAfterMiss,
+        });
+    }
+    if stages
+        .iter()
+        .any(|s| s.consumes.contains(&Artifact::Wheels))
+    {
+        let prefix = format!(
+            "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-",
+            job.key
+        );
+        caches.push(Cache {
+            id: None,
+            path: "~/.cache/uv".to_string(),
+            key: format!(
+                "{prefix}${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
+            ),
+            restore_prefix: Some(prefix),
+            condition: None,
+            save: Save::OnMain,
+        });
+    }
+    if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
+        let matrix = if job.per_python {
+            "-${{ matrix.python }}"
+        } else {
+            ""
+        };
+        let prefix = format!("hypothesis-{os}-{}{matrix}-", job.key);
+        caches.push(Cache {
+            id: None,
+            path: "icechunk-python/.hypothesis/".to_string(),
+            key: format!("{prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"),
+            restore_prefix: Some(prefix),
+            condition: None,
+            // Saved after failures too: a failing example is what the cache is for.
+            save: Save::Always,
+        });
+    }
+    caches
+}
+
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
     let stages: Vec<&Stage> = job.stages().collect();
     let os = job.os.platform();
@@ -277,75 +343,9 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             condition(workflow, &nextest_users),
         ));
     }
-    let tools = xtask_tools(job);
-    let tools_key = python.as_ref().map(|_| {
-        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
-        format!(
-            "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
-            names.join("-")
-        )
-    });
-    let tools_key = tools_key.filter(|_| !tools.is_empty());
-    let tool_users: Vec<&Stage> = stages
-        .iter()
-        .copied()
-        .filter(|s| s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest))
-        .collect();
-    let tools_condition = condition(workflow, &tool_users);
-    if let Some(key) = &tools_key {
-        let mut node = vec![("id".to_string(), Node::str("tools"))];
-        node.extend(step(
-            pins::CACHE_RESTORE,
-            vec![("path", Node::str(TOOLS_DIR)), ("key", Node::str(key))],
-        ));
-        out.push(with_if(node, tools_condition.clone()));
-    }
-    let python_stage = stages
-        .iter()
-        .any(|s| s.consumes.contains(&Artifact::Wheels));
-    let uv_key = format!(
-        "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}",
-        job.key
-    );
-    if python_stage {
-        out.push(Node::Map(step(
-            pins::CACHE_RESTORE,
-            vec![
-                ("path", Node::str("~/.cache/uv")),
-                (
-                    "key",
-                    Node::str(format!(
-                        "{uv_key}-${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
-                    )),
-                ),
-                ("restore-keys", Node::str(format!("{uv_key}-"))),
-            ],
-        )));
-    }
-    let hypothesis = stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name));
-    let hypothesis_prefix = format!(
-        "hypothesis-{os}-{}{}-",
-        job.key,
-        if job.per_python {
-            "-${{ matrix.python }}"
-        } else {
-            ""
-        }
-    );
-    if hypothesis {
-        out.push(Node::Map(step(
-            pins::CACHE_RESTORE,
-            vec![
-                ("path", Node::str("icechunk-python/.hypothesis/")),
-                (
-                    "key",
-                    Node::str(format!(
-                        "{hypothesis_prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
-                    )),
-                ),
-                ("restore-keys", Node::str(&hypothesis_prefix)),
-            ],
-        )));
+    let caches = caches(workflow, job, &stages, python.is_some());
+    for cache in &caches {
+        out.push(cache.restore());
     }
     for artifact in job.consumes() {
         out.push(Node::Map(step(
@@ -403,63 +403,19 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             ("run", Node::str("cargo xtask docker-down")),
         ]));
     }
-    if hypothesis {
-        // Saved after failures too: a failing example is what the cache is for.
-        out.push(Node::Map(
-            std::iter::once(("if".to_string(), Node::str("always()")))
-                .chain(step(
-                    pins::CACHE_SAVE,
-                    vec![
-                        ("path", Node::str("icechunk-python/.hypothesis/")),
-                        (
-                            "key",
-                            Node::str(format!(
-                                "{hypothesis_prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
-                            )),
-                        ),
-                    ],
-                ))
-                .collect(),
-        ));
-    }
-    if python_stage {
+    if stages
+        .iter()
+        .any(|s| s.consumes.contains(&Artifact::Wheels))
+    {
+        // Pruned before it is saved: what `uv cache prune --ci` keeps is what pays to restore.
         let uv = format!("{TOOLS_DIR}/uv-{}/bin/uv", Tool::Uv.version());
         out.push(Node::map([
             ("if", Node::str(format!("always() && {ON_MAIN}"))),
             ("run", Node::str(format!("{uv} cache prune --ci"))),
         ]));
-        out.push(Node::Map(
-            std::iter::once(("if".to_string(), Node::str(format!("always() && {ON_MAIN}"))))
-                .chain(step(
-                    pins::CACHE_SAVE,
-                    vec![
-                        ("path", Node::str("~/.cache/uv")),
-                        (
-                            "key",
-                            Node::str(format!(
-                                "{uv_key}-${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
-                            )),
-                        ),
-                    ],
-                ))
-                .collect(),
-        ));
     }
-    if let Some(key) = &tools_key {
-        let when = match &tools_condition {
-            Some(c) => {
-                format!("always() && ({c}) && {ON_MAIN} && steps.tools.outputs.cache-hit != 'true'")
-            }
-            None => format!("always() && {ON_MAIN} && steps.tools.outputs.cache-hit != 'true'"),
-        };
-        out.push(Node::Map(
-            std::iter::once(("if".to_string(), Node::Str(when)))
-                .chain(step(
-                    pins::CACHE_SAVE,
-                    vec![("path", Node::str(TOOLS_DIR)), ("key", Node::str(key))],
-                ))
-                .collect(),
-        ));
+    for cache in &caches {
+        out.push(cache.save());
     }
     out
 }

@@ -9,6 +9,64 @@ use crate::tools::Tool;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
 
+/// When a cache is saved.
+pub enum Save {
+    /// Every run, after failures too.
+    Always,
+    /// Runs on main, after failures too (pull requests restore what main saved).
+    OnMain,
+    /// Runs on main whose restore missed.
+    OnMainAfterMiss,
+}
+
+/// One cache: restored by a step at the start of the job, saved by one at its end.
+pub struct Cache {
+    /// The restore step's id, when the save step reads its `cache-hit`.
+    pub id: Option<&'static str>,
+    pub path: String,
+    pub key: String,
+    pub restore_prefix: Option<String>,
+    /// When the job's stages that use it are switched by inputs.
+    pub condition: Option<String>,
+    pub save: Save,
+}
+
+impl Cache {
+    pub fn restore(&self) -> Node {
+        let mut with = vec![
+            ("path", Node::str(&self.path)),
+            ("key", Node::str(&self.key)),
+        ];
+        if let Some(prefix) = &self.restore_prefix {
+            with.push(("restore-keys", Node::str(prefix)));
+        }
+        let mut node = Vec::new();
+        if let Some(id) = self.id {
+            node.push(("id".to_string(), Node::str(id)));
+        }
+        node.extend(step(pins::CACHE_RESTORE, with));
+        with_if(node, self.condition.clone())
+    }
+
+    pub fn save(&self) -> Node {
+        let mut when = vec!["always()".to_string()];
+        when.extend(self.condition.as_ref().map(|c| format!("({c})")));
+        match (&self.save, self.id) {
+            (Save::Always, _) => {}
+            (Save::OnMain, _) | (Save::OnMainAfterMiss, None) => when.push(ON_MAIN.to_string()),
+            (Save::OnMainAfterMiss, Some(id)) => {
+                when.push(ON_MAIN.to_string());
+                when.push(format!("steps.{id}.outputs.cache-hit != 'true'"));
+            }
+        }
+        let with = vec![
+            ("path", Node::str(&self.path)),
+            ("key", Node::str(&self.key)),
+        ];
+        with_if(step(pins::CACHE_SAVE, with), Some(when.join(" && ")))
+    }
+}
+
 /// The condition under which a step that serves `stages` runs: always, or when a switch of the
 /// called workflow turns one of them on.
 pub fn condition(workflow: &Workflow, stages: &[&Stage]) -> Option<String> {
