@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
 pub use crate::flags::{Flag, StageArgs};
-use crate::keys::Inputs;
 use crate::tools::Tool;
 
 /// Something a stage leaves behind for later stages (and later workflow jobs).
@@ -64,6 +63,20 @@ pub enum Services {
     Starts,
     /// Needs them running (and so needs docker-up).
     Requires,
+}
+
+/// What a stage reads, besides the artifacts it consumes.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs {
+    /// Workspace packages it builds or tests; the packages they depend on count too.
+    pub packages: &'static [&'static str],
+    /// Other paths it reads (git pathspecs relative to the workspace root).
+    pub paths: &'static [&'static str],
+    /// Whether the Rust toolchain (`rustc -vV`) is an input.
+    pub toolchain: bool,
+    /// Whether a pass may be reused at all (a stage that starts servers, or tests against
+    /// nightly builds that change without any change here, is always run).
+    pub cacheable: bool,
 }
 
 /// Which stage a [`Stage`] is: `stages::plan` matches on it, so every stage has a plan.

@@ -18,20 +18,6 @@ use crate::context::Context;
 use crate::graph::{self, Stage};
 use crate::process;
 
-/// What a stage reads, besides the artifacts it consumes.
-#[derive(Clone, Copy, Debug)]
-pub struct Inputs {
-    /// Workspace packages it builds or tests; the packages they depend on count too.
-    pub packages: &'static [&'static str],
-    /// Other paths it reads (git pathspecs relative to the workspace root).
-    pub paths: &'static [&'static str],
-    /// Whether the Rust toolchain (`rustc -vV`) is an input.
-    pub toolchain: bool,
-    /// Whether a pass may be reused at all (a stage that starts servers, or tests against
-    /// nightly builds that change without any change here, is always run).
-    pub cacheable: bool,
-}
-
 /// One stage's key and what it covers.
 #[derive(Clone, Debug, Serialize)]
 pub struct StageKey {

@@ -5,7 +5,8 @@
 //! Layers, each importing only the ones before it: [`cmd`], [`output`], [`process`] (the one
 //! way to start processes), [`pins`], [`context`]; [`plan`] (what to run, as data) and [`exec`]
 //! (runs plans, knows no stage); [`graph`] (the stages, as data); the areas a plan touches —
-//! [`tools`], [`artifacts`], [`services`], [`workflows`] — each owning its actions; [`stages`]
+//! [`tools`], [`artifacts`], [`services`], [`junit`], [`workflows`], [`keys`] — each owning its
+//! actions; [`stages`]
 //! (a plan per stage); and on top [`ci`], [`compare`], [`report`] and [`cli`].
 //!
 //! To add a stage: declare it in [`graph::STAGES`] (what it produces, consumes, requires and
