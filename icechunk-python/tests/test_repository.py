@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import itertools
+import multiprocessing
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -339,6 +341,25 @@ def test_unreachable_server_is_a_storage_error() -> None:
         Repository.open(storage)
     assert err.value.operation == "reading"
     assert err.value.path == "s3://bucket/prefix/repo"
+
+
+def read_in_worker(session: icechunk.Session, key: str) -> bytes | None:
+    """Runs in a worker process: the session arrives pickled."""
+    return read(session, key)
+
+
+def test_a_process_pool_reads_a_repository_in_parallel(tmp_path: Path) -> None:
+    repo = Repository.create(Storage.local(tmp_path / "repo"))
+    session = repo.writable_session("main")
+    for i in range(8):
+        write(session, f"k{i}", f"v{i}".encode())
+    session.commit("eight keys")
+    readonly = repo.readonly_session()
+    # spawn, not fork: the parent runs tokio's threads, which a fork does not carry over.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        values = list(pool.map(read_in_worker, [readonly] * 8, [f"k{i}" for i in range(8)]))
+    assert values == [f"v{i}".encode() for i in range(8)]
 
 
 def test_read_only_sessions_and_storage_pickle(tmp_path: Path) -> None:
