@@ -92,7 +92,7 @@ fn run(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::List => {
-            print!("{}", graph::render_list());
+            print!("{}", crate::help::render_list());
             return Ok(ExitCode::SUCCESS);
         }
         Command::DockerDown { dry_run } => {
@@ -131,8 +131,12 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Keys { json } => {
             let ctx = Context::discover()?;
             let keys = crate::keys::all(&ctx)?;
+            // Also as a file: CI's pass records are cache entries of it, keyed by these keys.
+            let text = serde_json::to_string_pretty(&keys)? + "\n";
+            std::fs::create_dir_all(ctx.xtask_dir())?;
+            std::fs::write(ctx.xtask_dir().join("keys.json"), &text)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                print!("{text}");
             } else {
                 print!("{}", crate::keys::table(&keys));
             }
@@ -202,8 +206,8 @@ impl Command {
     /// outlives it, so that a closed stdout (`| head`) may simply end it.
     fn only_prints(&self) -> bool {
         match self {
-            Command::Help(_) | Command::List | Command::Keys { .. } => true,
-            Command::Workflows => false,
+            Command::Help(_) | Command::List => true,
+            Command::Workflows | Command::Keys { .. } => false,
             Command::Ci { dry_run, .. }
             | Command::Stage { dry_run, .. }
             | Command::DockerDown { dry_run } => *dry_run,
@@ -262,7 +266,7 @@ fn no_more_args(command: &str, rest: &[String]) -> Result<()> {
 fn help_for(name: &str) -> Result<String> {
     match name {
         "ci" | "list" | "docker-down" | "workflows" | "keys" | "compare" => Ok(USAGE.to_string()),
-        _ => Ok(graph::render_help(graph::stage(name)?)),
+        _ => Ok(crate::help::render_help(graph::stage(name)?)),
     }
 }
 

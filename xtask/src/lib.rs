@@ -26,6 +26,7 @@ mod docs;
 pub(crate) mod exec;
 pub(crate) mod flags;
 pub(crate) mod graph;
+pub(crate) mod help;
 pub(crate) mod junit;
 pub(crate) mod keys;
 pub(crate) mod output;

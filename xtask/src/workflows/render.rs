@@ -2,6 +2,7 @@
 //! toolchain, Python, nextest, the caches, the artifacts it downloads and uploads — so a job is
 //! written once, in [`super::jobs`], and never by hand.
 
+use super::gate;
 use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
 use super::steps::{
     Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
@@ -82,11 +83,16 @@ fn document(workflow: &Workflow) -> Node {
         "env",
         Node::map([("CARGO_TERM_COLOR", Node::str("always"))]),
     ));
-    let jobs: Vec<(String, Node)> = workflow
-        .entries
-        .iter()
-        .map(|entry| entry_node(workflow, entry))
-        .collect();
+    let mut jobs: Vec<(String, Node)> = Vec::new();
+    if gate::gated(workflow) {
+        jobs.push((gate::PLAN.to_string(), gate::plan_job(workflow)));
+    }
+    jobs.extend(
+        workflow
+            .entries
+            .iter()
+            .map(|entry| entry_node(workflow, entry)),
+    );
     doc.push(("jobs", Node::Map(jobs)));
     Node::map(doc)
 }
@@ -151,7 +157,14 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
                 ),
             ));
             if !stages.is_empty() {
-                let with = stages.iter().map(|s| (s.to_string(), Node::bool(true)));
+                let with = stages.iter().map(|s| {
+                    let on = if gate::gated(workflow) {
+                        gate::switch(key, s)
+                    } else {
+                        Node::bool(true)
+                    };
+                    (s.to_string(), on)
+                });
                 node.push(("with".to_string(), Node::map(with)));
             }
             (key.to_string(), Node::Map(node))
@@ -161,8 +174,12 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
 }
 
 fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
-    let needs = entry_needs(workflow.file, key);
-    if !needs.is_empty() {
+    let mut needs = entry_needs(workflow.file, key);
+    if gate::gated(workflow) {
+        needs.insert(0, gate::PLAN.to_string());
+        node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
+        node.push(("if".into(), Node::Str(gate::entry_if(key))));
+    } else if !needs.is_empty() {
         node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
     } else if let Trigger::Nightly { label, .. } = workflow.trigger {
         node.push((
@@ -174,35 +191,38 @@ fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
     }
 }
 
-/// The one check to require: it fails unless every other job of the workflow succeeded.
+/// The one check to require: it fails unless every other job succeeded or was skipped by the
+/// plan (a job skipped because one it needs failed leaves that one failed, which fails this).
+/// On main it then saves the pass records of this commit's keys.
 fn conclusion(workflow: &Workflow) -> Node {
-    let needs = workflow.entries.iter().filter_map(|e| match e {
-        Entry::Job(j) => Some(j.key),
-        Entry::Call { key, .. } => Some(*key),
-        Entry::Conclusion => None,
-    });
+    let mut steps = vec![Node::map([
+        (
+            "name",
+            Node::str("every needed job succeeded or was not needed"),
+        ),
+        (
+            "env",
+            Node::map([("NEEDS", Node::str("${{ toJSON(needs) }}"))]),
+        ),
+        (
+            "run",
+            Node::str(
+                "echo \"$NEEDS\" | jq -r 'to_entries[] | \"\\(.key): \\(.value.result)\"'\n\
+                 echo \"$NEEDS\" | jq -e 'all(.[]; .result == \"success\" or .result == \"skipped\")' > /dev/null\n\
+                 echo \"$NEEDS\" | jq -e '.plan.result == \"success\"' > /dev/null\n",
+            ),
+        ),
+    ])];
+    steps.extend(gate::save_steps(workflow));
     Node::map([
         ("if", Node::str("always()")),
-        ("needs", Node::seq(needs.map(Node::str))),
-        ("runs-on", Node::str(Os::Linux.runner())),
-        ("timeout-minutes", Node::int(5)),
         (
-            "steps",
-            Node::seq([Node::map([
-                ("name", Node::str("every needed job succeeded")),
-                (
-                    "env",
-                    Node::map([("NEEDS", Node::str("${{ toJSON(needs) }}"))]),
-                ),
-                (
-                    "run",
-                    Node::str(
-                        "echo \"$NEEDS\" | jq -r 'to_entries[] | \"\\(.key): \\(.value.result)\"'\n\
-                         echo \"$NEEDS\" | jq -e 'all(.[]; .result == \"success\")' > /dev/null\n",
-                    ),
-                ),
-            ])]),
+            "needs",
+            Node::seq(gate::conclusion_needs(workflow).into_iter().map(Node::Str)),
         ),
+        ("runs-on", Node::str(Os::Linux.runner())),
+        ("timeout-minutes", Node::int(10)),
+        ("steps", Node::Seq(steps)),
     ])
 }
 

@@ -1,7 +1,7 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
 //! switched stage runs under, what a job installs, and its Rust cache.
 
-use super::jobs::{Job, Trigger, Workflow, workflows};
+use super::jobs::{Job, Os, Trigger, Workflow, workflows};
 use super::yaml::Node;
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins::{self, PYTHON_VERSIONS, Pin};
@@ -153,24 +153,31 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     let compiles = job
         .stages()
         .any(|s| s.name == "lint-rust" || !s.produces.is_empty());
-    let platform = job.os.platform();
-    let mut with = if compiles {
-        let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
-        if let Trigger::Called { switches } = workflow.trigger {
-            for s in switches {
-                key.push_str(&format!("-${{{{ inputs.{s} }}}}"));
-            }
+    if !compiles {
+        return rust_cache_for_xtask(job.os);
+    }
+    let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
+    if let Trigger::Called { switches } = workflow.trigger {
+        for s in switches {
+            key.push_str(&format!("-${{{{ inputs.{s} }}}}"));
         }
-        vec![
-            ("key", Node::str(key)),
-            ("cache-on-failure", Node::bool(true)),
-        ]
-    } else {
-        vec![(
+    }
+    let with = vec![
+        ("key", Node::str(key)),
+        ("cache-on-failure", Node::bool(true)),
+        ("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))),
+    ];
+    step(pins::RUST_CACHE, with)
+}
+
+/// The one small cache of xtask's dependencies that every job which compiles only xtask shares.
+pub fn rust_cache_for_xtask(os: Os) -> Vec<(String, Node)> {
+    let with = vec![
+        (
             "shared-key",
-            Node::str(format!("xtask-{}-{platform}", pins::TOOLCHAIN)),
-        )]
-    };
-    with.push(("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))));
+            Node::str(format!("xtask-{}-{}", pins::TOOLCHAIN, os.platform())),
+        ),
+        ("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))),
+    ];
     step(pins::RUST_CACHE, with)
 }
