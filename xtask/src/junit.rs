@@ -542,7 +542,7 @@ tests/test_x.py:5: AssertionError</failure></testcase><testcase classname="tests
 &gt;       raise RuntimeError("fixture exploded")
 E       RuntimeError: fixture exploded
 
-tests/test_x.py:24: RuntimeError</error></testcase><testcase classname="tests.test_x" name="test_skipped" file="tests/test_x.py" line="30" time="0.000"><skipped type="pytest.skip" message="not today">/work/scratch-junit/gen/py/tests/test_x.py:31: not today</skipped></testcase><testcase classname="tests.test_x" name="test_xfail" file="tests/test_x.py" line="35" time="0.001"><skipped type="pytest.xfail" message="known" /></testcase></testsuite></testsuites>"##;
+tests/test_x.py:24: RuntimeError</error></testcase><testcase classname="tests.test_x" name="test_skipped" file="tests/test_x.py" line="30" time="0.000"><skipped type="pytest.skip" message="not today">tests/test_x.py:31: not today</skipped></testcase><testcase classname="tests.test_x" name="test_xfail" file="tests/test_x.py" line="35" time="0.001"><skipped type="pytest.xfail" message="known" /></testcase></testsuite></testsuites>"##;
 
     /// pytest 9.2.0's default family (xunit2): no `file` and `line` attributes. Trimmed to
     /// two testcases.
