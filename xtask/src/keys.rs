@@ -43,25 +43,14 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(ctx: &Context) -> Result<Keys> {
-        let listed = process::capture(
-            &Cmd::new("git").args([
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-            ]),
-            &ctx.root,
-        )
-        .context("content keys need git to list the files: is this a git checkout?")?;
         let mut files = BTreeMap::new();
-        for name in listed.split('\0').filter(|f| !f.is_empty()) {
-            let digest = match std::fs::read(ctx.root.join(name)) {
+        for name in crate::artifacts::listed_files(ctx, &[])? {
+            let digest = match std::fs::read(ctx.root.join(&name)) {
                 Ok(bytes) => crate::artifacts::hex(&Sha256::digest(&bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => "deleted".to_string(),
                 Err(e) => return Err(e).with_context(|| format!("could not read {name}")),
             };
-            files.insert(name.to_string(), digest);
+            files.insert(name, digest);
         }
         Ok(Keys {
             files,

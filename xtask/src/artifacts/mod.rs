@@ -87,18 +87,9 @@ impl Sources {
         let commit = process::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "none".to_string());
-        let listed = git(&[
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-            "--",
-        ])?;
+        let files = listed_files(ctx, specs)?;
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
         let status = git(&["status", "--porcelain", "--untracked-files=normal", "--"])?;
-        let mut files: Vec<&str> = listed.split('\0').filter(|f| !f.is_empty()).collect();
-        files.sort_unstable();
-        files.dedup();
         Ok(Sources {
             commit,
             dirty: !status.trim().is_empty(),
@@ -115,6 +106,32 @@ impl Sources {
         };
         format!("commit {commit}{dirty} (sources {})", short(&self.hash, 12))
     }
+}
+
+/// The files git tracks or would add under `specs` (all of them when empty), sorted.
+pub fn listed_files(ctx: &Context, specs: &[&str]) -> Result<Vec<String>> {
+    let listed = process::capture(
+        &Cmd::new("git")
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+            ])
+            .args(specs),
+        &ctx.root,
+    )
+    .context("xtask needs git to list the sources: is this a git checkout?")?;
+    let mut files: Vec<String> = listed
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    Ok(files)
 }
 
 /// sha256 over every file's path and contents; a listed file that is gone counts as deleted.

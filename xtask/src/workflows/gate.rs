@@ -23,11 +23,10 @@ pub fn gated(workflow: &Workflow) -> bool {
 /// The stages entry `key` runs (a call: its called jobs' stages that are switched on).
 fn entry_stages(workflow: &Workflow, key: &str) -> Vec<&'static Stage> {
     let mut stages: Vec<&'static Stage> = Vec::new();
-    for instance in instances(workflow.file) {
-        let entry = instance.name.split([' ', '/']).next().unwrap_or_default();
-        if entry != key {
-            continue;
-        }
+    for instance in instances(workflow.file)
+        .into_iter()
+        .filter(|i| i.entry == key)
+    {
         for (name, _) in &instance.calls {
             if let Ok(stage) = graph::stage(name)
                 && !stages.iter().any(|s| s.name == stage.name)

@@ -264,6 +264,8 @@ pub fn workflows() -> Vec<Workflow> {
 pub struct Instance {
     /// The check's name: `shared-build / build`, `python / python-test (3.11)`.
     pub name: String,
+    /// The key of the workflow entry it stands for (`shared-build`, `python`).
+    pub entry: String,
     pub os: Os,
     pub needs: Vec<String>,
     pub calls: Vec<(String, StageArgs)>,
@@ -280,7 +282,7 @@ pub fn instances(file: &str) -> Vec<Instance> {
     let mut expanded: Vec<(&str, Vec<Instance>)> = Vec::new();
     for entry in &workflow.entries {
         match entry {
-            Entry::Job(job) => expanded.push((job.key, expand(job, job.key, None))),
+            Entry::Job(job) => expanded.push((job.key, expand(job, job.key, job.key, None))),
             Entry::Call { key, file, stages } => {
                 let called = all.iter().find(|w| w.file == *file);
                 let switches = match called.map(|w| &w.trigger) {
@@ -291,7 +293,8 @@ pub fn instances(file: &str) -> Vec<Instance> {
                 let mut list = Vec::new();
                 for job in jobs {
                     let on = |s: &&str| !switches.contains(s) || stages.contains(s);
-                    list.extend(expand(job, &format!("{key} / {}", job.key), Some(&on)));
+                    let name = format!("{key} / {}", job.key);
+                    list.extend(expand(job, key, &name, Some(&on)));
                 }
                 expanded.push((key, list));
             }
@@ -326,19 +329,15 @@ pub fn instances(file: &str) -> Vec<Instance> {
 /// The entries of a workflow that entry `key` must wait for (its `needs:`).
 pub fn entry_needs(file: &str, key: &str) -> Vec<String> {
     let list = instances(file);
-    let entry_of = |name: &str| {
-        name.split(" / ")
-            .next()
-            .unwrap_or(name)
-            .split(" (")
-            .next()
-            .unwrap_or(name)
-            .to_string()
+    let entry_of = |name: &String| {
+        list.iter()
+            .find(|i| &i.name == name)
+            .map(|i| i.entry.clone())
     };
     let mut needs: Vec<String> = list
         .iter()
-        .filter(|i| entry_of(&i.name) == key)
-        .flat_map(|i| i.needs.iter().map(|n| entry_of(n)))
+        .filter(|i| i.entry == key)
+        .flat_map(|i| i.needs.iter().filter_map(entry_of))
         .collect();
     needs.sort();
     needs.dedup();
@@ -365,7 +364,7 @@ fn consumed(instance: &Instance) -> Vec<Artifact> {
         .collect()
 }
 
-fn expand(job: &Job, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Instance> {
+fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Instance> {
     let pythons: Vec<Option<&str>> = if job.per_python {
         PYTHON_VERSIONS.iter().map(|v| Some(*v)).collect()
     } else {
@@ -384,6 +383,7 @@ fn expand(job: &Job, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Inst
                     Some(v) => format!("{name} ({v})"),
                     None => name.to_string(),
                 },
+                entry: entry.to_string(),
                 os: job.os,
                 needs: Vec::new(),
                 starts_services: calls
