@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::graph::{self, Schedule};
 use crate::pins;
 use crate::tools::Tool;
-use crate::workflows::jobs::{self, Entry, Trigger};
+use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
 
 /// For each stage, the jobs that run it (`CI: python / python-test (3.11)`).
 fn callers() -> BTreeMap<String, Vec<String>> {
@@ -66,7 +66,11 @@ pub fn jobs_table() -> String {
                     format!(
                         "{}{}",
                         job.os.runner(),
-                        if job.per_python { " × Python" } else { "" }
+                        match job.pythons {
+                            Pythons::Matrix => " × Python",
+                            Pythons::Together => " (every Python)",
+                            Pythons::Default => "",
+                        }
                     ),
                     job.stages.join(", "),
                 ),

@@ -23,8 +23,9 @@ pub struct StageArgs {
     pub backend: Option<String>,
     /// `--full` for python-test: add the tests that need services.
     pub full: bool,
-    /// `--python X.Y` for python-test: test this interpreter only (a workflow matrix entry).
-    pub python: Option<String>,
+    /// `--python X.Y[,X.Y…]` for python-test: test exactly these interpreters (each must be
+    /// found); empty: every one found, 3.11 required.
+    pub pythons: Vec<String>,
     /// `--index-url URL` for upstream.
     pub index_url: Option<String>,
 }
@@ -66,7 +67,7 @@ impl StageArgs {
                 "--partition" => parsed.partition = value.map(check_partition).transpose()?,
                 "--backend" => parsed.backend = value.map(check_backend).transpose()?,
                 "--full" => parsed.full = true,
-                "--python" => parsed.python = value.map(check_python).transpose()?,
+                "--python" => parsed.pythons = value.map(check_pythons).transpose()?.unwrap_or_default(),
                 "--index-url" => parsed.index_url = value,
                 other => unreachable!("flag {other} is declared but not parsed"),
             }
@@ -86,8 +87,8 @@ impl StageArgs {
         if self.full {
             args.push("--full".to_string());
         }
-        if let Some(p) = &self.python {
-            args.extend(["--python".to_string(), p.clone()]);
+        if !self.pythons.is_empty() {
+            args.extend(["--python".to_string(), self.pythons.join(",")]);
         }
         if let Some(u) = &self.index_url {
             args.extend(["--index-url".to_string(), u.clone()]);
@@ -121,14 +122,21 @@ fn check_partition(value: String) -> Result<String> {
     Ok(value)
 }
 
-fn check_python(value: String) -> Result<String> {
-    if !crate::pins::PYTHON_VERSIONS.contains(&value.as_str()) {
-        bail!(
-            "invalid Python version `{value}`: expected one of {}",
-            crate::pins::PYTHON_VERSIONS.join(", ")
-        );
+fn check_pythons(value: String) -> Result<Vec<String>> {
+    let mut versions: Vec<String> = Vec::new();
+    for version in value.split(',').map(str::trim) {
+        if !crate::pins::PYTHON_VERSIONS.contains(&version) {
+            bail!(
+                "invalid Python version `{version}` in `--python {value}`: expected a \
+                 comma-separated list of {}",
+                crate::pins::PYTHON_VERSIONS.join(", ")
+            );
+        }
+        if !versions.iter().any(|v| v == version) {
+            versions.push(version.to_string());
+        }
     }
-    Ok(value)
+    Ok(versions)
 }
 
 fn check_backend(value: String) -> Result<String> {
@@ -153,8 +161,8 @@ pub const SERVICES_FULL: Flag = Flag {
 
 pub const PYTHON: Flag = Flag {
     name: "--python",
-    value: Some("X.Y"),
-    help: "test this interpreter only (one entry of a workflow matrix)",
+    value: Some("X.Y[,X.Y...]"),
+    help: "test exactly these interpreters, each required (default: every one found)",
 };
 
 pub const INDEX_URL: Flag = Flag {

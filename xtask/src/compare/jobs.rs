@@ -37,9 +37,6 @@ pub struct Job {
     /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
     /// services).
     pub calls: Vec<(String, StageArgs)>,
-    /// A build job (shared variant): without artifact sharing, whatever else it runs becomes
-    /// a job of its own, named after what it runs.
-    pub builds: bool,
 }
 
 impl PartialOrd for Variant {
@@ -83,7 +80,6 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
         .flat_map(|file| instances(file))
         .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
         .map(|i| Job {
-            builds: i.calls.iter().any(|(c, _)| builds(c)),
             name: i.name,
             needs: i.needs,
             calls: i.calls,
@@ -173,51 +169,56 @@ fn builds(command: &str) -> bool {
     graph::stage(command).is_ok_and(|s| s.produces.iter().any(|a| !a.name().is_empty()))
 }
 
-/// The same jobs without a shared build: a job that consumes files builds them first itself,
-/// and a build job keeps only what else it runs (the shared build's lint-rust becomes a
-/// lint-rust job of its workflow, as in workflows without a shared build).
+/// The same jobs without a shared build, as CI without artifact sharing runs them: the build
+/// jobs are gone, a job that consumes files builds them first itself, and a job that tests
+/// several interpreters becomes one job per interpreter (each then builds its own wheel, which
+/// is why such workflows run a matrix).
 fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
-    shared
-        .iter()
-        .filter_map(|job| {
-            let kept: Vec<(String, StageArgs)> = job
-                .calls
-                .iter()
-                .filter(|(c, _)| !builds(c))
-                .cloned()
-                .collect();
-            if kept.is_empty() {
-                return None;
-            }
-            let name = if !job.builds {
-                job.name.clone()
-            } else {
-                let commands: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
-                commands.join(", ")
-            };
-            let mut builds: Vec<Artifact> = Vec::new();
-            for (command, _) in &kept {
-                if let Ok(stage) = graph::stage(command) {
-                    for artifact in stage.consumes.iter() {
-                        if !builds.contains(artifact) {
-                            builds.push(*artifact);
-                        }
-                    }
+    let mut out = Vec::new();
+    for job in shared.iter().filter(|j| !j.calls.iter().all(|(c, _)| builds(c))) {
+        let mut builds: Vec<Artifact> = Vec::new();
+        for stage in job.calls.iter().filter_map(|(c, _)| graph::stage(c).ok()) {
+            for artifact in stage.consumes {
+                if !builds.contains(artifact) {
+                    builds.push(*artifact);
                 }
             }
-            let calls = builds
-                .iter()
-                .map(|a| (a.producer().name.to_string(), StageArgs::default()))
-                .chain(kept)
-                .collect();
-            Some(Job {
-                name,
+        }
+        let build_calls = builds
+            .iter()
+            .map(|a| (a.producer().name.to_string(), StageArgs::default()));
+        let calls: Vec<(String, StageArgs)> = build_calls.chain(job.calls.clone()).collect();
+        let pythons: Vec<String> = calls
+            .iter()
+            .flat_map(|(_, args)| args.pythons.clone())
+            .collect();
+        if pythons.len() < 2 {
+            out.push(Job {
+                name: job.name.clone(),
                 needs: vec![],
                 calls,
-                builds: false,
-            })
-        })
-        .collect()
+            });
+            continue;
+        }
+        for python in pythons {
+            let calls = calls
+                .iter()
+                .map(|(c, args)| {
+                    let mut args = args.clone();
+                    if !args.pythons.is_empty() {
+                        args.pythons = vec![python.clone()];
+                    }
+                    (c.clone(), args)
+                })
+                .collect();
+            out.push(Job {
+                name: format!("{} ({python})", job.name),
+                needs: vec![],
+                calls,
+            });
+        }
+    }
+    out
 }
 
 /// Jobs in an order where every job comes after the jobs it needs.
@@ -263,34 +264,35 @@ mod tests {
     }
 
     #[test]
-    fn shared_builds_once_and_test_jobs_reuse_the_artifacts() {
+    fn shared_builds_each_artifact_once_and_test_jobs_reuse_it() {
         let all = variants(None);
         let shared = &all[1].1;
-        let builds: Vec<_> = shared.iter().filter(|j| j.builds).collect();
+        let building: Vec<&Job> = shared
+            .iter()
+            .filter(|j| j.calls.iter().all(|(c, _)| builds(c)))
+            .collect();
+        let lines: Vec<Vec<String>> = building.iter().map(|j| call_lines(j)).collect();
         assert_eq!(
-            names(&builds.into_iter().cloned().collect::<Vec<_>>()),
-            ["shared-build / build"]
-        );
-        assert_eq!(
-            call_lines(&shared[0]),
+            lines,
             [
-                "cargo xtask lint-rust",
-                "cargo xtask build-artifacts",
-                "cargo xtask build-wheels"
+                vec!["cargo xtask build-artifacts".to_string()],
+                vec!["cargo xtask build-wheels".to_string()]
             ]
         );
         let python = shared
             .iter()
-            .find(|j| j.name == "python / python-test (3.12)")
+            .find(|j| j.name == "python / python-test")
             .unwrap();
-        assert_eq!(python.needs, ["shared-build / build"]);
+        assert_eq!(python.needs, ["wheel / build"]);
         assert_eq!(
             call_lines(python),
             [
                 "cargo xtask docker-up",
-                "cargo xtask python-test --full --python 3.12"
+                "cargo xtask python-test --full --python 3.11,3.12,3.13"
             ]
         );
+        let full = shared.iter().find(|j| j.name == "test-full").unwrap();
+        assert_eq!(full.needs, ["archive / build"]);
         assert!(
             shared
                 .iter()
@@ -327,7 +329,19 @@ mod tests {
             .flat_map(|j| &j.calls)
             .filter(|(c, _)| c == "build-wheels")
             .count();
-        assert_eq!(wheel_builds, 4, "python-lint and three python-test jobs");
+        assert_eq!(wheel_builds, 4, "python-lint and one python-test job per interpreter");
+        let python = per_job
+            .iter()
+            .find(|j| j.name == "python / python-test (3.12)")
+            .unwrap();
+        assert_eq!(
+            call_lines(python),
+            [
+                "cargo xtask build-wheels",
+                "cargo xtask docker-up",
+                "cargo xtask python-test --full --python 3.12"
+            ]
+        );
         let lint = per_job.iter().find(|j| j.name == "lint-rust").unwrap();
         assert_eq!(call_lines(lint), ["cargo xtask lint-rust"]);
     }
@@ -335,15 +349,14 @@ mod tests {
     #[test]
     fn jobs_can_be_selected_and_bring_their_builds() {
         let picked = variants(Some(&["test-unit"]));
-        assert_eq!(names(&picked[1].1), ["shared-build / build", "test-unit"]);
+        assert_eq!(names(&picked[1].1), ["archive / build", "test-unit"]);
         assert_eq!(names(&picked[0].1), ["test-unit"]);
         assert_eq!(call_lines(&picked[1].1[0]), ["cargo xtask build-artifacts"]);
         let python = variants(Some(&["python-test"]));
-        assert_eq!(python[1].1.len(), 4, "the build and three interpreters");
-        assert_eq!(call_lines(&python[1].1[0]), ["cargo xtask build-wheels"]);
+        assert_eq!(names(&python[1].1), ["wheel / build", "python / python-test"]);
+        assert_eq!(python[0].1.len(), 3, "one job per interpreter");
         let lint = variants(Some(&["lint-rust"]));
-        assert_eq!(names(&lint[1].1), ["shared-build / build"]);
-        assert_eq!(call_lines(&lint[1].1[0]), ["cargo xtask lint-rust"]);
+        assert_eq!(names(&lint[1].1), ["lint-rust"]);
         let err = plan(&Options {
             jobs: Some(vec!["nope".into()]),
             ..Options::default()

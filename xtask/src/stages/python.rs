@@ -144,12 +144,12 @@ pub fn lint(ctx: &Context) -> Result<Plan> {
 }
 
 pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    let versions: Vec<&str> = match &args.python {
-        Some(only) => vec![only.as_str()],
-        None => {
-            required_interpreter(ctx)?;
-            PYTHON_VERSIONS.to_vec()
-        }
+    let asked = !args.pythons.is_empty();
+    let versions: Vec<&str> = if asked {
+        args.pythons.iter().map(String::as_str).collect()
+    } else {
+        required_interpreter(ctx)?;
+        PYTHON_VERSIONS.to_vec()
     };
     let mut plan = super::using(ctx, Tool::Uv, Artifact::Wheels);
     if args.full {
@@ -157,7 +157,7 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     }
     for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
-            if args.python.is_some() {
+            if asked {
                 bail!("--python {version}: `python{version}` was not found on PATH nor in pyenv");
             }
             plan = plan.note(format!(
@@ -390,13 +390,18 @@ mod tests {
         assert_eq!(lines[2], "# CPython 3.13: /py/3.13/bin/python3.13");
         let stage = crate::graph::stage("python-test").unwrap();
         let args = crate::graph::StageArgs {
-            python: Some("3.12".into()),
+            pythons: vec!["3.12".into()],
             ..Default::default()
         };
         let err = crate::stages::plan(stage, &context(), &args)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`python3.12` was not found"), "{err}");
+        // One job for every interpreter: each listed one is tested, in the order given.
+        let lines = plan_lines(&context(), "python-test", &["--python", "3.11,3.13"]);
+        let tested: Vec<&String> = lines.iter().filter(|l| l.starts_with("# CPython")).collect();
+        assert_eq!(tested.len(), 2, "{lines:#?}");
+        assert!(tested[0].contains("3.11") && tested[1].contains("3.13"), "{tested:?}");
     }
 
     #[test]

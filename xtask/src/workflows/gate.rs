@@ -258,11 +258,7 @@ mod tests {
     #[test]
     fn a_build_runs_when_a_job_that_downloads_it_runs() {
         let ci = ci();
-        let archive = stage_condition(
-            &ci,
-            "shared-build",
-            graph::stage("build-artifacts").unwrap(),
-        );
+        let archive = stage_condition(&ci, "archive", graph::stage("build-artifacts").unwrap());
         assert_eq!(
             archive,
             [
@@ -270,7 +266,7 @@ mod tests {
                 "steps.pass-test-full-test-full.outputs.cache-hit != 'true'"
             ]
         );
-        let wheel = stage_condition(&ci, "shared-build", graph::stage("build-wheels").unwrap());
+        let wheel = stage_condition(&ci, "wheel", graph::stage("build-wheels").unwrap());
         assert!(
             wheel.iter().all(|c| c.contains("pass-python-")),
             "{wheel:?}"

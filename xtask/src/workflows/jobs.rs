@@ -40,8 +40,8 @@ pub struct Job {
     pub os: Os,
     /// The stages it runs, in graph order (`cargo xtask <stage>` steps).
     pub stages: &'static [&'static str],
-    /// One job per CPython version (python-test runs `--python <version>`).
-    pub per_python: bool,
+    /// Which CPython versions the job's Python stages test.
+    pub pythons: Pythons,
     pub timeout_minutes: u32,
 }
 
@@ -71,14 +71,30 @@ impl Job {
         self.stages().any(|s| s.services == Services::Starts)
     }
 
-    /// The flags each stage runs with: its ci flags, plus the matrix's Python.
+    /// The flags each stage runs with: its ci flags, plus the interpreters it tests (`python`:
+    /// the matrix entry of a [`Pythons::Matrix`] job).
     pub fn args(&self, stage: &Stage, python: Option<&str>) -> StageArgs {
         let mut args = stage.ci_args().unwrap_or_default();
         if stage.flags.iter().any(|f| f.name == "--python") {
-            args.python = python.map(str::to_string);
+            args.pythons = match self.pythons {
+                Pythons::Default => Vec::new(),
+                Pythons::Matrix => python.into_iter().map(str::to_string).collect(),
+                Pythons::Together => PYTHON_VERSIONS.iter().map(|v| v.to_string()).collect(),
+            };
         }
         args
     }
+}
+
+/// The CPython versions a job tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pythons {
+    /// The one its tools need (3.11; the newest for upstream).
+    Default,
+    /// One job per version (`strategy.matrix`), each `--python <version>`.
+    Matrix,
+    /// Every version in one job, one after the other against one set of servers.
+    Together,
 }
 
 /// A job of a workflow: one that runs stages, a call of a reusable workflow (with the stages
@@ -136,13 +152,14 @@ const fn job(key: &'static str, os: Os, stages: &'static [&'static str], minutes
         key,
         os,
         stages,
-        per_python: false,
+        pythons: Pythons::Default,
         timeout_minutes: minutes,
     }
 }
 
-/// Stages of the shared build, in the order they run in its one job.
-const BUILD_STAGES: &[&str] = &["lint-rust", "build-artifacts", "build-wheels"];
+/// The stages of shared-build.yaml, each switched on by its caller: the pipeline calls it once
+/// per artifact, so that a job waits only for the artifact it downloads.
+const ARTIFACT_STAGES: &[&str] = &["build-artifacts", "build-wheels"];
 
 /// Every workflow, with the seed's file names.
 pub fn workflows() -> Vec<Workflow> {
@@ -150,16 +167,24 @@ pub fn workflows() -> Vec<Workflow> {
         Workflow {
             file: "rust-ci-optimized.yaml",
             name: "CI",
-            about: "Pull requests, the merge queue and main: one shared build (clippy, every Rust \
-                    test binary in a nextest archive, the abi3 wheel), then jobs that test from \
-                    those artifacts and compile nothing. `ci-passed` is the one check to require.",
+            about: "Pull requests, the merge queue and main: the nextest archive and the abi3 wheel \
+                    are each built once, in their own job, and every test job downloads the one \
+                    it needs and compiles nothing; clippy runs beside them and nobody waits for \
+                    it. `plan` skips the jobs whose content keys passed on main; `ci-passed` is \
+                    the one check to require.",
             trigger: Trigger::Pipeline,
             entries: vec![
                 Entry::Call {
-                    key: "shared-build",
+                    key: "archive",
                     file: "shared-build.yaml",
-                    stages: BUILD_STAGES,
+                    stages: &["build-artifacts"],
                 },
+                Entry::Call {
+                    key: "wheel",
+                    file: "shared-build.yaml",
+                    stages: &["build-wheels"],
+                },
+                Entry::Job(job("lint-rust", Os::Linux, &["lint-rust"], 30)),
                 Entry::Job(job("test-unit", Os::Linux, &["test-unit"], 20)),
                 Entry::Job(job("test-full", Os::Linux, &["docker-up", "test-full"], 30)),
                 Entry::Call {
@@ -190,24 +215,28 @@ pub fn workflows() -> Vec<Workflow> {
         Workflow {
             file: "shared-build.yaml",
             name: "shared build",
-            about: "Build once, share everywhere: one job runs the stages its caller switches on, \
-                    in the order `cargo xtask ci` runs them, in one target directory (the wheel \
-                    reuses what the archive compiled), and uploads each artifact as it is built.",
+            about: "Build once, share everywhere: the job builds the artifact its caller switches \
+                    on, or restores the one main built from the same content key (then nothing \
+                    compiles), and uploads it for the jobs of the run; on main it saves what it \
+                    built under that key.",
             trigger: Trigger::Called {
-                switches: BUILD_STAGES,
+                switches: ARTIFACT_STAGES,
             },
-            entries: vec![Entry::Job(job("build", Os::Linux, BUILD_STAGES, 45))],
+            entries: vec![Entry::Job(job("build", Os::Linux, ARTIFACT_STAGES, 45))],
         },
         Workflow {
             file: "python-check-optimized.yaml",
             name: "Python check",
             about: "The Python checks, called by CI: every job installs the one wheel the shared \
-                    build uploaded; nothing here compiles icechunk-python.",
+                    build uploaded; nothing here compiles icechunk-python. python-test tests \
+                    every CPython version in one job, against one set of servers.",
             trigger: Trigger::Called { switches: &[] },
             entries: vec![
                 Entry::Job(job("python-lint", Os::Linux, &["python-lint"], 20)),
+                // Every interpreter in one job against one set of servers: docs/ci.md has the
+                // measurements behind it.
                 Entry::Job(Job {
-                    per_python: true,
+                    pythons: Pythons::Together,
                     ..job("python-test", Os::Linux, &["docker-up", "python-test"], 30)
                 }),
             ],
@@ -365,7 +394,7 @@ fn consumed(instance: &Instance) -> Vec<Artifact> {
 }
 
 fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Instance> {
-    let pythons: Vec<Option<&str>> = if job.per_python {
+    let pythons: Vec<Option<&str>> = if job.pythons == Pythons::Matrix {
         PYTHON_VERSIONS.iter().map(|v| Some(*v)).collect()
     } else {
         vec![None]
@@ -442,20 +471,18 @@ mod tests {
                 .map(|i| i.needs.clone())
                 .unwrap_or_else(|| panic!("no job {name}"))
         };
-        assert_eq!(needs("test-unit"), ["shared-build / build"]);
-        assert_eq!(
-            needs("python / python-test (3.12)"),
-            ["shared-build / build"]
-        );
+        assert_eq!(needs("test-unit"), ["archive / build"]);
+        assert_eq!(needs("test-full"), ["archive / build"]);
+        assert_eq!(needs("python / python-test"), ["wheel / build"]);
+        assert_eq!(needs("python / python-lint"), ["wheel / build"]);
+        assert!(needs("lint-rust").is_empty(), "clippy waits for nothing");
         assert!(
             needs("test-unit-macos").is_empty(),
             "it builds its own archive"
         );
         assert!(needs("checks / codespell").is_empty());
-        assert_eq!(
-            entry_needs("rust-ci-optimized.yaml", "python"),
-            ["shared-build"]
-        );
+        assert_eq!(entry_needs("rust-ci-optimized.yaml", "python"), ["wheel"]);
+        assert_eq!(entry_needs("rust-ci-optimized.yaml", "test-full"), ["archive"]);
         let upstream = instances("python-upstream-optimized.yaml");
         assert_eq!(
             upstream[0].calls.len(),
@@ -464,6 +491,40 @@ mod tests {
             upstream[0]
         );
         assert_eq!(upstream[1].needs, ["upstream-build / build"]);
+    }
+
+    #[test]
+    fn no_test_job_waits_for_work_it_does_not_consume() {
+        let ci = instances("rust-ci-optimized.yaml");
+        for instance in &ci {
+            let wanted = consumed(instance);
+            for need in &instance.needs {
+                let Some(producer) = ci.iter().find(|i| &i.name == need) else {
+                    panic!("{}: needs unknown {need}", instance.name);
+                };
+                assert!(
+                    produced(producer).iter().all(|a| wanted.contains(a)),
+                    "{} waits for {need}, which also builds what it does not use",
+                    instance.name
+                );
+                assert!(
+                    !producer.calls.iter().any(|(s, _)| s == "lint-rust"),
+                    "{} waits for clippy",
+                    instance.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_linux_pipeline_sets_up_services_twice() {
+        // One job for the Rust full tests, one for every Python interpreter.
+        let setups: Vec<String> = instances("rust-ci-optimized.yaml")
+            .into_iter()
+            .filter(|i| i.os == Os::Linux && i.starts_services)
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(setups, ["test-full", "python / python-test"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! written once, in [`super::jobs`], and never by hand.
 
 use super::gate;
-use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
+use super::jobs::{CONCLUSION, Entry, Job, Os, Pythons, Trigger, Workflow, entry_needs};
 use super::steps::{
     Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
 };
@@ -231,7 +231,7 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     push_needs(&mut node, workflow, job.key);
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
-    if job.per_python {
+    if job.pythons == Pythons::Matrix {
         node.push((
             "strategy".into(),
             Node::map([
@@ -294,7 +294,7 @@ fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Ve
         });
     }
     if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
-        let matrix = if job.per_python {
+        let matrix = if job.pythons == Pythons::Matrix {
             "-${{ matrix.python }}"
         } else {
             ""
@@ -311,6 +311,25 @@ fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Ve
         });
     }
     caches
+}
+
+/// An artifact kept across runs by its content key: restored before its build (which then finds
+/// its manifest current and compiles nothing), saved on main when the restore missed, so pull
+/// requests reuse what main built for every key they did not change.
+fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
+    Cache {
+        id: Some(artifact.name()),
+        path: format!("target/xtask/artifacts/{}/", artifacts::subdir(artifact)),
+        key: format!(
+            "artifact-{}-{}-${{{{ steps.keys.outputs.key-{} }}}}",
+            artifact.name(),
+            job.os.platform(),
+            stage.name
+        ),
+        restore_prefix: None,
+        condition: condition(workflow, &[stage]),
+        save: Save::BuiltOnMain,
+    }
 }
 
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
@@ -384,8 +403,29 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             ],
         )));
     }
+    let reused: Vec<Artifact> = stages
+        .iter()
+        .flat_map(|s| s.produces.iter().copied())
+        .filter(|a| shares(job, *a))
+        .collect();
+    if !reused.is_empty() {
+        out.push(Node::map([
+            ("id", Node::str("keys")),
+            ("run", Node::str("cargo xtask keys")),
+        ]));
+    }
     for stage in &stages {
-        let args = job.args(stage, job.per_python.then_some("${{ matrix.python }}"));
+        let kept: Vec<Cache> = stage
+            .produces
+            .iter()
+            .filter(|a| reused.contains(a))
+            .map(|a| artifact_cache(workflow, job, stage, *a))
+            .collect();
+        out.extend(kept.iter().map(Cache::restore));
+        let args = job.args(
+            stage,
+            (job.pythons == Pythons::Matrix).then_some("${{ matrix.python }}"),
+        );
         let line = std::iter::once(format!("cargo xtask {}", stage.name))
             .chain(args.to_args())
             .collect::<Vec<_>>()
@@ -416,6 +456,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
                 condition(workflow, &[stage]),
             ));
         }
+        out.extend(kept.iter().map(Cache::save));
     }
     if job.starts_services() {
         out.push(Node::map([

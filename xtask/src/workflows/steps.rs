@@ -1,7 +1,7 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
 //! switched stage runs under, what a job installs, and its Rust cache.
 
-use super::jobs::{Job, Os, Trigger, Workflow, workflows};
+use super::jobs::{Job, Os, Pythons, Trigger, Workflow, workflows};
 use super::yaml::Node;
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins::{self, PYTHON_VERSIONS, Pin};
@@ -17,6 +17,9 @@ pub enum Save {
     OnMain,
     /// Runs on main whose restore missed.
     OnMainAfterMiss,
+    /// Runs on main whose restore missed, when everything before succeeded (a build's output:
+    /// never what a failed build left).
+    BuiltOnMain,
 }
 
 /// One cache: restored by a step at the start of the job, saved by one at its end.
@@ -49,12 +52,17 @@ impl Cache {
     }
 
     pub fn save(&self) -> Node {
-        let mut when = vec!["always()".to_string()];
+        let mut when = Vec::new();
+        if !matches!(self.save, Save::BuiltOnMain) {
+            when.push("always()".to_string());
+        }
         when.extend(self.condition.as_ref().map(|c| format!("({c})")));
         match (&self.save, self.id) {
             (Save::Always, _) => {}
-            (Save::OnMain, _) | (Save::OnMainAfterMiss, None) => when.push(ON_MAIN.to_string()),
-            (Save::OnMainAfterMiss, Some(id)) => {
+            (Save::OnMain, _) | (Save::OnMainAfterMiss | Save::BuiltOnMain, None) => {
+                when.push(ON_MAIN.to_string())
+            }
+            (Save::OnMainAfterMiss | Save::BuiltOnMain, Some(id)) => {
                 when.push(ON_MAIN.to_string());
                 when.push(format!("steps.{id}.outputs.cache-hit != 'true'"));
             }
@@ -122,8 +130,11 @@ pub fn python_version(job: &Job) -> Option<String> {
     if !python_stage && !xtask_tools(job).iter().any(|t| t.needs_python()) {
         return None;
     }
-    Some(if job.per_python {
+    Some(if job.pythons == Pythons::Matrix {
         "${{ matrix.python }}".to_string()
+    } else if job.pythons == Pythons::Together {
+        // setup-python installs each line; the last is the default `python`.
+        PYTHON_VERSIONS.join("\n")
     } else if job.stages.contains(&"upstream") {
         PYTHON_VERSIONS[PYTHON_VERSIONS.len() - 1].to_string()
     } else {
