@@ -21,7 +21,7 @@ Usage:
   cargo xtask docker-down [--dry-run]
   cargo xtask keys [--json]        each stage's content key and the inputs it covers
   cargo xtask workflows            write .github/workflows/ from the job table (xtask/src/workflows/)
-  cargo xtask compare [--jobs a,b] [--scheduled] [--dry-run]
+  cargo xtask compare [--scenario S,..|all] [--setup-seconds N] [--jobs a,b] [--scheduled] [--dry-run]
   cargo xtask list
   cargo xtask <command> --help
 
@@ -35,7 +35,10 @@ ci flags:
                  nothing but read-only probes (git, rustc -vV, docker info, health checks)
 
 compare measures the workflow jobs two ways, per-job builds and the shared pipeline, and
-writes target/xtask/compare.{json,md} (see docs/performance.md). `--jobs` picks jobs by name.
+writes target/xtask/compare.{json,md} (see docs/performance.md). `--scenario` picks from cold
+(the default), warm, rust-change, python-change, docs-change (or all); `--setup-seconds` is
+what each job pays before its first stage in the critical path (default 30); `--jobs` picks
+jobs by name.
 
 `cargo xtask list` shows the stages and how they depend on each other.";
 
@@ -327,9 +330,25 @@ fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
                 .get_or_insert_with(Vec::new)
                 .extend(names(parser.value()?)?),
             Long("scheduled") => opts.scheduled = true,
+            Long("scenario") => {
+                let value = parser
+                    .value()?
+                    .string()
+                    .map_err(|_| anyhow::anyhow!("`--scenario` takes plain text"))?;
+                opts.scenarios = crate::compare::Scenario::parse_list(&value)?;
+            }
+            Long("setup-seconds") => {
+                let value = parser
+                    .value()?
+                    .string()
+                    .map_err(|_| anyhow::anyhow!("`--setup-seconds` takes plain text"))?;
+                opts.setup_seconds = value.parse().map_err(|_| {
+                    anyhow::anyhow!("`--setup-seconds {value}`: expected whole seconds (0 or more)")
+                })?;
+            }
             other => bail!(
-                "unknown argument `{}` for compare; it accepts: --jobs a,b, --scheduled, \
-                 --dry-run, --help",
+                "unknown argument `{}` for compare; it accepts: --scenario S,..|all, \
+                 --setup-seconds N, --jobs a,b, --scheduled, --dry-run, --help",
                 shown(&other)
             ),
         }

@@ -112,19 +112,88 @@ impl<'a> Executor<'a> {
         if interrupted() && !self.finishing {
             bail!(Interrupted);
         }
-        if !status.success() {
-            let how = match status.code() {
-                Some(code) => format!("exit code {code}"),
-                None => "a signal".to_string(),
-            };
-            let see = self.records.last().and_then(|r| r.log.as_ref());
-            let see = see
-                .map(|l| format!(" (output in {})", l.display()))
-                .unwrap_or_default();
-            bail!("`{}` failed with {how}{see}", cmd.command_line());
-        }
-        Ok(())
+        let log = self.records.last().and_then(|r| r.log.clone());
+        checked(cmd, status, log.as_deref())
     }
+
+    /// Run `cmds` at once, each with its output to a log file (under `log_dir`, else
+    /// target/xtask/logs/), then show each one's output in turn, in order. Each command's CPU
+    /// time is the group's, split in proportion to wall time (overlapping children cannot be
+    /// told apart).
+    pub fn run_together(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<()>>> {
+        let cmds: Vec<Cmd> = cmds
+            .iter()
+            .map(|c| self.rewrite.map_or_else(|| c.clone(), |rewrite| rewrite(c)))
+            .collect();
+        let dir = self
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| self.ctx.xtask_dir().join("logs"));
+        std::fs::create_dir_all(&dir)?;
+        let logs: Vec<std::path::PathBuf> = (0..cmds.len())
+            .map(|i| dir.join(format!("{:03}.log", self.records.len() + 1 + i)))
+            .collect();
+        for cmd in &cmds {
+            self.out.say(
+                Tone::Bold,
+                &format!("$ {cmd}   (at once with the others; its output follows when all end)"),
+            );
+        }
+        let runs: Vec<(&Cmd, &std::path::Path)> =
+            cmds.iter().zip(logs.iter().map(|l| l.as_path())).collect();
+        let (finished, cpu) = process::run_concurrently(&runs, &self.ctx.root, &self.env)?;
+        let wall: f64 = finished.iter().map(|(s, _)| s).sum();
+        let mut results = Vec::new();
+        for ((cmd, log), (seconds, status)) in runs.into_iter().zip(finished) {
+            let line = cmd.to_string();
+            let kept = self.log_dir.is_some().then(|| log.to_path_buf());
+            if kept.is_none() {
+                self.out.begin_command(&line);
+                match std::fs::read_to_string(log) {
+                    Ok(text) => eprint!("{text}"),
+                    Err(e) => self
+                        .out
+                        .warn(&format!("could not read {}: {e}", log.display())),
+                }
+                self.out.end_command();
+            }
+            self.records.push(CommandRecord {
+                command: line,
+                seconds,
+                cpu_seconds: if wall > 0.0 {
+                    cpu * seconds / wall
+                } else {
+                    0.0
+                },
+                success: status.success(),
+                log: kept.clone(),
+            });
+            results.push(checked(cmd, status, kept.as_deref()));
+        }
+        if interrupted() && !self.finishing {
+            bail!(Interrupted);
+        }
+        Ok(results)
+    }
+}
+
+/// A command's exit as a result: a failure is an error that names it (and its log).
+fn checked(
+    cmd: &Cmd,
+    status: std::process::ExitStatus,
+    log: Option<&std::path::Path>,
+) -> Result<()> {
+    if status.success() {
+        return Ok(());
+    }
+    let how = match status.code() {
+        Some(code) => format!("exit code {code}"),
+        None => "a signal".to_string(),
+    };
+    let see = log
+        .map(|l| format!(" (output in {})", l.display()))
+        .unwrap_or_default();
+    bail!("`{}` failed with {how}{see}", cmd.command_line())
 }
 
 impl Runner for Executor<'_> {
@@ -134,6 +203,10 @@ impl Runner for Executor<'_> {
 
     fn run(&mut self, cmd: &Cmd) -> Result<()> {
         Executor::run(self, cmd)
+    }
+
+    fn run_together(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<()>>> {
+        Executor::run_together(self, cmds)
     }
 
     fn out(&self) -> &Output {
@@ -164,5 +237,35 @@ mod tests {
         );
         assert_eq!(exec.records.len(), 1);
         assert!(!exec.records[0].success);
+    }
+
+    #[test]
+    fn commands_run_together_and_each_result_names_its_command() {
+        let dir = std::env::temp_dir().join(format!("xtask-together-{}", std::process::id()));
+        let ctx = crate::context::testing::context_at(dir.clone());
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut exec = Executor::new(&ctx, Output::plain(), false);
+        exec.log_dir = Some(dir.join("logs"));
+        // The first waits (up to 20 s) for a file the second creates: run one after the
+        // other, it would fail.
+        let results = exec
+            .run_together(&[
+                Cmd::new("sh").args([
+                    "-c",
+                    "for i in $(seq 200); do [ -f marker ] && echo one && exit 0; sleep 0.1; done; exit 1",
+                ]),
+                Cmd::new("sh").args(["-c", "touch marker; exit 3"]),
+            ])
+            .unwrap();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("`sh -c 'touch marker; exit 3'` failed with exit code 3"),
+            "{err}"
+        );
+        assert_eq!(exec.records.len(), 2);
+        let log = exec.records[0].log.clone().unwrap();
+        assert_eq!(std::fs::read_to_string(log).unwrap(), "one\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -67,7 +67,9 @@ impl StageArgs {
                 "--partition" => parsed.partition = value.map(check_partition).transpose()?,
                 "--backend" => parsed.backend = value.map(check_backend).transpose()?,
                 "--full" => parsed.full = true,
-                "--python" => parsed.pythons = value.map(check_pythons).transpose()?.unwrap_or_default(),
+                "--python" => {
+                    parsed.pythons = value.map(check_pythons).transpose()?.unwrap_or_default()
+                }
                 "--index-url" => parsed.index_url = value,
                 other => unreachable!("flag {other} is declared but not parsed"),
             }

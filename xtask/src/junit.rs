@@ -879,36 +879,91 @@ impl fmt::Display for TestRun {
     }
 }
 
+impl TestRun {
+    /// After the command ran: on GitHub Actions, its report's failures as annotations and a
+    /// step-summary table.
+    fn annotate(&self, runner: &mut dyn Runner, result: &Result<()>) {
+        if !runner.ctx().github_actions {
+            return;
+        }
+        let report = runner.ctx().root.join(&self.report);
+        match std::fs::read_to_string(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|xml| failures(&xml))
+        {
+            Ok(mut found) if !found.is_empty() => {
+                for f in &mut found {
+                    f.file = f.file.take().map(|p| format!("{}{p}", self.path_prefix));
+                }
+                // GitHub shows 10 error annotations a step; the stage's own is one.
+                for line in annotations(&found, 9) {
+                    eprintln!("{line}");
+                }
+                runner
+                    .out()
+                    .step_summary(&summary_markdown(&self.title, &found));
+            }
+            Ok(_) => {}
+            Err(e) if result.is_err() => runner.warn(&format!(
+                "no test report to annotate failures from ({}): {e:#}",
+                self.report.display()
+            )),
+            Err(_) => {}
+        }
+    }
+
+    fn clear_report(&self, runner: &dyn Runner) {
+        let _ = std::fs::remove_file(runner.ctx().root.join(&self.report));
+    }
+}
+
 impl Action for TestRun {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
-        let report = runner.ctx().root.join(&self.report);
-        let _ = std::fs::remove_file(&report);
+        self.clear_report(runner);
         let result = runner.run(&self.cmd);
-        if runner.ctx().github_actions {
-            match std::fs::read_to_string(&report)
-                .map_err(anyhow::Error::from)
-                .and_then(|xml| failures(&xml))
-            {
-                Ok(mut found) if !found.is_empty() => {
-                    for f in &mut found {
-                        f.file = f.file.take().map(|p| format!("{}{p}", self.path_prefix));
-                    }
-                    // GitHub shows 10 error annotations a step; the stage's own is one.
-                    for line in annotations(&found, 9) {
-                        eprintln!("{line}");
-                    }
-                    runner
-                        .out()
-                        .step_summary(&summary_markdown(&self.title, &found));
-                }
-                Ok(_) => {}
-                Err(e) if result.is_err() => runner.warn(&format!(
-                    "no test report to annotate failures from ({}): {e:#}",
-                    self.report.display()
-                )),
-                Err(_) => {}
+        self.annotate(runner, &result);
+        result.map(|()| Outcome::Continue)
+    }
+}
+
+/// Test runs started at once (pytest on every interpreter, against the same servers: each
+/// test uses its own prefix), each annotated as [`TestRun`] is; fails naming every run that
+/// failed.
+#[derive(Debug)]
+pub struct TestRuns(pub Vec<TestRun>);
+
+impl fmt::Display for TestRuns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("at once:")?;
+        for run in &self.0 {
+            write!(f, "\n    - {run}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Action for TestRuns {
+    fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        for run in &self.0 {
+            run.clear_report(runner);
+        }
+        let cmds: Vec<Cmd> = self.0.iter().map(|r| r.cmd.clone()).collect();
+        let results = runner.run_together(&cmds)?;
+        let mut failed = Vec::new();
+        for (run, result) in self.0.iter().zip(&results) {
+            run.annotate(runner, result);
+            if let Err(e) = result {
+                failed.push(format!("{e:#}"));
             }
         }
-        result.map(|()| Outcome::Continue)
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "{} of {} test runs failed: {}",
+                failed.len(),
+                self.0.len(),
+                failed.join("; ")
+            );
+        }
+        Ok(Outcome::Continue)
     }
 }

@@ -184,7 +184,9 @@ fn covers_path(spec: &str, file: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-fn workspace_packages(ctx: &Context) -> Result<BTreeMap<String, (String, Vec<String>)>> {
+/// The workspace's packages: name → (directory relative to the root, the workspace packages it
+/// depends on), from `cargo metadata`.
+pub fn workspace_packages(ctx: &Context) -> Result<BTreeMap<String, (String, Vec<String>)>> {
     let metadata = cargo_metadata::MetadataCommand::new()
         .current_dir(&ctx.root)
         .no_deps()

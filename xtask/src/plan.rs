@@ -22,6 +22,9 @@ pub trait Runner {
     fn out(&self) -> &Output;
     /// Echo and run one command; a failure is an error naming it.
     fn run(&mut self, cmd: &Cmd) -> Result<()>;
+    /// Run commands at once, then show each one's output in turn: one result per command (a
+    /// failure names it); `Err` only when they could not be run at all.
+    fn run_together(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<()>>>;
     /// Something the user must not miss (printed loudly, kept in the report).
     fn warn(&mut self, text: &str);
 }
@@ -134,6 +137,11 @@ pub mod testing {
         fn run(&mut self, cmd: &Cmd) -> Result<()> {
             self.ran.push(cmd.to_string());
             Ok(())
+        }
+
+        fn run_together(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<()>>> {
+            self.ran.extend(cmds.iter().map(|c| format!("{c} &")));
+            Ok(cmds.iter().map(|_| Ok(())).collect())
         }
 
         fn warn(&mut self, text: &str) {

@@ -95,6 +95,41 @@ pub fn run_to_completion(
     ))
 }
 
+/// Run several commands at once, each as [`run_to_completion`] does with its output to its own
+/// log file. Returns each one's wall seconds and exit status in order, and the CPU seconds of
+/// all of them together (a child's CPU time is known only for the children waited for so far,
+/// so commands that overlap cannot be told apart).
+pub fn run_concurrently(
+    runs: &[(&Cmd, &Path)],
+    root: &Path,
+    extra_env: &[(String, String)],
+) -> Result<(Vec<(f64, std::process::ExitStatus)>, f64)> {
+    let cpu_before = sys::children_cpu_seconds();
+    let finished: Vec<Result<(f64, f64, std::process::ExitStatus)>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = runs
+            .iter()
+            .map(|(cmd, log)| {
+                scope.spawn(move || run_to_completion(cmd, root, extra_env, Some(log)))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("the thread waiting for a command died"))
+                })
+            })
+            .collect()
+    });
+    let cpu = sys::children_cpu_seconds() - cpu_before;
+    let mut out = Vec::new();
+    for result in finished {
+        let (seconds, _, status) = result?;
+        out.push((seconds, status));
+    }
+    Ok((out, cpu))
+}
+
 fn register(pgids: &[i32], running: bool) {
     if let Ok(mut set) = RUNNING.lock() {
         for pgid in pgids {

@@ -93,6 +93,8 @@ async fn native_backend_up_round_trips_and_down_leaves_nothing() {
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|p| alive(*p)));
 
+    // object_store's client is rustls without a bundled provider, as in icechunk.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let s3 = AmazonS3Builder::new()
         .with_endpoint(var(&env, "ICECHUNK_TEST_S3_ENDPOINT"))
         .with_allow_http(true)

@@ -288,6 +288,7 @@ impl StorageConfig {
     }
 
     pub(super) fn build_s3(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        install_tls_provider();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(endpoint) = self.option("endpoint") {
             builder = builder
@@ -319,6 +320,7 @@ impl StorageConfig {
     }
 
     pub(super) fn build_azure(&self, container: &str) -> Result<Arc<dyn ObjectStore>> {
+        install_tls_provider();
         let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
         let emulator = self.bool_option("use_emulator")?.unwrap_or(false);
         if emulator {
@@ -378,6 +380,17 @@ fn join_location(scheme: &str, root: &str, prefix: &str) -> String {
         format!("{scheme}://{root}/{prefix}")
     }
 }
+/// object_store's HTTP client is rustls without a bundled crypto provider (so that aws-lc-sys is
+/// not compiled), and rustls needs one installed before the first client is built: ring, which
+/// also signs the requests. An application that installed its own provider first keeps it.
+fn install_tls_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // An error means a provider is installed already; that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +449,24 @@ mod tests {
         assert!(matches!(err, Error::InvalidConfig { .. }));
         let err = StorageConfig::from_url("memory://", [("endpoint", "x")]).unwrap_err();
         assert!(matches!(err, Error::InvalidConfig { .. }));
+    }
+
+    #[test]
+    fn https_stores_build_with_the_ring_tls_provider() {
+        // Building a client needs a rustls crypto provider; none is bundled (no aws-lc-sys).
+        let s3 = StorageConfig::from_url(
+            "s3://bucket/p",
+            [
+                ("region", "us-east-1"),
+                ("endpoint", "https://s3.example.invalid"),
+            ],
+        )
+        .unwrap();
+        s3.build_s3("bucket").unwrap();
+        let azure =
+            StorageConfig::from_url("az://container/p", [("account", "devstoreaccount1")]).unwrap();
+        azure.build_azure("container").unwrap();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 
     #[test]

@@ -130,19 +130,7 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
             names.join("\n  ")
         );
     }
-    let mut keep: BTreeSet<String> = asked.keys().cloned().collect();
-    loop {
-        let needed: BTreeSet<String> = jobs
-            .iter()
-            .filter(|j| keep.contains(&j.name))
-            .flat_map(|j| j.needs.clone())
-            .filter(|n| !keep.contains(n))
-            .collect();
-        if needed.is_empty() {
-            break;
-        }
-        keep.extend(needed);
-    }
+    let keep = with_needs(&jobs, asked.keys().cloned().collect());
     let consumed: BTreeSet<Artifact> = asked
         .values()
         .flatten()
@@ -175,7 +163,10 @@ fn builds(command: &str) -> bool {
 /// is why such workflows run a matrix).
 fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     let mut out = Vec::new();
-    for job in shared.iter().filter(|j| !j.calls.iter().all(|(c, _)| builds(c))) {
+    for job in shared
+        .iter()
+        .filter(|j| !j.calls.iter().all(|(c, _)| builds(c)))
+    {
         let mut builds: Vec<Artifact> = Vec::new();
         for stage in job.calls.iter().filter_map(|(c, _)| graph::stage(c).ok()) {
             for artifact in stage.consumes {
@@ -219,6 +210,44 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
         }
     }
     out
+}
+
+/// The shared jobs that run after an edit changed the keys of `changed` stages, as the plan job
+/// decides: a job with a cacheable stage whose key changed, or a stage that always runs
+/// (upstream); then every build a running job needs.
+pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> BTreeSet<String> {
+    let running: BTreeSet<String> = jobs
+        .iter()
+        .filter(|job| {
+            job.calls.iter().any(|(c, _)| {
+                graph::stage(c).is_ok_and(|s| {
+                    if s.inputs.cacheable {
+                        changed.contains(s.name)
+                    } else {
+                        s.produces.is_empty() && s.services != graph::Services::Starts
+                    }
+                })
+            })
+        })
+        .map(|j| j.name.clone())
+        .collect();
+    with_needs(jobs, running)
+}
+
+/// `names` and every job they need, directly or through others.
+fn with_needs(jobs: &[Job], mut names: BTreeSet<String>) -> BTreeSet<String> {
+    loop {
+        let needed: BTreeSet<String> = jobs
+            .iter()
+            .filter(|j| names.contains(&j.name))
+            .flat_map(|j| j.needs.clone())
+            .filter(|n| !names.contains(n))
+            .collect();
+        if needed.is_empty() {
+            return names;
+        }
+        names.extend(needed);
+    }
 }
 
 /// Jobs in an order where every job comes after the jobs it needs.
@@ -329,7 +358,10 @@ mod tests {
             .flat_map(|j| &j.calls)
             .filter(|(c, _)| c == "build-wheels")
             .count();
-        assert_eq!(wheel_builds, 4, "python-lint and one python-test job per interpreter");
+        assert_eq!(
+            wheel_builds, 4,
+            "python-lint and one python-test job per interpreter"
+        );
         let python = per_job
             .iter()
             .find(|j| j.name == "python / python-test (3.12)")
@@ -347,13 +379,41 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_runs_the_jobs_whose_keys_it_changed_and_their_builds() {
+        let shared = &variants(None)[1].1;
+        let changed = |stages: &[&str]| -> BTreeSet<String> {
+            stages.iter().map(|s| s.to_string()).collect()
+        };
+        let python = affected(
+            shared,
+            &changed(&["build-wheels", "python-lint", "python-test", "codespell"]),
+        );
+        let python: Vec<&str> = python.iter().map(String::as_str).collect();
+        assert_eq!(
+            python,
+            [
+                "checks / codespell",
+                "python / python-lint",
+                "python / python-test",
+                "wheel / build"
+            ]
+        );
+        let docs = affected(shared, &changed(&["codespell"]));
+        assert_eq!(docs.into_iter().collect::<Vec<_>>(), ["checks / codespell"]);
+        assert!(affected(shared, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
     fn jobs_can_be_selected_and_bring_their_builds() {
         let picked = variants(Some(&["test-unit"]));
         assert_eq!(names(&picked[1].1), ["archive / build", "test-unit"]);
         assert_eq!(names(&picked[0].1), ["test-unit"]);
         assert_eq!(call_lines(&picked[1].1[0]), ["cargo xtask build-artifacts"]);
         let python = variants(Some(&["python-test"]));
-        assert_eq!(names(&python[1].1), ["wheel / build", "python / python-test"]);
+        assert_eq!(
+            names(&python[1].1),
+            ["wheel / build", "python / python-test"]
+        );
         assert_eq!(python[0].1.len(), 3, "one job per interpreter");
         let lint = variants(Some(&["lint-rust"]));
         assert_eq!(names(&lint[1].1), ["lint-rust"]);

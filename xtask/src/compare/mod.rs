@@ -1,85 +1,81 @@
 //! `cargo xtask compare`: the CI jobs run two ways on this machine, one after the other, from
 //! the same commit, toolchain and warm registry caches, and measured side by side:
 //!
-//! - `per-job`: every workflow job as it would run on its own fresh runner without artifact
-//!   sharing — its own empty target directory and venvs, building what it needs itself;
-//! - `shared`: the xtask pipeline — the build jobs of shared-build.yaml run once, and every
-//!   other job gets their artifacts (copied in, as download-artifact does) and compiles nothing.
+//! - `per-job`: every workflow job as it would run on its own runner without artifact sharing
+//!   or content keys — it builds what it needs itself, one job per Python interpreter, and a
+//!   change reruns every job;
+//! - `shared`: the generated pipeline — `plan` computes the keys, the archive and the wheel are
+//!   built once by their own jobs, every other job gets their artifacts (copied in, as
+//!   download-artifact does) and compiles nothing, and after an edit only the jobs whose keys
+//!   changed run.
 //!
-//! The jobs come from the job table the workflows are generated from ([`jobs`]); every stage
-//! runs through [`crate::ci::run_stage`], as in `cargo xtask ci`; [`report`] holds the results. For each job and in total it reports wall and CPU time, rustc
-//! invocations that compiled something (from cargo's JSON messages; wheel builds, whose cargo
-//! JSON maturin keeps to itself, from cargo's verbose `Running rustc` lines) and wheel builds,
-//! and each variant's critical path as GitHub would schedule the jobs. It is a measurement, not
-//! a gate: `cargo xtask ci` never runs it.
+//! Each [`Scenario`] starts the jobs cold or from restored dependency caches ([`caches`]), the
+//! change scenarios after one edit. The jobs come from the job table the workflows are
+//! generated from ([`jobs`]); every stage runs through [`crate::ci::run_stage`] ([`measure`]);
+//! [`report`] holds the results: per job and in total wall and CPU time, rustc invocations that
+//! compiled something and wheel builds, and each variant's critical path as GitHub would
+//! schedule the jobs, with a setup cost per job. It is a measurement, not a gate: `cargo xtask
+//! ci` never runs it.
 
+mod caches;
 mod jobs;
+mod measure;
 mod report;
+mod scenario;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use self::jobs::{Job, call_lines};
-use self::report::{CompareReport, JobResult, VariantResult};
-use crate::artifacts;
-use crate::ci::{self, Invocation};
-use crate::cmd::Cmd;
+pub use self::scenario::Scenario;
+
+use self::caches::DependencyCaches;
+use self::jobs::{Job, Variant, call_lines};
+use self::measure::run_job;
+use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
+use self::scenario::AppliedEdit;
 use crate::context::Context;
-use crate::exec::{CommandRecord, Executor};
-use crate::graph::{self, Artifact, Services};
+use crate::graph::Artifact;
+use crate::keys;
 use crate::output::{Output, Tone};
-use crate::report::{StageReport, format_seconds};
+use crate::report::format_seconds;
+
+/// What a GitHub job spends before its first stage, by default: the part measurable here is
+/// the xtask build with its dependencies restored (7.7 s, the median of three runs, in
+/// docs/ci.md); runner start-up, checkout, the toolchain, cache restores and artifact downloads
+/// cannot be measured on this machine, and 30 s in all is an estimate. `--setup-seconds` sets
+/// it.
+pub const DEFAULT_SETUP_SECONDS: u32 = 30;
+
+/// The name of the shared variant's first job, which computes the content keys.
+const PLAN_JOB: &str = "plan";
 
 /// What `cargo xtask compare` runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Only jobs whose name or workflow key is listed (and, in `shared`, the builds they need).
     pub jobs: Option<Vec<String>>,
     /// Include the jobs of the scheduled pipeline (upstream).
     pub scheduled: bool,
     pub dry_run: bool,
+    /// The situations measured, in order.
+    pub scenarios: Vec<Scenario>,
+    /// Added to every job that runs, in the critical path.
+    pub setup_seconds: u32,
 }
 
-/// rustc invocations that compiled something, from one command's output: cargo's JSON
-/// `compiler-artifact` messages that are not fresh, or — when the output has none (maturin
-/// keeps cargo's JSON to itself) — cargo's verbose `Running rustc` lines.
-pub fn count_compiles(output: &str) -> u32 {
-    let mut json = 0;
-    let mut verbose = 0;
-    for line in output.lines() {
-        let line = line.trim();
-        if line.starts_with('{') {
-            if let Ok(message) = serde_json::from_str::<serde_json::Value>(line)
-                && message["reason"] == "compiler-artifact"
-                && message["fresh"] == false
-            {
-                json += 1;
-            }
-        } else if line.starts_with("Running `") && line.contains("--crate-name") {
-            verbose += 1;
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            jobs: None,
+            scheduled: false,
+            dry_run: false,
+            scenarios: vec![Scenario::Cold],
+            setup_seconds: DEFAULT_SETUP_SECONDS,
         }
     }
-    if json > 0 { json } else { verbose }
-}
-
-/// Ask cargo for JSON messages where the command lets us (the measured build is unchanged).
-fn with_json_messages(cmd: &Cmd) -> Cmd {
-    let mut cmd = cmd.clone();
-    let args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["clippy", ..] => cmd
-            .args
-            .insert(1, "--message-format=json-render-diagnostics".into()),
-        ["nextest", "archive", ..] => {
-            cmd.args
-                .insert(2, "--cargo-message-format=json-render-diagnostics".into());
-        }
-        _ => {}
-    }
-    cmd
 }
 
 fn slug(name: &str) -> String {
@@ -99,45 +95,200 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
     let variants = jobs::plan(opts)?;
     let base = ctx.xtask_dir().join("compare");
     if opts.dry_run {
-        for (variant, jobs) in &variants {
-            println!("== {} ({} jobs)", variant.name(), jobs.len());
-            for job in jobs {
-                let needs = if job.needs.is_empty() {
-                    String::new()
-                } else {
-                    format!("   (needs: {})", job.needs.join("; "))
-                };
-                println!("  {}{needs}", job.name);
-                let target = base
-                    .join(variant.name())
-                    .join(slug(&job.name))
-                    .join("target");
-                println!("    CARGO_TARGET_DIR={}", ctx.rel(&target).display());
-                for line in call_lines(job) {
-                    println!("    $ {line}");
-                }
-            }
-        }
+        print_plan(ctx, opts, &variants, &base)?;
         return Ok(true);
     }
     if base.exists() {
         std::fs::remove_dir_all(&base)
             .with_context(|| format!("could not clear {}", base.display()))?;
     }
-    let mut results = Vec::new();
-    for (variant, jobs) in &variants {
+    let caches = DependencyCaches::new(base.join("dependencies"));
+    let mut scenarios = Vec::new();
+    // Without content keys a change reruns every job, from the same restored caches: per job,
+    // one warm measurement serves every warm scenario.
+    let mut per_job_warm: Option<VariantResult> = None;
+    for scenario in &opts.scenarios {
         out.say(
             Tone::Bold,
             &format!(
-                "==> compare: {} variant, {} jobs",
-                variant.name(),
+                "==> compare --scenario {}: {}",
+                scenario.name(),
+                scenario.about()
+            ),
+        );
+        let before = keys::all(ctx)?;
+        let _edit = match scenario.edit() {
+            Some((file, line)) => Some(AppliedEdit::apply(&ctx.root, file, line)?),
+            None => None,
+        };
+        let started = Instant::now();
+        let after = keys::all(ctx)?;
+        let plan_seconds = started.elapsed().as_secs_f64();
+        let changed = changed_stages(&before, &after);
+        let mut results = Vec::new();
+        for (variant, jobs) in &variants {
+            if *variant == Variant::PerJob
+                && scenario.warm()
+                && let Some(measured) = &per_job_warm
+            {
+                results.push(measured.clone());
+                continue;
+            }
+            let running = match variant {
+                Variant::Shared if scenario.edit().is_some() => jobs::affected(jobs, &changed),
+                _ => jobs.iter().map(|j| j.name.clone()).collect(),
+            };
+            let run = VariantRun {
+                variant: *variant,
+                scenario: *scenario,
+                dir: base.join(scenario.name()).join(variant.name()),
+                caches: &caches,
+            };
+            let mut result = run.jobs(ctx, out, jobs, &running)?;
+            if *variant == Variant::Shared {
+                result.add_plan_job(PLAN_JOB, plan_seconds);
+            }
+            if *variant == Variant::PerJob && scenario.warm() {
+                per_job_warm = Some(result.clone());
+            }
+            results.push(result);
+        }
+        scenarios.push(ScenarioResult::new(
+            *scenario,
+            &changed,
+            results,
+            opts.setup_seconds,
+        ));
+    }
+    let report = CompareReport::new(ctx, scenarios, opts.setup_seconds)?;
+    let markdown = report.markdown();
+    eprintln!("\n{markdown}");
+    std::fs::write(
+        ctx.xtask_dir().join("compare.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    std::fs::write(ctx.xtask_dir().join("compare.md"), &markdown)?;
+    out.step_summary(&markdown);
+    Ok(report.passed())
+}
+
+/// The stages whose content key differs between two computations of the keys.
+fn changed_stages(before: &[keys::StageKey], after: &[keys::StageKey]) -> BTreeSet<String> {
+    after
+        .iter()
+        .filter(|k| !before.iter().any(|b| b.stage == k.stage && b.key == k.key))
+        .map(|k| k.stage.clone())
+        .collect()
+}
+
+/// `--dry-run`: what each variant runs, and per change scenario what the shared pipeline skips.
+fn print_plan(
+    ctx: &Context,
+    opts: &Options,
+    variants: &[(Variant, Vec<Job>)],
+    base: &Path,
+) -> Result<()> {
+    for (variant, jobs) in variants {
+        println!("== {} ({} jobs)", variant.name(), jobs.len());
+        for job in jobs {
+            let needs = if job.needs.is_empty() {
+                String::new()
+            } else {
+                format!("   (needs: {})", job.needs.join("; "))
+            };
+            println!("  {}{needs}", job.name);
+            let target = base
+                .join("<scenario>")
+                .join(variant.name())
+                .join(slug(&job.name))
+                .join("target");
+            println!("    CARGO_TARGET_DIR={}", ctx.rel(&target).display());
+            for line in call_lines(job) {
+                println!("    $ {line}");
+            }
+        }
+    }
+    let Some((_, shared)) = variants.iter().find(|(v, _)| *v == Variant::Shared) else {
+        return Ok(());
+    };
+    for scenario in &opts.scenarios {
+        let Some((file, line)) = scenario.edit() else {
+            println!(
+                "== {}: {}; every job runs",
+                scenario.name(),
+                scenario.about()
+            );
+            continue;
+        };
+        // The keys with the edit made (and undone at once): what the plan job would see.
+        let before = keys::all(ctx)?;
+        let after = {
+            let _edit = AppliedEdit::apply(&ctx.root, file, line)?;
+            keys::all(ctx)?
+        };
+        let changed = changed_stages(&before, &after);
+        let running = jobs::affected(shared, &changed);
+        let skipped: Vec<&str> = shared
+            .iter()
+            .filter(|j| !running.contains(&j.name))
+            .map(|j| j.name.as_str())
+            .collect();
+        println!(
+            "== {}: edits {file}; shared runs {} jobs, skips: {}",
+            scenario.name(),
+            running.len(),
+            if skipped.is_empty() {
+                "none".to_string()
+            } else {
+                skipped.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// One variant's jobs in one scenario.
+struct VariantRun<'a> {
+    variant: Variant,
+    scenario: Scenario,
+    dir: PathBuf,
+    caches: &'a DependencyCaches,
+}
+
+impl VariantRun<'_> {
+    fn jobs(
+        &self,
+        ctx: &Context,
+        out: &Output,
+        jobs: &[Job],
+        running: &BTreeSet<String>,
+    ) -> Result<VariantResult> {
+        out.say(
+            Tone::Bold,
+            &format!(
+                "==> {} / {}: {} of {} jobs",
+                self.scenario.name(),
+                self.variant.name(),
+                running.len(),
                 jobs.len()
             ),
         );
-        let mut job_results = Vec::new();
+        let mut results = Vec::new();
         let mut produced: BTreeMap<String, Vec<(Artifact, PathBuf)>> = BTreeMap::new();
         for job in jobs {
-            let dir = base.join(variant.name()).join(slug(&job.name));
+            if !running.contains(&job.name) {
+                out.say(
+                    Tone::Dim,
+                    &format!("    {}: skipped, its keys passed before the edit", job.name),
+                );
+                results.push(JobResult::skipped(&job.name));
+                continue;
+            }
+            let dir = self.dir.join(slug(&job.name));
+            let target = dir.join("target");
+            if self.scenario.warm() {
+                self.caches.restore(ctx, out, job, &target)?;
+            }
             let (result, artifacts) = run_job(ctx, out, job, &dir, &produced)?;
             out.say(
                 if result.passed { Tone::Good } else { Tone::Bad },
@@ -150,185 +301,19 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
                     result.wheel_builds
                 ),
             );
+            let kept = !self.scenario.warm() && self.caches.adopt(ctx, job, &target)?;
+            if !kept && target.exists() {
+                // Keep only what a later job may download (disk).
+                std::fs::remove_dir_all(&target)
+                    .with_context(|| format!("could not remove {}", target.display()))?;
+            }
             produced.insert(job.name.clone(), artifacts);
-            job_results.push(result);
+            results.push(result);
         }
         let needs = jobs
             .iter()
             .map(|j| (j.name.clone(), j.needs.clone()))
             .collect();
-        results.push(VariantResult::new(*variant, job_results, &needs));
-    }
-    let report = CompareReport::new(ctx, results)?;
-    let markdown = report.markdown();
-    eprintln!("\n{markdown}");
-    std::fs::write(
-        ctx.xtask_dir().join("compare.json"),
-        serde_json::to_string_pretty(&report)? + "\n",
-    )?;
-    std::fs::write(ctx.xtask_dir().join("compare.md"), &markdown)?;
-    out.step_summary(&markdown);
-    Ok(report.variants.iter().all(|v| v.passed))
-}
-
-/// Run one job in its own directory; returns its result and the artifacts it leaves for others.
-fn run_job(
-    ctx: &Context,
-    out: &Output,
-    job: &Job,
-    dir: &Path,
-    produced: &BTreeMap<String, Vec<(Artifact, PathBuf)>>,
-) -> Result<(JobResult, Vec<(Artifact, PathBuf)>)> {
-    let target = dir.join("target");
-    let mut job_ctx = ctx.with_target_dir(target.clone());
-    // Like a CI job: an artifact must come from an earlier job, never be built implicitly.
-    job_ctx.ci = true;
-    let started = Instant::now();
-    // download-artifact: copy what the needed jobs built.
-    for need in &job.needs {
-        for (artifact, from) in produced.get(need).into_iter().flatten() {
-            copy_dir(from, &artifacts::dir(&job_ctx, *artifact))?;
-        }
-    }
-    let mut exec = Executor::new(&job_ctx, out.clone(), false);
-    exec.env = vec![
-        (
-            "CARGO_TARGET_DIR".into(),
-            target.to_string_lossy().into_owned(),
-        ),
-        ("CARGO_TERM_VERBOSE".into(), "true".into()),
-    ];
-    exec.log_dir = Some(dir.join("logs"));
-    exec.rewrite = Some(with_json_messages);
-    let mut error = None;
-    let mut services_up = false;
-    let mut records = Vec::new();
-    for (command, args) in &job.calls {
-        let stage = graph::stage(command)?;
-        services_up |= stage.services == Services::Starts;
-        let inv = Invocation {
-            stage,
-            args: args.clone(),
-        };
-        let mut report = StageReport::new(stage.name, inv.line());
-        let result = ci::run_stage(&mut exec, &inv, &mut report);
-        records.extend(report.commands);
-        if let Err(e) = result {
-            error = Some(format!("{command}: {e:#}"));
-            break;
-        }
-    }
-    if services_up && let Err(e) = crate::stages::services::take_down(&mut exec) {
-        error.get_or_insert(format!("docker-down: {e:#}"));
-    }
-    records.append(&mut exec.records);
-    let seconds = started.elapsed().as_secs_f64();
-    let mut result = JobResult {
-        name: job.name.clone(),
-        passed: error.is_none(),
-        seconds,
-        error,
-        ..JobResult::default()
-    };
-    for record in &records {
-        account(&mut result, record);
-    }
-    // Keep what a later job may download; drop the rest of the target directory (disk).
-    let mut kept = Vec::new();
-    for artifact in Artifact::ALL {
-        let built = artifacts::dir(&job_ctx, artifact);
-        if built.join(artifacts::MANIFEST).is_file() {
-            let keep = dir.join("artifacts").join(artifact.name());
-            copy_dir(&built, &keep)?;
-            kept.push((artifact, keep));
-        }
-    }
-    if target.exists() {
-        std::fs::remove_dir_all(&target)
-            .with_context(|| format!("could not remove {}", target.display()))?;
-    }
-    Ok((result, kept))
-}
-
-fn account(result: &mut JobResult, record: &CommandRecord) {
-    result.cpu_seconds += record.cpu_seconds;
-    let output = record
-        .log
-        .as_ref()
-        .and_then(|l| std::fs::read_to_string(l).ok())
-        .unwrap_or_default();
-    let compiles = count_compiles(&output);
-    if compiles > 0 {
-        result.rustc_compiles += compiles;
-        result.compile_cpu_seconds += record.cpu_seconds;
-    }
-    if record.command.contains("maturin build") && record.success {
-        result.wheel_builds += 1;
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
-    {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compiles_are_counted_from_cargo_messages() {
-        // Recorded from `cargo nextest archive --cargo-message-format=json-render-diagnostics`.
-        let json = concat!(
-            r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.228","target":{"kind":["lib"],"name":"serde"},"fresh":false}"#,
-            "\n",
-            r#"{"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.228"}"#,
-            "\n",
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///repo/icechunk#0.1.0","target":{"kind":["lib"],"name":"icechunk"},"fresh":true}"#,
-            "\n",
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///repo/xtask#0.1.0","target":{"kind":["test"],"name":"services"},"fresh":false}"#,
-            "\n",
-            "   Compiling serde v1.0.228\n",
-            r#"{"reason":"build-finished","success":true}"#,
-            "\n"
-        );
-        assert_eq!(
-            count_compiles(json),
-            2,
-            "fresh artifacts and other messages do not count"
-        );
-        // Recorded from maturin (cargo's verbose lines, CARGO_TERM_VERBOSE=true).
-        let verbose = "   Compiling pyo3-build-config v0.30.1\n     Running `/rustc --crate-name build_script_build --edition=2021 build.rs`\n     Running `/target/ci/build/pyo3-build-config/build-script-build`\n     Running `/rustc --crate-name pyo3 --edition=2021 src/lib.rs`\n       Fresh libc v0.2.177\n";
-        assert_eq!(count_compiles(verbose), 2, "build script runs do not count");
-        assert_eq!(count_compiles("    Finished `ci` profile\n"), 0);
-    }
-
-    #[test]
-    fn json_messages_are_requested_without_changing_the_build() {
-        let archive = Cmd::new("cargo").args(["nextest", "archive", "--workspace"]);
-        assert_eq!(
-            with_json_messages(&archive).args,
-            [
-                "nextest",
-                "archive",
-                "--cargo-message-format=json-render-diagnostics",
-                "--workspace"
-            ]
-        );
-        let clippy = Cmd::new("cargo").args(["clippy", "--workspace", "--", "-D", "warnings"]);
-        assert_eq!(
-            with_json_messages(&clippy).args[1],
-            "--message-format=json-render-diagnostics"
-        );
-        let other = Cmd::new("cargo").args(["fmt", "--check"]);
-        assert_eq!(with_json_messages(&other), other);
+        Ok(VariantResult::new(self.variant, results, &needs))
     }
 }

@@ -10,7 +10,7 @@ use crate::artifacts;
 use crate::cmd::Cmd;
 use crate::context::{Context, Interpreter, PYTHON_VERSIONS};
 use crate::graph::{Artifact, StageArgs};
-use crate::junit::TestRun;
+use crate::junit::{TestRun, TestRuns};
 use crate::output::Tone;
 use crate::plan::{Action, Outcome, Plan, Runner};
 use crate::process;
@@ -104,6 +104,13 @@ fn pytest(ctx: &Context, python: &Path, name: &str, extra: &[&str]) -> TestRun {
         cmd: Cmd::new(python.to_string_lossy())
             .args(["-m", "pytest", "icechunk-python/tests"])
             .args(extra)
+            // Its own cache directory: the interpreters' suites run at once.
+            .arg("-o")
+            .arg(format!(
+                "cache_dir={}",
+                ctx.rel(&ctx.xtask_dir().join("pytest-cache").join(name))
+                    .display()
+            ))
             .args(["-o", "junit_family=xunit1", "--junitxml"])
             .arg(&report),
         report,
@@ -155,6 +162,7 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     if args.full {
         plan = plan.action(services::require_step());
     }
+    let mut runs = Vec::new();
     for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
             if asked {
@@ -182,10 +190,16 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
         };
         plan = plan
             .note(format!("CPython {version}: {}", python.path.display()))
-            .extend(venv_plan)
-            .action(run);
+            .extend(venv_plan);
+        runs.push(run);
     }
-    Ok(plan)
+    // Every interpreter's suite at once: one set of servers serves them all (each test uses a
+    // prefix of its own), and the stage takes about as long as its slowest suite.
+    Ok(match runs.len() {
+        0 => plan,
+        1 => plan.action(runs.remove(0)),
+        _ => plan.action(TestRuns(runs)),
+    })
 }
 
 /// Install upstream's pre-releases from the extra index when it answers; when it does not,
@@ -355,31 +369,38 @@ mod tests {
         assert_eq!(lines[3], "# CPython 3.11: /py/3.11/bin/python3.11");
         assert_eq!(
             lines[7],
-            "- run `env $(cat target/xtask/services.env) target/xtask/venvs/test-3.11/bin/python -m \
-             pytest icechunk-python/tests -o junit_family=xunit1 --junitxml \
-             target/xtask/junit/test-3.11.xml`; on GitHub Actions annotate its failed tests from \
-             target/xtask/junit/test-3.11.xml"
-        );
-        assert_eq!(
-            lines[8],
             "# CPython 3.12 not found on PATH nor in pyenv: not tested"
         );
-        assert_eq!(lines[9], "# CPython 3.13: /py/3.13/bin/python3.13");
+        assert_eq!(lines[8], "# CPython 3.13: /py/3.13/bin/python3.13");
         assert_eq!(
-            lines[10],
+            lines[9],
             format!(
                 "$ {VENV} venv target/xtask/venvs/test-3.13 --clear --python /py/3.13/bin/python3.13"
             )
         );
-        assert_eq!(lines.len(), 14);
+        // Every venv first, then the suites at once.
+        assert_eq!(
+            lines[12],
+            "- at once:\n    - run `env $(cat target/xtask/services.env) \
+             target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -o \
+             cache_dir=target/xtask/pytest-cache/test-3.11 -o junit_family=xunit1 --junitxml \
+             target/xtask/junit/test-3.11.xml`; on GitHub Actions annotate its failed tests from \
+             target/xtask/junit/test-3.11.xml\n    - run `env $(cat target/xtask/services.env) \
+             target/xtask/venvs/test-3.13/bin/python -m pytest icechunk-python/tests -o \
+             cache_dir=target/xtask/pytest-cache/test-3.13 -o junit_family=xunit1 --junitxml \
+             target/xtask/junit/test-3.13.xml`; on GitHub Actions annotate its failed tests from \
+             target/xtask/junit/test-3.13.xml"
+        );
+        assert_eq!(lines.len(), 13);
 
-        let quick = plan_lines(&context(), "python-test", &[]);
+        let quick = plan_lines(&context(), "python-test", &["--python", "3.11"]);
         assert!(quick.iter().all(|l| !l.contains("services.env")));
         assert_eq!(
             quick[6],
             "- run `target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -m \
-             'not services' -o junit_family=xunit1 --junitxml target/xtask/junit/test-3.11.xml`; \
-             on GitHub Actions annotate its failed tests from target/xtask/junit/test-3.11.xml"
+             'not services' -o cache_dir=target/xtask/pytest-cache/test-3.11 -o \
+             junit_family=xunit1 --junitxml target/xtask/junit/test-3.11.xml`; on GitHub Actions \
+             annotate its failed tests from target/xtask/junit/test-3.11.xml"
         );
     }
 
@@ -399,9 +420,15 @@ mod tests {
         assert!(err.contains("`python3.12` was not found"), "{err}");
         // One job for every interpreter: each listed one is tested, in the order given.
         let lines = plan_lines(&context(), "python-test", &["--python", "3.11,3.13"]);
-        let tested: Vec<&String> = lines.iter().filter(|l| l.starts_with("# CPython")).collect();
+        let tested: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with("# CPython"))
+            .collect();
         assert_eq!(tested.len(), 2, "{lines:#?}");
-        assert!(tested[0].contains("3.11") && tested[1].contains("3.13"), "{tested:?}");
+        assert!(
+            tested[0].contains("3.11") && tested[1].contains("3.13"),
+            "{tested:?}"
+        );
     }
 
     #[test]

@@ -482,7 +482,10 @@ mod tests {
         );
         assert!(needs("checks / codespell").is_empty());
         assert_eq!(entry_needs("rust-ci-optimized.yaml", "python"), ["wheel"]);
-        assert_eq!(entry_needs("rust-ci-optimized.yaml", "test-full"), ["archive"]);
+        assert_eq!(
+            entry_needs("rust-ci-optimized.yaml", "test-full"),
+            ["archive"]
+        );
         let upstream = instances("python-upstream-optimized.yaml");
         assert_eq!(
             upstream[0].calls.len(),

@@ -1,0 +1,128 @@
+//! Compiled dependencies per build, as a restored rust-cache gives a GitHub job: in `warm` and
+//! the change scenarios every job starts with the dependencies of the builds it runs already
+//! compiled in its target directory, and its workspace crates not (rust-cache never keeps
+//! those). Each distinct set of builds is compiled once — or taken from the job that ran it in
+//! `cold` — and copied into every job that runs it; the copy is not part of the job's time.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use super::jobs::Job;
+use super::measure::{copy_tree, new_executor};
+use crate::ci::{self, Invocation};
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::graph;
+use crate::output::{Output, Tone};
+use crate::report::StageReport;
+
+pub struct DependencyCaches {
+    dir: PathBuf,
+}
+
+/// The builds of a job: its calls of stages that compile (those whose inputs include the
+/// toolchain), as `build-artifacts+lint-rust`; empty when it compiles nothing.
+fn builds_of(job: &Job) -> String {
+    let names: Vec<&str> = job
+        .calls
+        .iter()
+        .filter(|(c, _)| graph::stage(c).is_ok_and(|s| s.inputs.toolchain))
+        .map(|(c, _)| c.as_str())
+        .collect();
+    names.join("+")
+}
+
+impl DependencyCaches {
+    pub fn new(dir: PathBuf) -> DependencyCaches {
+        DependencyCaches { dir }
+    }
+
+    /// Put the compiled dependencies of the job's builds into `target`, compiling them first if
+    /// no job has yet.
+    pub fn restore(&self, ctx: &Context, out: &Output, job: &Job, target: &Path) -> Result<()> {
+        let builds = builds_of(job);
+        if builds.is_empty() {
+            return Ok(());
+        }
+        let cache = self.dir.join(&builds);
+        if !cache.exists() {
+            out.say(
+                Tone::Dim,
+                &format!("    compiling the dependencies of {builds} (not measured)"),
+            );
+            let scratch = self.dir.join(format!("{builds}.partial"));
+            let job_ctx = ctx.with_target_dir(scratch.clone());
+            let mut exec = new_executor(&job_ctx, out, &scratch, &self.dir.join("logs"));
+            for (command, args) in job
+                .calls
+                .iter()
+                .filter(|(c, _)| builds.contains(c.as_str()))
+            {
+                let inv = Invocation {
+                    stage: graph::stage(command)?,
+                    args: args.clone(),
+                };
+                let mut report = StageReport::new(inv.stage.name, inv.line());
+                ci::run_stage(&mut exec, &inv, &mut report)
+                    .with_context(|| format!("compiling the dependencies of {builds}"))?;
+            }
+            self.keep(ctx, &scratch, &cache)?;
+        }
+        copy_tree(&cache, target)
+    }
+
+    /// After a cold job: keep its target directory as the cache of its builds, if none exists.
+    /// Returns whether it was kept (then the caller must not delete it).
+    pub fn adopt(&self, ctx: &Context, job: &Job, target: &Path) -> Result<bool> {
+        let builds = builds_of(job);
+        if builds.is_empty() || self.dir.join(&builds).exists() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        self.keep(ctx, target, &self.dir.join(&builds))?;
+        Ok(true)
+    }
+
+    /// Remove the workspace crates and xtask's own files from `target`, then move it to `cache`.
+    fn keep(&self, ctx: &Context, target: &Path, cache: &Path) -> Result<()> {
+        let mut clean = Cmd::new(&ctx.cargo)
+            .args(["clean", "--profile", crate::stages::rust::PROFILE])
+            .env("CARGO_TARGET_DIR", target.as_os_str());
+        for package in crate::keys::workspace_packages(ctx)?.keys() {
+            clean = clean.args(["-p", package]);
+        }
+        crate::process::capture(&clean, &ctx.root)
+            .context("could not remove the workspace crates from a dependency cache")?;
+        let own = target.join("xtask");
+        if own.exists() {
+            std::fs::remove_dir_all(&own)?;
+        }
+        std::fs::rename(target, cache)
+            .with_context(|| format!("could not move {} to {}", target.display(), cache.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::StageArgs;
+
+    #[test]
+    fn a_job_starts_with_the_dependencies_of_the_stages_that_compile() {
+        let job = |calls: &[&str]| Job {
+            name: "j".into(),
+            needs: vec![],
+            calls: calls
+                .iter()
+                .map(|c| (c.to_string(), StageArgs::default()))
+                .collect(),
+        };
+        assert_eq!(
+            builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),
+            "build-artifacts"
+        );
+        assert_eq!(builds_of(&job(&["lint-rust"])), "lint-rust");
+        assert_eq!(builds_of(&job(&["python-lint"])), "");
+    }
+}
