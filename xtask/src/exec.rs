@@ -42,6 +42,8 @@ pub struct Executor<'a> {
     pub env: Vec<(String, String)>,
     /// When set, each command's output goes to a numbered file here instead of the terminal.
     pub log_dir: Option<std::path::PathBuf>,
+    /// Log files written so far (the numbering goes on when a stage takes the records).
+    logged: usize,
     /// Applied to every command before it runs (compare asks cargo for JSON messages, which
     /// leaves the build unchanged).
     pub rewrite: Option<fn(&Cmd) -> Cmd>,
@@ -58,6 +60,7 @@ impl<'a> Executor<'a> {
             finishing: false,
             env: Vec::new(),
             log_dir: None,
+            logged: 0,
             rewrite: None,
         }
     }
@@ -92,10 +95,10 @@ impl<'a> Executor<'a> {
         let cmd = rewritten.as_ref().unwrap_or(cmd);
         let line = cmd.to_string();
         self.out.begin_command(&line);
-        let log = match &self.log_dir {
+        let log = match self.log_dir.clone() {
             Some(dir) => {
-                std::fs::create_dir_all(dir)?;
-                Some(dir.join(format!("{:03}.log", self.records.len() + 1)))
+                std::fs::create_dir_all(&dir)?;
+                Some(self.next_log(&dir))
             }
             None => None,
         };
@@ -116,6 +119,12 @@ impl<'a> Executor<'a> {
         checked(cmd, status, log.as_deref())
     }
 
+    /// The next numbered log file in `dir`.
+    fn next_log(&mut self, dir: &std::path::Path) -> std::path::PathBuf {
+        self.logged += 1;
+        dir.join(format!("{:03}.log", self.logged))
+    }
+
     /// Run `cmds` at once, each with its output to a log file (under `log_dir`, else
     /// target/xtask/logs/), then show each one's output in turn, in order. Each command's CPU
     /// time is the group's, split in proportion to wall time (overlapping children cannot be
@@ -130,9 +139,7 @@ impl<'a> Executor<'a> {
             .clone()
             .unwrap_or_else(|| self.ctx.xtask_dir().join("logs"));
         std::fs::create_dir_all(&dir)?;
-        let logs: Vec<std::path::PathBuf> = (0..cmds.len())
-            .map(|i| dir.join(format!("{:03}.log", self.records.len() + 1 + i)))
-            .collect();
+        let logs: Vec<std::path::PathBuf> = cmds.iter().map(|_| self.next_log(&dir)).collect();
         for cmd in &cmds {
             self.out.say(
                 Tone::Bold,
@@ -266,6 +273,11 @@ mod tests {
         assert_eq!(exec.records.len(), 2);
         let log = exec.records[0].log.clone().unwrap();
         assert_eq!(std::fs::read_to_string(log).unwrap(), "one\n");
+        // A stage takes the records; the next log does not overwrite an earlier one.
+        exec.records.clear();
+        exec.run(&Cmd::new("true")).unwrap();
+        let next = exec.records[0].log.clone().unwrap();
+        assert!(next.ends_with("003.log"), "{}", next.display());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -180,4 +180,49 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_build_restores_mains_artifact_by_key_and_saves_only_what_it_built_on_main() {
+        let files = generate();
+        let text = &files
+            .iter()
+            .find(|(name, _)| name == "shared-build.yaml")
+            .unwrap()
+            .1;
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+        let steps = doc["jobs"]["build"]["steps"].as_sequence().unwrap();
+        let position = |find: &dyn Fn(&serde_yaml_ng::Value) -> bool| {
+            steps
+                .iter()
+                .position(find)
+                .unwrap_or_else(|| panic!("step missing in\n{text}"))
+        };
+        let keys = position(&|s| s["run"].as_str() == Some("cargo xtask keys"));
+        for (artifact, stage) in [
+            ("rust-artifacts", "build-artifacts"),
+            ("python-wheels", "build-wheels"),
+        ] {
+            let key = format!(
+                "artifact-{artifact}-linux-x86_64-${{{{ steps.keys.outputs.key-{stage} }}}}"
+            );
+            let restore = position(&|s| {
+                s["id"].as_str() == Some(artifact) && s["with"]["key"].as_str() == Some(&key)
+            });
+            let build = position(&|s| s["run"].as_str() == Some(&format!("cargo xtask {stage}")));
+            let save = position(&|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/cache/save"))
+                    && s["with"]["key"].as_str() == Some(&key)
+            });
+            assert!(keys < restore && restore < build && build < save, "{stage}");
+            let when = steps[save]["if"].as_str().unwrap();
+            assert!(
+                when.contains("refs/heads/main")
+                    && when.contains(&format!("steps.{artifact}.outputs.cache-hit != 'true'"))
+                    && !when.contains("always()"),
+                "saved on main, after a miss, only when the build succeeded: {when}"
+            );
+        }
+    }
 }
