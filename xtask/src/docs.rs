@@ -8,7 +8,7 @@ use crate::pins;
 use crate::tools::Tool;
 use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
 
-/// For each stage, the jobs that run it (`CI: python / python-test (3.11)`).
+/// For each stage, the jobs that run it (`CI: python / python-test`).
 fn callers() -> BTreeMap<String, Vec<String>> {
     let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for workflow in jobs::workflows()
@@ -67,8 +67,7 @@ pub fn jobs_table() -> String {
                         "{}{}",
                         job.os.runner(),
                         match job.pythons {
-                            Pythons::Matrix => " × Python",
-                            Pythons::Together => " (every Python)",
+                            Pythons::Every => " (every Python)",
                             Pythons::Default => "",
                         }
                     ),

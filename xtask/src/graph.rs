@@ -396,11 +396,10 @@ pub static STAGES: &[Stage] = &[
         id: StageId::PythonTest,
         name: "python-test",
         help: "pytest on every Python interpreter found, each in a fresh venv with the wheel",
-        about: "For each CPython found (3.11 required, 3.12 and 3.13 when present; with \
-                --python exactly those listed): a fresh uv venv, the pinned test requirements \
-                and the built wheel (--no-index, never building); then every interpreter's \
-                pytest at once, each output shown in turn. With --full, the tests marked \
-                `services` run too, against target/xtask/services.env.",
+        about: "Per CPython found (3.11 required; --python: exactly those listed) a fresh uv venv \
+                with the test requirements and the built wheel (--no-index), then every pytest \
+                at once, outputs shown in turn. With --full, the tests marked `services` run \
+                too, against target/xtask/services.env.",
         produces: &[],
         consumes: &[Artifact::Wheels],
         services: Services::Requires,

@@ -3,6 +3,9 @@
 //! compiled in its target directory, and its workspace crates not (rust-cache never keeps
 //! those). Each distinct set of builds is compiled once — or taken from the job that ran it in
 //! `cold` — and copied into every job that runs it; the copy is not part of the job's time.
+//! Every job of one set of builds uses the same target directory path, as every run of a
+//! GitHub job does: build scripts' outputs and cargo's dep-info hold absolute paths, and a
+//! cache restored elsewhere would be stale.
 
 use std::path::{Path, PathBuf};
 
@@ -38,8 +41,19 @@ impl DependencyCaches {
         DependencyCaches { dir }
     }
 
-    /// Put the compiled dependencies of the job's builds into `target`, compiling them first if
-    /// no job has yet.
+    /// Where the job's target directory is: the one path of its set of builds, or `own` for a
+    /// job that compiles nothing.
+    pub fn target_dir(&self, job: &Job, own: &Path) -> PathBuf {
+        let builds = builds_of(job);
+        if builds.is_empty() {
+            own.to_path_buf()
+        } else {
+            self.dir.join("targets").join(builds)
+        }
+    }
+
+    /// Put the compiled dependencies of the job's builds into `target` (its
+    /// [`Self::target_dir`]), compiling them there first if no job has yet.
     pub fn restore(&self, ctx: &Context, out: &Output, job: &Job, target: &Path) -> Result<()> {
         let builds = builds_of(job);
         if builds.is_empty() {
@@ -51,9 +65,9 @@ impl DependencyCaches {
                 Tone::Dim,
                 &format!("    compiling the dependencies of {builds} (not measured)"),
             );
-            let scratch = self.dir.join(format!("{builds}.partial"));
-            let job_ctx = ctx.with_target_dir(scratch.clone());
-            let mut exec = new_executor(&job_ctx, out, &scratch, &self.dir.join("logs"));
+            std::fs::create_dir_all(&self.dir)?;
+            let job_ctx = ctx.with_target_dir(target.to_path_buf());
+            let mut exec = new_executor(&job_ctx, out, target, &self.dir.join("logs"));
             for (command, args) in job
                 .calls
                 .iter()
@@ -67,7 +81,7 @@ impl DependencyCaches {
                 ci::run_stage(&mut exec, &inv, &mut report)
                     .with_context(|| format!("compiling the dependencies of {builds}"))?;
             }
-            self.keep(ctx, &scratch, &cache)?;
+            self.keep(ctx, target, &cache)?;
         }
         copy_tree(&cache, target)
     }

@@ -30,7 +30,7 @@ impl Variant {
 /// One job of a variant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
-    /// `test-full`, `python / python-test (3.12)`
+    /// `test-full`, `python / python-test (3.12)` (per job: one per interpreter)
     pub name: String,
     /// Names of the jobs it needs (shared variant only).
     pub needs: Vec<String>,

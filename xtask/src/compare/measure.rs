@@ -84,10 +84,10 @@ pub fn run_job(
     ctx: &Context,
     out: &Output,
     job: &Job,
-    dir: &Path,
+    (dir, target): (&Path, &Path),
     produced: &BTreeMap<String, Vec<(Artifact, PathBuf)>>,
 ) -> Result<(JobResult, Vec<(Artifact, PathBuf)>)> {
-    let target = dir.join("target");
+    let target = target.to_path_buf();
     let mut job_ctx = ctx.with_target_dir(target.clone());
     // Like a CI job: an artifact must come from an earlier job, never be built implicitly.
     job_ctx.ci = true;
@@ -165,7 +165,8 @@ fn account(result: &mut JobResult, record: &CommandRecord) {
     }
 }
 
-/// Copy a directory tree (files and directories; what a target directory and an artifact hold).
+/// Copy a directory tree (files and directories; what a target directory and an artifact hold),
+/// keeping each file's modification time as rust-cache's tarball does: cargo compares them.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in
@@ -179,6 +180,11 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         } else {
             std::fs::copy(entry.path(), &into)
                 .with_context(|| format!("could not copy {}", entry.path().display()))?;
+            let modified = entry.metadata()?.modified()?;
+            std::fs::File::options()
+                .write(true)
+                .open(&into)?
+                .set_modified(modified)?;
         }
     }
     Ok(())

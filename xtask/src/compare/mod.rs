@@ -159,17 +159,27 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
             results,
             opts.setup_seconds,
         ));
+        // Written after every scenario, so a long run that stops keeps what it measured.
+        write_report(
+            ctx,
+            &CompareReport::new(ctx, scenarios.clone(), opts.setup_seconds)?,
+        )?;
     }
     let report = CompareReport::new(ctx, scenarios, opts.setup_seconds)?;
     let markdown = report.markdown();
     eprintln!("\n{markdown}");
-    std::fs::write(
-        ctx.xtask_dir().join("compare.json"),
-        serde_json::to_string_pretty(&report)? + "\n",
-    )?;
-    std::fs::write(ctx.xtask_dir().join("compare.md"), &markdown)?;
     out.step_summary(&markdown);
     Ok(report.passed())
+}
+
+/// target/xtask/compare.json and compare.md.
+fn write_report(ctx: &Context, report: &CompareReport) -> Result<()> {
+    std::fs::write(
+        ctx.xtask_dir().join("compare.json"),
+        serde_json::to_string_pretty(report)? + "\n",
+    )?;
+    std::fs::write(ctx.xtask_dir().join("compare.md"), report.markdown())?;
+    Ok(())
 }
 
 /// The stages whose content key differs between two computations of the keys.
@@ -285,11 +295,15 @@ impl VariantRun<'_> {
                 continue;
             }
             let dir = self.dir.join(slug(&job.name));
-            let target = dir.join("target");
+            let target = self.caches.target_dir(job, &dir.join("target"));
+            if target.exists() {
+                std::fs::remove_dir_all(&target)
+                    .with_context(|| format!("could not clear {}", target.display()))?;
+            }
             if self.scenario.warm() {
                 self.caches.restore(ctx, out, job, &target)?;
             }
-            let (result, artifacts) = run_job(ctx, out, job, &dir, &produced)?;
+            let (result, artifacts) = run_job(ctx, out, job, (&dir, &target), &produced)?;
             out.say(
                 if result.passed { Tone::Good } else { Tone::Bad },
                 &format!(

@@ -71,30 +71,24 @@ impl Job {
         self.stages().any(|s| s.services == Services::Starts)
     }
 
-    /// The flags each stage runs with: its ci flags, plus the interpreters it tests (`python`:
-    /// the matrix entry of a [`Pythons::Matrix`] job).
-    pub fn args(&self, stage: &Stage, python: Option<&str>) -> StageArgs {
+    /// The flags each stage runs with: its ci flags, plus the interpreters it tests.
+    pub fn args(&self, stage: &Stage) -> StageArgs {
         let mut args = stage.ci_args().unwrap_or_default();
-        if stage.flags.iter().any(|f| f.name == "--python") {
-            args.pythons = match self.pythons {
-                Pythons::Default => Vec::new(),
-                Pythons::Matrix => python.into_iter().map(str::to_string).collect(),
-                Pythons::Together => PYTHON_VERSIONS.iter().map(|v| v.to_string()).collect(),
-            };
+        if self.pythons == Pythons::Every && stage.flags.iter().any(|f| f.name == "--python") {
+            args.pythons = PYTHON_VERSIONS.iter().map(|v| v.to_string()).collect();
         }
         args
     }
 }
 
-/// The CPython versions a job tests.
+/// The CPython versions a job sets up (and its Python stages test).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pythons {
     /// The one its tools need (3.11; the newest for upstream).
     Default,
-    /// One job per version (`strategy.matrix`), each `--python <version>`.
-    Matrix,
-    /// Every version in one job, one after the other against one set of servers.
-    Together,
+    /// Every version, tested at once against one set of servers (`--python 3.11,3.12,3.13`):
+    /// one job instead of a matrix, so the services are set up once (docs/ci.md).
+    Every,
 }
 
 /// A job of a workflow: one that runs stages, a call of a reusable workflow (with the stages
@@ -236,7 +230,7 @@ pub fn workflows() -> Vec<Workflow> {
                 // Every interpreter in one job against one set of servers: docs/ci.md has the
                 // measurements behind it.
                 Entry::Job(Job {
-                    pythons: Pythons::Together,
+                    pythons: Pythons::Every,
                     ..job("python-test", Os::Linux, &["docker-up", "python-test"], 30)
                 }),
             ],
@@ -287,11 +281,11 @@ pub fn workflows() -> Vec<Workflow> {
     ]
 }
 
-/// One job as GitHub runs it in a pipeline: a called workflow's job under its caller, one per
-/// matrix entry, with the stages it runs and the jobs it waits for.
+/// One job as GitHub runs it in a pipeline (a called workflow's job under its caller), with the
+/// stages it runs and the jobs it waits for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instance {
-    /// The check's name: `shared-build / build`, `python / python-test (3.11)`.
+    /// The check's name: `test-unit`, `archive / build`.
     pub name: String,
     /// The key of the workflow entry it stands for (`shared-build`, `python`).
     pub entry: String,
@@ -311,7 +305,7 @@ pub fn instances(file: &str) -> Vec<Instance> {
     let mut expanded: Vec<(&str, Vec<Instance>)> = Vec::new();
     for entry in &workflow.entries {
         match entry {
-            Entry::Job(job) => expanded.push((job.key, expand(job, job.key, job.key, None))),
+            Entry::Job(job) => expanded.push((job.key, vec![expand(job, job.key, job.key, None)])),
             Entry::Call { key, file, stages } => {
                 let called = all.iter().find(|w| w.file == *file);
                 let switches = match called.map(|w| &w.trigger) {
@@ -323,7 +317,7 @@ pub fn instances(file: &str) -> Vec<Instance> {
                 for job in jobs {
                     let on = |s: &&str| !switches.contains(s) || stages.contains(s);
                     let name = format!("{key} / {}", job.key);
-                    list.extend(expand(job, key, &name, Some(&on)));
+                    list.push(expand(job, key, &name, Some(&on)));
                 }
                 expanded.push((key, list));
             }
@@ -393,35 +387,22 @@ fn consumed(instance: &Instance) -> Vec<Artifact> {
         .collect()
 }
 
-fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Vec<Instance> {
-    let pythons: Vec<Option<&str>> = if job.pythons == Pythons::Matrix {
-        PYTHON_VERSIONS.iter().map(|v| Some(*v)).collect()
-    } else {
-        vec![None]
-    };
-    pythons
-        .into_iter()
-        .map(|python| {
-            let calls: Vec<(String, StageArgs)> = job
-                .stages()
-                .filter(|s| on.is_none_or(|on| on(&s.name)))
-                .map(|s| (s.name.to_string(), job.args(s, python)))
-                .collect();
-            Instance {
-                name: match python {
-                    Some(v) => format!("{name} ({v})"),
-                    None => name.to_string(),
-                },
-                entry: entry.to_string(),
-                os: job.os,
-                needs: Vec::new(),
-                starts_services: calls
-                    .iter()
-                    .any(|(s, _)| graph::stage(s).is_ok_and(|s| s.services == Services::Starts)),
-                calls,
-            }
-        })
-        .collect()
+fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Instance {
+    let calls: Vec<(String, StageArgs)> = job
+        .stages()
+        .filter(|s| on.is_none_or(|on| on(&s.name)))
+        .map(|s| (s.name.to_string(), job.args(s)))
+        .collect();
+    Instance {
+        name: name.to_string(),
+        entry: entry.to_string(),
+        os: job.os,
+        needs: Vec::new(),
+        starts_services: calls
+            .iter()
+            .any(|(s, _)| graph::stage(s).is_ok_and(|s| s.services == Services::Starts)),
+        calls,
+    }
 }
 
 #[cfg(test)]

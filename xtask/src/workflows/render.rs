@@ -3,14 +3,14 @@
 //! written once, in [`super::jobs`], and never by hand.
 
 use super::gate;
-use super::jobs::{CONCLUSION, Entry, Job, Os, Pythons, Trigger, Workflow, entry_needs};
+use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
 use super::steps::{
     Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
 };
 use super::yaml::Node;
 use crate::artifacts;
 use crate::graph::{Artifact, Services, Stage};
-use crate::pins::{self, NEXTEST_VERSION, PYTHON_VERSIONS};
+use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
 const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
 /// Stages whose tests keep hypothesis examples between runs.
@@ -231,18 +231,6 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     push_needs(&mut node, workflow, job.key);
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
-    if job.pythons == Pythons::Matrix {
-        node.push((
-            "strategy".into(),
-            Node::map([
-                ("fail-fast", Node::bool(false)),
-                (
-                    "matrix",
-                    Node::map([("python", Node::seq(PYTHON_VERSIONS.map(Node::str)))]),
-                ),
-            ]),
-        ));
-    }
     node.push(("steps".into(), Node::Seq(steps(workflow, job))));
     Node::Map(node)
 }
@@ -294,12 +282,7 @@ fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Ve
         });
     }
     if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
-        let matrix = if job.pythons == Pythons::Matrix {
-            "-${{ matrix.python }}"
-        } else {
-            ""
-        };
-        let prefix = format!("hypothesis-{os}-{}{matrix}-", job.key);
+        let prefix = format!("hypothesis-{os}-{}-", job.key);
         caches.push(Cache {
             id: None,
             path: "icechunk-python/.hypothesis/".to_string(),
@@ -422,10 +405,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .map(|a| artifact_cache(workflow, job, stage, *a))
             .collect();
         out.extend(kept.iter().map(Cache::restore));
-        let args = job.args(
-            stage,
-            (job.pythons == Pythons::Matrix).then_some("${{ matrix.python }}"),
-        );
+        let args = job.args(stage);
         let line = std::iter::once(format!("cargo xtask {}", stage.name))
             .chain(args.to_args())
             .collect::<Vec<_>>()

@@ -130,9 +130,7 @@ pub fn python_version(job: &Job) -> Option<String> {
     if !python_stage && !xtask_tools(job).iter().any(|t| t.needs_python()) {
         return None;
     }
-    Some(if job.pythons == Pythons::Matrix {
-        "${{ matrix.python }}".to_string()
-    } else if job.pythons == Pythons::Together {
+    Some(if job.pythons == Pythons::Every {
         // setup-python installs each line; the last is the default `python`.
         PYTHON_VERSIONS.join("\n")
     } else if job.stages.contains(&"upstream") {
