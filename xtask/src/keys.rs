@@ -38,6 +38,10 @@ pub struct Keys {
     rustc: String,
     /// The CPython interpreters found (the Python stages test each).
     pythons: String,
+    /// What each stage runs with its ci flags: its plan, as `--dry-run` prints it (or why it
+    /// cannot be planned here), so a change in the xtask code behind a stage changes its key and
+    /// other xtask changes do not.
+    plans: BTreeMap<&'static str, String>,
     memo: BTreeMap<&'static str, StageKey>,
 }
 
@@ -60,6 +64,19 @@ impl Keys {
                 .interpreters()
                 .iter()
                 .map(|i| format!("{} {}\n", i.version, i.path.display()))
+                .collect(),
+            plans: graph::STAGES
+                .iter()
+                .map(|stage| {
+                    let planned = stage
+                        .ci_args()
+                        .and_then(|args| crate::stages::plan(stage, ctx, &args));
+                    let text = match planned {
+                        Ok(plan) => plan.lines().join("\n"),
+                        Err(e) => format!("not plannable: {e:#}"),
+                    };
+                    (stage.name, text)
+                })
                 .collect(),
             memo: BTreeMap::new(),
         })
@@ -115,6 +132,10 @@ impl Keys {
         if stage.consumes.contains(&graph::Artifact::Wheels) {
             field("pythons", &self.pythons);
         }
+        field(
+            "plan",
+            self.plans.get(stage.name).map_or("", String::as_str),
+        );
         for name in self.unclaimed() {
             field("unclaimed", &name);
             field(&name, self.files.get(&name).map_or("", String::as_str));
@@ -406,6 +427,29 @@ mod tests {
             unclaimed.is_empty(),
             "no stage declares these as inputs: add them to a stage's inputs in graph.rs, or to \
              keys::UNCLAIMED if they affect nothing: {unclaimed:?}"
+        );
+    }
+
+    #[test]
+    fn what_a_stage_runs_is_part_of_its_key() {
+        let ctx = scratch("plans");
+        let key = |keys: &mut Keys, name: &str| keys.key(graph::stage(name).unwrap()).unwrap().key;
+        let mut before = Keys::new(&ctx).unwrap();
+        let mut after = Keys::new(&ctx).unwrap();
+        // As if the xtask code that plans python-lint had changed what it runs.
+        after
+            .plans
+            .entry("python-lint")
+            .and_modify(|p| p.push_str("\n$ mypy --strict"));
+        assert_ne!(
+            key(&mut before, "python-lint"),
+            key(&mut after, "python-lint")
+        );
+        assert_eq!(key(&mut before, "test-unit"), key(&mut after, "test-unit"));
+        assert!(
+            before.plans["test-unit"].contains("nextest run"),
+            "{}",
+            before.plans["test-unit"]
         );
     }
 

@@ -94,7 +94,6 @@ impl Plan {
     }
 
     /// One line per step, as `--dry-run` prints them.
-    #[cfg(test)]
     pub fn lines(&self) -> Vec<String> {
         self.steps.iter().map(ToString::to_string).collect()
     }
