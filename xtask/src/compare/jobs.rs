@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Options;
 use crate::graph::{self, Artifact, Schedule, StageArgs};
+use crate::workflows::gate::{self, Runs};
 use crate::workflows::jobs::{Instance, Os, instances};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,20 +213,18 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     out
 }
 
-/// The shared jobs that run after an edit changed the keys of `changed` stages, as the plan job
-/// decides: a job with a cacheable stage whose key changed, or a stage that always runs
-/// (upstream); then every build a running job needs.
+/// The shared jobs that run after an edit changed the keys of `changed` stages, by the plan
+/// job's rule ([`gate::runs`]): a job with a stage whose key changed or that always runs, then
+/// every build a running job needs.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> BTreeSet<String> {
     let running: BTreeSet<String> = jobs
         .iter()
         .filter(|job| {
             job.calls.iter().any(|(c, _)| {
-                graph::stage(c).is_ok_and(|s| {
-                    if s.inputs.cacheable {
-                        changed.contains(s.name)
-                    } else {
-                        s.produces.is_empty() && s.services != graph::Services::Starts
-                    }
+                graph::stage(c).is_ok_and(|s| match gate::runs(s) {
+                    Runs::WhenKeyChanged => changed.contains(s.name),
+                    Runs::Always => true,
+                    Runs::WithItsJob | Runs::ForConsumers => false,
                 })
             })
         })

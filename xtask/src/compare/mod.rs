@@ -116,15 +116,7 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
                 scenario.about()
             ),
         );
-        let before = keys::all(ctx)?;
-        let _edit = match scenario.edit() {
-            Some((file, line)) => Some(AppliedEdit::apply(&ctx.root, file, line)?),
-            None => None,
-        };
-        let started = Instant::now();
-        let after = keys::all(ctx)?;
-        let plan_seconds = started.elapsed().as_secs_f64();
-        let changed = changed_stages(&before, &after);
+        let (_edit, changed, plan_seconds) = edit_and_compare_keys(ctx, *scenario)?;
         let mut results = Vec::new();
         for (variant, jobs) in &variants {
             if *variant == Variant::PerJob
@@ -182,13 +174,27 @@ fn write_report(ctx: &Context, report: &CompareReport) -> Result<()> {
     Ok(())
 }
 
-/// The stages whose content key differs between two computations of the keys.
-fn changed_stages(before: &[keys::StageKey], after: &[keys::StageKey]) -> BTreeSet<String> {
-    after
+/// Make the scenario's edit (kept until the returned guard drops) and compare the keys before
+/// and after: the stages whose key it changed, and how long computing the keys took (the plan
+/// job's work).
+fn edit_and_compare_keys(
+    ctx: &Context,
+    scenario: Scenario,
+) -> Result<(Option<AppliedEdit>, BTreeSet<String>, f64)> {
+    let before = keys::all(ctx)?;
+    let edit = match scenario.edit() {
+        Some((file, line)) => Some(AppliedEdit::apply(&ctx.root, file, line)?),
+        None => None,
+    };
+    let started = Instant::now();
+    let after = keys::all(ctx)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let changed = after
         .iter()
         .filter(|k| !before.iter().any(|b| b.stage == k.stage && b.key == k.key))
         .map(|k| k.stage.clone())
-        .collect()
+        .collect();
+    Ok((edit, changed, seconds))
 }
 
 /// `--dry-run`: what each variant runs, and per change scenario what the shared pipeline skips.
@@ -222,7 +228,7 @@ fn print_plan(
         return Ok(());
     };
     for scenario in &opts.scenarios {
-        let Some((file, line)) = scenario.edit() else {
+        let Some((file, _)) = scenario.edit() else {
             println!(
                 "== {}: {}; every job runs",
                 scenario.name(),
@@ -231,12 +237,7 @@ fn print_plan(
             continue;
         };
         // The keys with the edit made (and undone at once): what the plan job would see.
-        let before = keys::all(ctx)?;
-        let after = {
-            let _edit = AppliedEdit::apply(&ctx.root, file, line)?;
-            keys::all(ctx)?
-        };
-        let changed = changed_stages(&before, &after);
+        let (_, changed, _) = edit_and_compare_keys(ctx, *scenario)?;
         let running = jobs::affected(shared, &changed);
         let skipped: Vec<&str> = shared
             .iter()

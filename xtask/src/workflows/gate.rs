@@ -71,19 +71,44 @@ fn record_key(entry: &str, stage: &str) -> String {
     format!("pass-{entry}-{stage}-${{{{ steps.keys.outputs.key-{stage} }}}}",)
 }
 
+/// Why a stage of a gated job runs: the plan's one rule, which compare's emulation of the
+/// plan follows too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// When its content key has no pass record.
+    WhenKeyChanged,
+    /// With the stages of its job that need it (docker-up).
+    WithItsJob,
+    /// Every time (upstream tests nightly builds that change without any change here).
+    Always,
+    /// When a job that downloads what it builds runs.
+    ForConsumers,
+}
+
+pub fn runs(stage: &Stage) -> Runs {
+    if stage.inputs.cacheable {
+        Runs::WhenKeyChanged
+    } else if stage.services == Services::Starts {
+        Runs::WithItsJob
+    } else if stage.produces.is_empty() {
+        Runs::Always
+    } else {
+        Runs::ForConsumers
+    }
+}
+
 /// Whether `stage` of `entry` must run, over the plan job's lookups.
 fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
-    if stage.inputs.cacheable {
-        return vec![format!(
-            "steps.{}.outputs.cache-hit != 'true'",
-            record_id(entry, stage.name)
-        )];
-    }
-    if stage.services == Services::Starts {
-        return Vec::new(); // it runs for the stages of its job that need it
-    }
-    if stage.produces.is_empty() {
-        return vec!["true".to_string()];
+    match runs(stage) {
+        Runs::WhenKeyChanged => {
+            return vec![format!(
+                "steps.{}.outputs.cache-hit != 'true'",
+                record_id(entry, stage.name)
+            )];
+        }
+        Runs::WithItsJob => return Vec::new(),
+        Runs::Always => return vec!["true".to_string()],
+        Runs::ForConsumers => {}
     }
     // A build runs when a job that downloads what it builds runs.
     let mut conditions = Vec::new();

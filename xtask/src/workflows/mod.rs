@@ -3,7 +3,7 @@
 //! writes it. `cargo xtask workflows` writes `.github/workflows/`; lint-workflows (and a test,
 //! which also rewrites stale files, as rust-analyzer's codegen does) fails when the files differ.
 
-mod gate;
+pub mod gate;
 pub mod jobs;
 pub(crate) mod render;
 mod steps;

@@ -159,9 +159,8 @@ pub fn shares(job: &Job, artifact: Artifact) -> bool {
 /// A job that compiles the workspace keeps its own Rust cache; every other job only compiles
 /// xtask, whose dependencies all such jobs share in one small cache.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
-    let compiles = job
-        .stages()
-        .any(|s| s.name == "lint-rust" || !s.produces.is_empty());
+    // The stages that compile are those whose inputs include the toolchain.
+    let compiles = job.stages().any(|s| s.inputs.toolchain);
     if !compiles {
         return rust_cache_for_xtask(job.os);
     }
