@@ -13,6 +13,8 @@ pub struct Cmd {
     pub env: Vec<(String, String)>,
     /// `KEY=VALUE` lines read when the command starts (the services' endpoints).
     pub env_file: Option<PathBuf>,
+    /// A file its stdout goes to (`> file`), relative to the workspace root.
+    pub stdout: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -22,6 +24,7 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             env_file: None,
+            stdout: None,
         }
     }
 
@@ -53,6 +56,11 @@ impl Cmd {
         self
     }
 
+    pub fn stdout(mut self, path: impl AsRef<Path>) -> Cmd {
+        self.stdout = Some(path.as_ref().to_path_buf());
+        self
+    }
+
     /// The command line alone, shell-quoted.
     pub fn command_line(&self) -> String {
         std::iter::once(self.program.as_str())
@@ -63,8 +71,8 @@ impl Cmd {
     }
 }
 
-/// `env $(cat file) KEY=value program args` — what a shell user would type in the workspace
-/// root, where every command runs.
+/// `env $(cat file) KEY=value program args > out` — what a shell user would type in the
+/// workspace root, where every command runs.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.env_file {
@@ -73,7 +81,11 @@ impl fmt::Display for Cmd {
         for (key, value) in &self.env {
             write!(f, "{key}={} ", quote(value))?;
         }
-        f.write_str(&self.command_line())
+        f.write_str(&self.command_line())?;
+        if let Some(file) = &self.stdout {
+            write!(f, " > {}", quote(&file.to_string_lossy()))?;
+        }
+        Ok(())
     }
 }
 
@@ -119,11 +131,12 @@ mod tests {
                 "not binary_id(icechunk::integration)",
             ])
             .env("RUST_BACKTRACE", "1")
-            .env_file("target/xtask/services.env");
+            .env_file("target/xtask/services.env")
+            .stdout("target/out.json");
         assert_eq!(
             cmd.to_string(),
             "env $(cat target/xtask/services.env) RUST_BACKTRACE=1 cargo nextest run -E \
-             'not binary_id(icechunk::integration)'"
+             'not binary_id(icechunk::integration)' > target/out.json"
         );
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");

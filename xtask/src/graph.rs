@@ -153,7 +153,8 @@ impl Stage {
     }
 }
 
-/// What rustfmt and clippy read besides the icechunk and xtask packages: the bindings' Rust.
+/// What rustfmt and clippy read besides the icechunk and xtask packages: the bindings' Rust
+/// and the crate that aligns the wheel's dependency features.
 const RUST_LINT_SOURCES: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",
@@ -161,6 +162,7 @@ const RUST_LINT_SOURCES: &[&str] = &[
     "icechunk-python/Cargo.toml",
     "icechunk-python/src",
     "icechunk-python/pyo3-config.txt",
+    "workspace-hack",
 ];
 /// What the nextest archive is built from (also its manifest's sources).
 const RUST_TEST_SOURCES: &[&str] = &[
@@ -170,6 +172,7 @@ const RUST_TEST_SOURCES: &[&str] = &[
     "icechunk",
     "icechunk-python/Cargo.toml",
     "icechunk-python/src",
+    "workspace-hack",
     "xtask",
 ];
 /// What the tests of the archive read at run time, besides their packages.
@@ -192,6 +195,7 @@ const WHEEL_SOURCES: &[&str] = &[
     "icechunk-python/pyo3-config.txt",
     "icechunk-python/src",
     "icechunk-python/python",
+    "workspace-hack",
 ];
 /// What the Python checks read, besides the wheel.
 const PYTHON_SOURCES: &[&str] = &[

@@ -56,7 +56,8 @@ pub fn interrupted() -> bool {
 }
 
 /// Run `cmd` to completion in its own process group (Ctrl-C reaches it through us), with
-/// `extra_env` on top of its own, its output to the terminal or to `log`. Returns its wall
+/// `extra_env` on top of its own, its output to the terminal or to `log` (stdout to the
+/// command's own file when it names one, whatever `log` is). Returns its wall
 /// and CPU seconds and its exit status.
 pub fn run_to_completion(
     cmd: &Cmd,
@@ -68,9 +69,22 @@ pub fn run_to_completion(
     for (key, value) in extra_env {
         expr = expr.env(key, value);
     }
-    if let Some(path) = log {
-        expr = expr.stderr_to_stdout().stdout_path(path);
-    }
+    let stdout = match &cmd.stdout {
+        Some(file) => {
+            let file = root.join(file);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            Some(file)
+        }
+        None => None,
+    };
+    expr = match (stdout, log) {
+        (Some(stdout), Some(log)) => expr.stdout_path(stdout).stderr_path(log),
+        (Some(stdout), None) => expr.stdout_path(stdout),
+        (None, Some(log)) => expr.stderr_to_stdout().stdout_path(log),
+        (None, None) => expr,
+    };
     let cpu_before = sys::children_cpu_seconds();
     let started = Instant::now();
     let handle = expr.start().with_context(|| {

@@ -1,5 +1,6 @@
 //! The native services backend end to end, with real servers (moto and Azurite, installed by
-//! xtask itself): up, S3 and Azure round trips with conditional writes, down, nothing left.
+//! xtask itself): up, S3 and Azure round trips with conditional writes (racing ones too), down,
+//! nothing left.
 //! And Ctrl-C during `cargo xtask ci`'s test-full leaves no server running.
 //!
 //! These tests start servers, so test-full runs them and test-unit does not.
@@ -68,6 +69,46 @@ async fn round_trip(store: Arc<dyn ObjectStore>, backend: &str) {
     store.delete(&key).await.unwrap();
 }
 
+/// Conditional writes are atomic: of two updates racing with one etag, exactly one wins, every
+/// time. (moto checks and then writes without a lock; xtask's launcher serializes its writes.)
+async fn racing_updates(store: Arc<dyn ObjectStore>, backend: &str) {
+    let key = ObjectPath::from(format!("xtask-test/race-{}", std::process::id()));
+    for round in 0..50 {
+        let put = store
+            .put(&key, format!("base {round}").into())
+            .await
+            .unwrap();
+        let version = UpdateVersion {
+            e_tag: put.e_tag.clone(),
+            version: put.version.clone(),
+        };
+        let update = |text: &'static str| {
+            let (store, key, version) = (store.clone(), key.clone(), version.clone());
+            tokio::spawn(async move {
+                let opts = PutOptions {
+                    mode: PutMode::Update(version),
+                    ..Default::default()
+                };
+                store.put_opts(&key, text.into(), opts).await
+            })
+        };
+        let (a, b) = tokio::join!(update("a"), update("b"));
+        let results = [a.unwrap(), b.unwrap()];
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            won, 1,
+            "{backend}: round {round}: two updates with one etag must not both succeed: {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(object_store::Error::Precondition { .. }))),
+            "{backend}: round {round}: the loser fails on the precondition: {results:?}"
+        );
+    }
+    store.delete(&key).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn native_backend_up_round_trips_and_down_leaves_nothing() {
     let dir = scratch("native");
@@ -105,7 +146,9 @@ async fn native_backend_up_round_trips_and_down_leaves_nothing() {
         .with_virtual_hosted_style_request(false)
         .build()
         .unwrap();
-    round_trip(Arc::new(s3), "S3").await;
+    let s3: Arc<dyn ObjectStore> = Arc::new(s3);
+    round_trip(s3.clone(), "S3").await;
+    racing_updates(s3, "S3").await;
 
     let azure = MicrosoftAzureBuilder::new()
         .with_endpoint(var(&env, "ICECHUNK_TEST_AZURE_ENDPOINT"))
@@ -115,7 +158,9 @@ async fn native_backend_up_round_trips_and_down_leaves_nothing() {
         .with_container_name(var(&env, "ICECHUNK_TEST_AZURE_CONTAINER"))
         .build()
         .unwrap();
-    round_trip(Arc::new(azure), "Azure").await;
+    let azure: Arc<dyn ObjectStore> = Arc::new(azure);
+    round_trip(azure.clone(), "Azure").await;
+    racing_updates(azure, "Azure").await;
 
     // Idempotent: a second docker-up reuses the running servers.
     let again = xtask_in(&["docker-up"]);

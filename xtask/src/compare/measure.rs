@@ -45,15 +45,9 @@ pub fn count_compiles(output: &str) -> u32 {
 fn with_json_messages(cmd: &Cmd) -> Cmd {
     let mut cmd = cmd.clone();
     let args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["clippy", ..] => cmd
-            .args
-            .insert(1, "--message-format=json-render-diagnostics".into()),
-        ["nextest", "archive", ..] => {
-            cmd.args
-                .insert(2, "--cargo-message-format=json-render-diagnostics".into());
-        }
-        _ => {}
+    if let ["nextest", "archive", ..] = args.as_slice() {
+        cmd.args
+            .insert(2, "--cargo-message-format=json-render-diagnostics".into());
     }
     cmd
 }
@@ -232,11 +226,6 @@ mod tests {
                 "--cargo-message-format=json-render-diagnostics",
                 "--workspace"
             ]
-        );
-        let clippy = Cmd::new("cargo").args(["clippy", "--workspace", "--", "-D", "warnings"]);
-        assert_eq!(
-            with_json_messages(&clippy).args[1],
-            "--message-format=json-render-diagnostics"
         );
         let other = Cmd::new("cargo").args(["fmt", "--check"]);
         assert_eq!(with_json_messages(&other), other);

@@ -243,3 +243,29 @@ impl Action for RequireServices {
         Ok(Outcome::Continue)
     }
 }
+
+/// Write a server's launcher script (kept in xtask's source, written where the server's log
+/// goes, so a server can start from any workspace).
+#[derive(Debug)]
+pub struct WriteLauncher {
+    pub path: std::path::PathBuf,
+    pub text: &'static str,
+}
+
+impl fmt::Display for WriteLauncher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "write {}", self.path.display())
+    }
+}
+
+impl Action for WriteLauncher {
+    fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        let path = runner.ctx().root.join(&self.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, self.text)
+            .map_err(|e| anyhow::anyhow!("could not write {}: {e}", path.display()))?;
+        Ok(Outcome::Continue)
+    }
+}

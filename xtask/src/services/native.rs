@@ -3,21 +3,32 @@
 
 use super::actions::{
     CheckPortFree, CreateBucket, CreateContainer, RecordServices, Spawn, TrackServices, WaitReady,
+    WriteLauncher,
 };
 use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
+use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::plan::Plan;
 use crate::tools::{Ensure, Tool};
 
+/// Runs moto's S3 server with one write at a time, so conditional writes are atomic as on S3.
+const MOTO_LAUNCHER: &str = include_str!("moto_atomic.py");
+
 pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     let dir = services_dir(ctx);
+    // moto's own server, through a launcher that serializes its writes (see the file).
+    let launcher = ctx.rel(&dir.join("moto_atomic.py"));
+    let python = Tool::Moto.install_dir(ctx).join("bin/python");
     let moto = Daemon {
         name: "moto",
-        cmd: Tool::Moto
-            .cmd(ctx)
-            .args(["-H", "127.0.0.1", "-p", &ports.s3.to_string()]),
+        cmd: Cmd::new(python.to_string_lossy()).arg(&launcher).args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &ports.s3.to_string(),
+        ]),
         log: ctx.rel(&dir.join("moto.log")),
-        marker: "moto_server".to_string(),
+        marker: "moto_atomic.py".to_string(),
     };
     let azurite = Daemon {
         name: "azurite",
@@ -40,7 +51,8 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     Plan::new()
         .note(
             "native backend (no Docker engine): moto's S3 server stands in for MinIO and does not \
-             verify request signatures; Azurite runs from npm; both listen on 127.0.0.1",
+             verify request signatures (its writes run one at a time, so that conditional writes \
+             are atomic); Azurite runs from npm; both listen on 127.0.0.1",
         )
         .action(Ensure(Tool::Moto))
         .action(Ensure(Tool::Azurite))
@@ -53,6 +65,10 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
             variable: "XTASK_AZURE_PORT",
         })
         .action(TrackServices(Backend::Native))
+        .action(WriteLauncher {
+            path: launcher,
+            text: MOTO_LAUNCHER,
+        })
         .action(Spawn(moto))
         .action(Spawn(azurite))
         .action(WaitReady(s3.clone()))

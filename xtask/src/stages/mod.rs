@@ -1,6 +1,7 @@
 //! Stage plans, one module per area: [`plan`] turns a stage of the graph into a [`Plan`].
 //! Planning is pure; every check that needs the world is a step of the plan.
 
+pub mod clippy;
 pub mod lints;
 pub mod python;
 pub mod rust;
@@ -58,8 +59,11 @@ fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
 fn build(ctx: &Context, artifact: Artifact, tool: Tool) -> Plan {
     let mut plan = Plan::new()
         .action(SkipIfCurrent(recipe(ctx, artifact)))
-        .action(Ensure(tool))
-        .action(ResetDir(artifact));
+        .action(Ensure(tool));
+    if artifact == Artifact::RustTests {
+        plan = plan.action(clippy::RequireDriver);
+    }
+    plan = plan.action(ResetDir(artifact));
     for cmd in build_commands(ctx, artifact) {
         plan = plan.run(cmd);
     }

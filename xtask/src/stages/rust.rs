@@ -1,5 +1,6 @@
 //! The Rust stages: lint-rust, build-artifacts (one nextest archive), test-unit and test-full
-//! (both run from that archive and compile nothing).
+//! (both run from that archive and compile nothing). The two builds compile the workspace the
+//! same way, with clippy ([`clippy`]), so either leaves most of the other's work done.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use crate::graph::{Artifact, StageArgs};
 use crate::junit::TestRun;
 use crate::plan::Plan;
 use crate::services;
+use crate::stages::clippy::{self, RequireDriver};
 use crate::tools::Tool;
 
 /// The cargo profile every CI build uses (see `[profile.ci]` in Cargo.toml).
@@ -27,35 +29,31 @@ fn nextest(ctx: &Context) -> Cmd {
     }
 }
 
+/// rustfmt, then clippy on every target through a build (see [`clippy`]).
 pub fn lint(ctx: &Context) -> Plan {
     Plan::new()
         .run(ctx.cargo().args(["fmt", "--all", "--check"]))
-        .run(ctx.cargo().args([
-            "clippy",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--profile",
-            PROFILE,
-            "--",
-            "-D",
-            "warnings",
-        ]))
+        .action(RequireDriver)
+        .action(clippy::lint_build(ctx, PROFILE))
 }
 
+/// The nextest archive, its crates compiled with clippy like lint-rust's, so that each build
+/// reuses the other's.
 pub fn archive_command(ctx: &Context) -> Cmd {
-    nextest(ctx)
-        .args([
-            "archive",
-            "--locked",
-            "--workspace",
-            "--all-features",
-            "--cargo-profile",
-            PROFILE,
-        ])
-        .arg("--archive-file")
-        .arg(ctx.rel(&artifacts::archive(ctx)))
+    clippy::linted(
+        ctx,
+        nextest(ctx)
+            .args([
+                "archive",
+                "--locked",
+                "--workspace",
+                "--all-features",
+                "--cargo-profile",
+                PROFILE,
+            ])
+            .arg("--archive-file")
+            .arg(ctx.rel(&artifacts::archive(ctx))),
+    )
 }
 
 /// `cargo nextest run` from the archive: nothing is compiled.
@@ -120,8 +118,11 @@ mod tests {
             plan_lines(&context(), "lint-rust", &[]),
             [
                 "$ cargo fmt --all --check",
-                "$ cargo clippy --locked --workspace --all-targets --all-features --profile ci -- -D \
-                 warnings"
+                "- check that clippy-driver is installed beside cargo",
+                "- run `RUSTC_WORKSPACE_WRAPPER=clippy-driver cargo build --locked --workspace \
+                 --all-targets --all-features --profile ci --message-format json > \
+                 target/xtask/lint-rust.jsonl`, then show each warning and error it reported and \
+                 fail on any"
             ]
         );
     }
@@ -133,9 +134,11 @@ mod tests {
             [
                 "- stop here when rust-artifacts already matches the sources (its manifest)",
                 "- ensure cargo-nextest 0.9.143",
+                "- check that clippy-driver is installed beside cargo",
                 "- empty the directory of rust-artifacts",
-                "$ cargo nextest archive --locked --workspace --all-features --cargo-profile ci \
-                 --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst",
+                "$ RUSTC_WORKSPACE_WRAPPER=clippy-driver cargo nextest archive --locked \
+                 --workspace --all-features --cargo-profile ci --archive-file \
+                 target/xtask/artifacts/rust/nextest-archive.tar.zst",
                 "- write the manifest of rust-artifacts",
             ]
         );

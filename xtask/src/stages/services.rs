@@ -47,8 +47,10 @@ mod tests {
                 "- check that port 9000 is free (change it with XTASK_S3_PORT)",
                 "- check that port 10000 is free (change it with XTASK_AZURE_PORT)",
                 "- record the native backend in the services state file",
+                "- write target/xtask/services/moto_atomic.py",
                 "- start moto in the background, log target/xtask/services/moto.log: \
-                 /tools/moto-5.2.5/bin/moto_server -H 127.0.0.1 -p 9000",
+                 /tools/moto-5.2.5/bin/python target/xtask/services/moto_atomic.py -H 127.0.0.1 \
+                 -p 9000",
                 "- start azurite in the background, log target/xtask/services/azurite.log: \
                  node /tools/azurite-3.37.0/node_modules/azurite/dist/src/blob/main.js --blobHost \
                  127.0.0.1 --blobPort 10000 --location target/xtask/services/azurite-data \

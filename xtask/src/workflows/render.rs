@@ -9,7 +9,7 @@ use super::steps::{
 };
 use super::yaml::Node;
 use crate::artifacts;
-use crate::graph::{Artifact, Services, Stage};
+use crate::graph::{Artifact, Services, Stage, StageId};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
 const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
@@ -315,6 +315,20 @@ fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artif
     }
 }
 
+/// The rustup components a job's stages run: rustfmt for lint-rust, and clippy-driver for both
+/// builds that compile the workspace with it (lint-rust's and the nextest archive).
+fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
+    let has = |id: StageId| stages.iter().any(|s| s.id == id);
+    let mut components = Vec::new();
+    if has(StageId::LintRust) || has(StageId::BuildArtifacts) {
+        components.push("clippy");
+    }
+    if has(StageId::LintRust) {
+        components.push("rustfmt");
+    }
+    components
+}
+
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
     let stages: Vec<&Stage> = job.stages().collect();
     let os = job.os.platform();
@@ -322,13 +336,13 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         pins::CHECKOUT,
         vec![("persist-credentials", Node::bool(false))],
     ))];
-    let lints = stages.iter().any(|s| s.name == "lint-rust");
+    let components = rust_components(&stages);
     out.push(Node::Map(step(
         pins::RUST_TOOLCHAIN,
-        if lints {
-            vec![("components", Node::str("clippy, rustfmt"))]
-        } else {
+        if components.is_empty() {
             vec![]
+        } else {
+            vec![("components", Node::str(components.join(", ")))]
         },
     )));
     let python = python_version(job);
