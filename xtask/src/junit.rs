@@ -9,7 +9,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::cmd::Cmd;
-use crate::output::{escape_data, escape_property};
 use crate::plan::{Action, Outcome, Runner};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
@@ -141,15 +140,13 @@ pub fn annotations(failures: &[Failure], limit: usize) -> Vec<String> {
 }
 
 fn annotation(failure: &Failure) -> String {
-    let mut properties = Vec::new();
-    if let Some(file) = &failure.file {
-        properties.push(format!("file={}", escape_property(file)));
-        properties.extend(failure.line.map(|line| format!("line={line}")));
-    }
-    let title = escape_property(&head(&title(failure), CELL_LIMIT));
-    properties.push(format!("title={title}"));
-    let message = escape_data(&head(failure.message.trim_end(), MESSAGE_LIMIT));
-    format!("::error {}::{message}", properties.join(","))
+    crate::output::annotation(
+        "error",
+        failure.file.as_deref(),
+        failure.line.map(u64::from),
+        &head(&title(failure), CELL_LIMIT),
+        &head(failure.message.trim_end(), MESSAGE_LIMIT),
+    )
 }
 
 /// A Markdown section: heading, count, a table of the failures, then each one's detail.

@@ -133,6 +133,28 @@ fn append_to_env_file(variable: &str, text: &str) {
     }
 }
 
+/// A GitHub annotation, `::level file=…,line=…,title=…::message` (`level` is `error`, `warning`
+/// or `notice`; the line only with a file), escaped.
+pub fn annotation(
+    level: &str,
+    file: Option<&str>,
+    line: Option<u64>,
+    title: &str,
+    message: &str,
+) -> String {
+    let mut properties = Vec::new();
+    if let Some(file) = file {
+        properties.push(format!("file={}", escape_property(file)));
+        properties.extend(line.map(|line| format!("line={line}")));
+    }
+    properties.push(format!("title={}", escape_property(title)));
+    format!(
+        "::{level} {}::{}",
+        properties.join(","),
+        escape_data(message)
+    )
+}
+
 /// Escaping of a workflow command's message (GitHub's toolkit rules).
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

@@ -162,6 +162,11 @@ impl Tool {
         self.installed_program(ctx)
     }
 
+    /// The interpreter of the venv a PyPI tool is installed into (pip or uv).
+    pub fn venv_python(self, ctx: &Context) -> PathBuf {
+        self.install_dir(ctx).join("bin/python")
+    }
+
     /// Where xtask installs the tool's program.
     pub fn installed_program(self, ctx: &Context) -> PathBuf {
         self.install_dir(ctx).join(self.spec().exe)
@@ -192,7 +197,7 @@ impl Tool {
         }
         match self.spec().installer {
             Installer::Pip(_) | Installer::Uv(_) => {
-                let python = self.install_dir(ctx).join("bin/python");
+                let python = self.venv_python(ctx);
                 process::capture(
                     &Cmd::new(python.to_string_lossy()).args(["-c", ""]),
                     &ctx.root,
@@ -221,7 +226,7 @@ impl Tool {
             ],
             Installer::Pip(_) => vec![
                 Cmd::new(base_python(ctx)).args(["-m", "venv"]).arg(&dir),
-                Cmd::new(dir.join("bin/python").to_string_lossy())
+                Cmd::new(self.venv_python(ctx).to_string_lossy())
                     .args([
                         "-m",
                         "pip",
@@ -238,7 +243,7 @@ impl Tool {
                     .args(["--python", &base_python(ctx)]),
                 uv(ctx)
                     .args(["pip", "install", "--python"])
-                    .arg(dir.join("bin/python"))
+                    .arg(self.venv_python(ctx))
                     .arg(&pinned),
             ],
             Installer::Npm(package) => vec![

@@ -18,7 +18,7 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     let dir = services_dir(ctx);
     // moto's own server, through a launcher that serializes its writes (see the file).
     let launcher = ctx.rel(&dir.join("moto_atomic.py"));
-    let python = Tool::Moto.install_dir(ctx).join("bin/python");
+    let python = Tool::Moto.venv_python(ctx);
     let moto = Daemon {
         name: "moto",
         cmd: Cmd::new(python.to_string_lossy()).arg(&launcher).args([

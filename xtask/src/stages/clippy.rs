@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::output::{Tone, escape_data, escape_property};
+use crate::output::{Tone, annotation};
 use crate::plan::{Action, Outcome, Runner};
 
 /// `cmd` with the workspace's crates compiled by clippy-driver.
@@ -156,23 +156,17 @@ struct Diagnostic {
 impl Diagnostic {
     /// The GitHub annotation of the diagnostic.
     fn annotation(&self) -> String {
-        let command = if self.level == "error" {
+        let level = if self.level == "error" {
             "error"
         } else {
             "warning"
         };
-        let mut props = vec![];
-        if let Some(file) = &self.file {
-            props.push(format!("file={}", escape_property(file)));
-        }
-        if let Some(line) = self.line {
-            props.push(format!("line={line}"));
-        }
-        props.push(format!("title={}", escape_property(&self.message)));
-        format!(
-            "::{command} {}::{}",
-            props.join(","),
-            escape_data(&self.rendered)
+        annotation(
+            level,
+            self.file.as_deref(),
+            self.line,
+            &self.message,
+            &self.rendered,
         )
     }
 }
