@@ -38,6 +38,9 @@ pub struct Job {
     /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
     /// services).
     pub calls: Vec<(String, StageArgs)>,
+    /// Whether, in the job table, it builds an artifact for other jobs (`archive / build`,
+    /// also when `--jobs` kept only its lint-rust).
+    pub builds_for_others: bool,
 }
 
 impl PartialOrd for Variant {
@@ -81,6 +84,7 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
         .flat_map(|file| instances(file))
         .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
         .map(|i| Job {
+            builds_for_others: i.calls.iter().any(|(c, _)| builds(c)),
             name: i.name,
             needs: i.needs,
             calls: i.calls,
@@ -158,16 +162,36 @@ fn builds(command: &str) -> bool {
     graph::stage(command).is_ok_and(|s| s.produces.iter().any(|a| !a.name().is_empty()))
 }
 
-/// The same jobs without a shared build, as CI without artifact sharing runs them: the build
-/// jobs are gone, a job that consumes files builds them first itself, and a job that tests
-/// several interpreters becomes one job per interpreter (each then builds its own wheel, which
-/// is why such workflows run a matrix).
+/// The same jobs without a shared build, as CI without artifact sharing runs them: the builds
+/// leave the build jobs (a stage beside a build, lint-rust beside the archive, keeps a job of
+/// its own, named after it), a job that consumes files builds them first itself, and a job that
+/// tests several interpreters becomes one job per interpreter (each then builds its own wheel,
+/// which is why such workflows run a matrix).
 fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     let mut out = Vec::new();
-    for job in shared
-        .iter()
-        .filter(|j| !j.calls.iter().all(|(c, _)| builds(c)))
-    {
+    let without_builds = shared.iter().filter_map(|job| {
+        if !job.builds_for_others {
+            return Some(job.clone());
+        }
+        let calls: Vec<(String, StageArgs)> = job
+            .calls
+            .iter()
+            .filter(|(c, _)| !builds(c))
+            .cloned()
+            .collect();
+        let name = calls
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        (!calls.is_empty()).then(|| Job {
+            name,
+            needs: vec![],
+            calls,
+            builds_for_others: false,
+        })
+    });
+    for job in without_builds {
         let mut builds: Vec<Artifact> = Vec::new();
         for stage in job.calls.iter().filter_map(|(c, _)| graph::stage(c).ok()) {
             for artifact in stage.consumes {
@@ -186,9 +210,10 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             .collect();
         if pythons.len() < 2 {
             out.push(Job {
-                name: job.name.clone(),
+                name: job.name,
                 needs: vec![],
                 calls,
+                builds_for_others: false,
             });
             continue;
         }
@@ -207,30 +232,79 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 name: format!("{} ({python})", job.name),
                 needs: vec![],
                 calls,
+                builds_for_others: false,
             });
         }
     }
     out
 }
 
-/// The shared jobs that run after an edit changed the keys of `changed` stages, by the plan
-/// job's rule ([`gate::runs`]): a job with a stage whose key changed or that always runs, then
-/// every build a running job needs.
-pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> BTreeSet<String> {
-    let running: BTreeSet<String> = jobs
-        .iter()
-        .filter(|job| {
-            job.calls.iter().any(|(c, _)| {
-                graph::stage(c).is_ok_and(|s| match gate::runs(s) {
-                    Runs::WhenKeyChanged => changed.contains(s.name),
-                    Runs::Always => true,
-                    Runs::WithItsJob | Runs::ForConsumers => false,
-                })
+/// The shared jobs that run after an edit changed the keys of `changed` stages, each with the
+/// calls that run, by the plan job's rule ([`gate::runs`]): a stage whose key changed or that
+/// always runs; then every build that a running call of a job that needs it consumes; and a
+/// job's services with the job.
+pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
+    let rule = |call: &str| graph::stage(call).map(gate::runs).ok();
+    let mut running: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for job in jobs {
+        let own: BTreeSet<&str> = job
+            .calls
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .filter(|c| match rule(c) {
+                Some(Runs::WhenKeyChanged) => changed.contains(*c),
+                Some(Runs::Always) => true,
+                _ => false,
+            })
+            .collect();
+        if !own.is_empty() {
+            running.insert(&job.name, own);
+        }
+    }
+    loop {
+        let mut added = Vec::new();
+        for job in jobs {
+            let wanted: BTreeSet<Artifact> = jobs
+                .iter()
+                .filter(|other| other.needs.contains(&job.name))
+                .flat_map(|other| running.get(other.name.as_str()).into_iter().flatten())
+                .filter_map(|c| graph::stage(c).ok())
+                .flat_map(|s| s.consumes.iter().copied())
+                .collect();
+            for (call, _) in &job.calls {
+                let builds_wanted =
+                    graph::stage(call).is_ok_and(|s| s.produces.iter().any(|a| wanted.contains(a)));
+                let known = running
+                    .get(job.name.as_str())
+                    .is_some_and(|r| r.contains(call.as_str()));
+                if rule(call) == Some(Runs::ForConsumers) && builds_wanted && !known {
+                    added.push((job.name.as_str(), call.as_str()));
+                }
+            }
+        }
+        if added.is_empty() {
+            break;
+        }
+        for (job, call) in added {
+            running.entry(job).or_default().insert(call);
+        }
+    }
+    jobs.iter()
+        .filter_map(|job| {
+            let calls = running.get(job.name.as_str())?;
+            Some(Job {
+                calls: job
+                    .calls
+                    .iter()
+                    .filter(|(c, _)| {
+                        calls.contains(c.as_str()) || rule(c) == Some(Runs::WithItsJob)
+                    })
+                    .cloned()
+                    .collect(),
+                ..job.clone()
             })
         })
-        .map(|j| j.name.clone())
-        .collect();
-    with_needs(jobs, running)
+        .collect()
 }
 
 /// `names` and every job they need, directly or through others.
@@ -297,13 +371,16 @@ mod tests {
         let shared = &all[1].1;
         let building: Vec<&Job> = shared
             .iter()
-            .filter(|j| j.calls.iter().all(|(c, _)| builds(c)))
+            .filter(|j| j.calls.iter().any(|(c, _)| builds(c)))
             .collect();
         let lines: Vec<Vec<String>> = building.iter().map(|j| call_lines(j)).collect();
         assert_eq!(
             lines,
             [
-                vec!["cargo xtask build-artifacts".to_string()],
+                vec![
+                    "cargo xtask lint-rust".to_string(),
+                    "cargo xtask build-artifacts".to_string()
+                ],
                 vec!["cargo xtask build-wheels".to_string()]
             ]
         );
@@ -387,19 +464,43 @@ mod tests {
             shared,
             &changed(&["build-wheels", "python-lint", "python-test", "codespell"]),
         );
-        let python: Vec<&str> = python.iter().map(String::as_str).collect();
         assert_eq!(
-            python,
+            names(&python),
             [
-                "checks / codespell",
+                "wheel / build",
                 "python / python-lint",
                 "python / python-test",
-                "wheel / build"
+                "checks / codespell"
             ]
         );
         let docs = affected(shared, &changed(&["codespell"]));
-        assert_eq!(docs.into_iter().collect::<Vec<_>>(), ["checks / codespell"]);
+        assert_eq!(names(&docs), ["checks / codespell"]);
         assert!(affected(shared, &BTreeSet::new()).is_empty());
+        // In the archive's job each step follows its own key: the bindings' Rust changes what
+        // clippy reads, not the archive, and no Rust test runs.
+        let bindings = affected(shared, &changed(&["lint-rust", "build-wheels"]));
+        let archive = bindings
+            .iter()
+            .find(|j| j.name == "archive / build")
+            .unwrap();
+        assert_eq!(call_lines(archive), ["cargo xtask lint-rust"]);
+        assert!(!names(&bindings).contains(&"test-unit"));
+        // A test's input alone: the archive is built for the tests, clippy is not rerun.
+        let nextest_config = affected(shared, &changed(&["test-unit", "test-full"]));
+        let archive = nextest_config
+            .iter()
+            .find(|j| j.name == "archive / build")
+            .unwrap();
+        assert_eq!(call_lines(archive), ["cargo xtask build-artifacts"]);
+        let full = nextest_config
+            .iter()
+            .find(|j| j.name == "test-full")
+            .unwrap();
+        assert_eq!(
+            call_lines(full),
+            ["cargo xtask docker-up", "cargo xtask test-full"],
+            "services follow their job"
+        );
     }
 
     #[test]
@@ -415,7 +516,9 @@ mod tests {
         );
         assert_eq!(python[0].1.len(), 3, "one job per interpreter");
         let lint = variants(Some(&["lint-rust"]));
-        assert_eq!(names(&lint[1].1), ["lint-rust"]);
+        assert_eq!(names(&lint[1].1), ["archive / build"]);
+        assert_eq!(call_lines(&lint[1].1[0]), ["cargo xtask lint-rust"]);
+        assert_eq!(names(&lint[0].1), ["lint-rust"]);
         let err = plan(&Options {
             jobs: Some(vec!["nope".into()]),
             ..Options::default()

@@ -128,7 +128,7 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
             }
             let running = match variant {
                 Variant::Shared if scenario.edit().is_some() => jobs::affected(jobs, &changed),
-                _ => jobs.iter().map(|j| j.name.clone()).collect(),
+                _ => jobs.clone(),
             };
             let run = VariantRun {
                 variant: *variant,
@@ -241,7 +241,7 @@ fn print_plan(
         let running = jobs::affected(shared, &changed);
         let skipped: Vec<&str> = shared
             .iter()
-            .filter(|j| !running.contains(&j.name))
+            .filter(|j| !running.iter().any(|r| r.name == j.name))
             .map(|j| j.name.as_str())
             .collect();
         println!(
@@ -254,6 +254,9 @@ fn print_plan(
                 skipped.join(", ")
             }
         );
+        for job in &running {
+            println!("  {}: {}", job.name, call_lines(job).join("; "));
+        }
     }
     Ok(())
 }
@@ -272,7 +275,7 @@ impl VariantRun<'_> {
         ctx: &Context,
         out: &Output,
         jobs: &[Job],
-        running: &BTreeSet<String>,
+        running: &[Job],
     ) -> Result<VariantResult> {
         out.say(
             Tone::Bold,
@@ -287,14 +290,15 @@ impl VariantRun<'_> {
         let mut results = Vec::new();
         let mut produced: BTreeMap<String, Vec<(Artifact, PathBuf)>> = BTreeMap::new();
         for job in jobs {
-            if !running.contains(&job.name) {
+            // The calls the plan runs; the job's caches follow all its builds, as on GitHub.
+            let Some(planned) = running.iter().find(|r| r.name == job.name) else {
                 out.say(
                     Tone::Dim,
                     &format!("    {}: skipped, its keys passed before the edit", job.name),
                 );
                 results.push(JobResult::skipped(&job.name));
                 continue;
-            }
+            };
             let dir = self.dir.join(slug(&job.name));
             let target = self.caches.target_dir(job, &dir.join("target"));
             if target.exists() {
@@ -304,7 +308,7 @@ impl VariantRun<'_> {
             if self.scenario.warm() {
                 self.caches.restore(ctx, out, job, &target)?;
             }
-            let (result, artifacts) = run_job(ctx, out, job, (&dir, &target), &produced)?;
+            let (result, artifacts) = run_job(ctx, out, planned, (&dir, &target), &produced)?;
             out.say(
                 if result.passed { Tone::Good } else { Tone::Bad },
                 &format!(

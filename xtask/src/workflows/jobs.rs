@@ -71,6 +71,23 @@ impl Job {
         self.stages().any(|s| s.services == Services::Starts)
     }
 
+    /// Whether a failure of `stage` is reported as the job's output `outcome-<stage>` (which
+    /// the conclusion checks) instead of failing the job: a stage that builds nothing, followed
+    /// in its job by one that builds an artifact, must not keep that artifact from the jobs
+    /// that download it (lint-rust before the nextest archive).
+    pub fn reports_outcome(&self, stage: &Stage) -> bool {
+        stage.produces.is_empty()
+            && self
+                .stages()
+                .skip_while(|s| s.name != stage.name)
+                .any(|s| !s.produces.is_empty())
+    }
+
+    /// The stages whose outcome the job reports as an output.
+    pub fn reported_outcomes(&self) -> Vec<&'static Stage> {
+        self.stages().filter(|s| self.reports_outcome(s)).collect()
+    }
+
     /// The flags each stage runs with: its ci flags, plus the interpreters it tests.
     pub fn args(&self, stage: &Stage) -> StageArgs {
         let mut args = stage.ci_args().unwrap_or_default();
@@ -80,6 +97,15 @@ impl Job {
         args
     }
 }
+
+/// The name of the job output that reports `stage`'s outcome (`success`, `failure`,
+/// `skipped`), for a stage of [`Job::reports_outcome`].
+pub fn outcome_output(stage: &str) -> String {
+    format!("{OUTCOME_PREFIX}{stage}")
+}
+
+/// What every outcome output's name starts with: the conclusion fails on any that failed.
+pub const OUTCOME_PREFIX: &str = "outcome-";
 
 /// The CPython versions a job sets up (and its Python stages test).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,8 +178,11 @@ const fn job(key: &'static str, os: Os, stages: &'static [&'static str], minutes
 }
 
 /// The stages of shared-build.yaml, each switched on by its caller: the pipeline calls it once
-/// per artifact, so that a job waits only for the artifact it downloads.
-const ARTIFACT_STAGES: &[&str] = &["build-artifacts", "build-wheels"];
+/// per artifact, so that a job waits only for the artifact it downloads. lint-rust runs with
+/// the archive: its build is the archive's (clippy-driver over the same targets), so the
+/// archive's build then compiles nothing, and a lint finding is reported without holding the
+/// archive back ([`Job::reports_outcome`]).
+const BUILD_STAGES: &[&str] = &["lint-rust", "build-artifacts", "build-wheels"];
 
 /// Every workflow, with the seed's file names.
 pub fn workflows() -> Vec<Workflow> {
@@ -163,22 +192,21 @@ pub fn workflows() -> Vec<Workflow> {
             name: "CI",
             about: "Pull requests, the merge queue and main: the nextest archive and the abi3 wheel \
                     are each built once, in their own job, and every test job downloads the one \
-                    it needs and compiles nothing; clippy runs beside them and nobody waits for \
-                    it. `plan` skips the jobs whose content keys passed on main; `ci-passed` is \
-                    the one check to require.",
+                    it needs and compiles nothing; clippy lints in the archive's build, and a \
+                    lint finding fails `ci-passed`, not the archive. `plan` skips the jobs whose \
+                    content keys passed on main; `ci-passed` is the one check to require.",
             trigger: Trigger::Pipeline,
             entries: vec![
                 Entry::Call {
                     key: "archive",
                     file: "shared-build.yaml",
-                    stages: &["build-artifacts"],
+                    stages: &["lint-rust", "build-artifacts"],
                 },
                 Entry::Call {
                     key: "wheel",
                     file: "shared-build.yaml",
                     stages: &["build-wheels"],
                 },
-                Entry::Job(job("lint-rust", Os::Linux, &["lint-rust"], 30)),
                 Entry::Job(job("test-unit", Os::Linux, &["test-unit"], 20)),
                 Entry::Job(job("test-full", Os::Linux, &["docker-up", "test-full"], 30)),
                 Entry::Call {
@@ -212,11 +240,13 @@ pub fn workflows() -> Vec<Workflow> {
             about: "Build once, share everywhere: the job builds the artifact its caller switches \
                     on, or restores the one main built from the same content key (then nothing \
                     compiles), and uploads it for the jobs of the run; on main it saves what it \
-                    built under that key.",
+                    built under that key. lint-rust's build is the archive's: after it the archive \
+                    compiles nothing, and its outcome is an output the caller's conclusion checks, \
+                    so a lint finding never holds the archive back.",
             trigger: Trigger::Called {
-                switches: ARTIFACT_STAGES,
+                switches: BUILD_STAGES,
             },
-            entries: vec![Entry::Job(job("build", Os::Linux, ARTIFACT_STAGES, 45))],
+            entries: vec![Entry::Job(job("build", Os::Linux, BUILD_STAGES, 45))],
         },
         Workflow {
             file: "python-check-optimized.yaml",
@@ -456,7 +486,13 @@ mod tests {
         assert_eq!(needs("test-full"), ["archive / build"]);
         assert_eq!(needs("python / python-test"), ["wheel / build"]);
         assert_eq!(needs("python / python-lint"), ["wheel / build"]);
-        assert!(needs("lint-rust").is_empty(), "clippy waits for nothing");
+        let archive = ci.iter().find(|i| i.name == "archive / build").unwrap();
+        let calls: Vec<&str> = archive.calls.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            calls,
+            ["lint-rust", "build-artifacts"],
+            "clippy lints in its build"
+        );
         assert!(
             needs("test-unit-macos").is_empty(),
             "it builds its own archive"
@@ -491,13 +527,78 @@ mod tests {
                     "{} waits for {need}, which also builds what it does not use",
                     instance.name
                 );
-                assert!(
-                    !producer.calls.iter().any(|(s, _)| s == "lint-rust"),
-                    "{} waits for clippy",
-                    instance.name
-                );
+                // Beside the build, only stages whose failure cannot hold it back (lint-rust,
+                // whose build is the archive's).
+                let job = workflows()
+                    .into_iter()
+                    .flat_map(|w| w.jobs().cloned().collect::<Vec<_>>())
+                    .find(|j| need.ends_with(j.key))
+                    .unwrap_or_else(|| panic!("no job for {need}"));
+                for (name, _) in &producer.calls {
+                    let stage = graph::stage(name).unwrap();
+                    assert!(
+                        !stage.produces.is_empty() || job.reports_outcome(stage),
+                        "{} waits for {need}, whose {name} can fail it",
+                        instance.name
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_check_beside_a_build_reports_its_outcome_and_the_conclusion_checks_it() {
+        let build = workflows()
+            .into_iter()
+            .find(|w| w.file == "shared-build.yaml")
+            .unwrap();
+        let job = build.jobs().next().unwrap();
+        let reported: Vec<&str> = job.reported_outcomes().iter().map(|s| s.name).collect();
+        assert_eq!(reported, ["lint-rust"]);
+        let text = crate::workflows::render::render(&build);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let output = outcome_output("lint-rust");
+        assert_eq!(
+            doc["jobs"]["build"]["outputs"][output.as_str()].as_str(),
+            Some("${{ steps.lint-rust.outcome }}")
+        );
+        assert!(
+            doc["on"]["workflow_call"]["outputs"][output.as_str()]["value"]
+                .as_str()
+                .is_some_and(|v| v.contains("jobs.build.outputs.outcome-lint-rust"))
+        );
+        let steps = doc["jobs"]["build"]["steps"].as_sequence().unwrap();
+        let lint = steps
+            .iter()
+            .find(|s| s["run"].as_str() == Some("cargo xtask lint-rust"))
+            .unwrap();
+        assert_eq!(lint["continue-on-error"].as_bool(), Some(true));
+        assert_eq!(lint["id"].as_str(), Some("lint-rust"));
+        let archive = steps
+            .iter()
+            .find(|s| s["run"].as_str() == Some("cargo xtask build-artifacts"))
+            .unwrap();
+        assert!(
+            archive.get("continue-on-error").is_none(),
+            "a build failure fails the job"
+        );
+        // The test job that builds and tests (macOS) reports nothing: its tests fail it.
+        for workflow in workflows() {
+            for job in workflow.jobs().filter(|j| j.key != "build") {
+                assert!(job.reported_outcomes().is_empty(), "{}", job.key);
+            }
+        }
+        let ci = workflows()
+            .into_iter()
+            .find(|w| w.file == "rust-ci-optimized.yaml")
+            .unwrap();
+        let text = crate::workflows::render::render(&ci);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let check = doc["jobs"][CONCLUSION]["steps"][0]["run"].as_str().unwrap();
+        assert!(
+            check.contains(OUTCOME_PREFIX) && check.contains(": failure"),
+            "{check}"
+        );
     }
 
     #[test]

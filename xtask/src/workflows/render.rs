@@ -3,7 +3,9 @@
 //! written once, in [`super::jobs`], and never by hand.
 
 use super::gate;
-use super::jobs::{CONCLUSION, Entry, Job, Os, Trigger, Workflow, entry_needs};
+use super::jobs::{
+    CONCLUSION, Entry, Job, OUTCOME_PREFIX, Os, Trigger, Workflow, entry_needs, outcome_output,
+};
 use super::steps::{
     Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
 };
@@ -49,7 +51,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 fn document(workflow: &Workflow) -> Node {
     let mut doc = vec![
         ("name", Node::str(workflow.name)),
-        ("on", triggers(&workflow.trigger)),
+        ("on", triggers(workflow)),
         (
             "permissions",
             // actions: read lets download-artifact find artifacts of earlier attempts of the run
@@ -97,8 +99,8 @@ fn document(workflow: &Workflow) -> Node {
     Node::map(doc)
 }
 
-fn triggers(trigger: &Trigger) -> Node {
-    match trigger {
+fn triggers(workflow: &Workflow) -> Node {
+    match &workflow.trigger {
         Trigger::Pipeline => Node::map([
             (
                 "push",
@@ -108,22 +110,47 @@ fn triggers(trigger: &Trigger) -> Node {
             ("merge_group", Node::Null),
             ("workflow_dispatch", Node::Null),
         ]),
-        Trigger::Called { switches: [] } => Node::map([("workflow_call", Node::Null)]),
         Trigger::Called { switches } => {
-            let inputs = switches.iter().map(|stage| {
-                (
-                    stage.to_string(),
-                    Node::map([
-                        (
-                            "description",
-                            Node::str(format!("Run cargo xtask {stage}.")),
-                        ),
-                        ("type", Node::str("boolean")),
-                        ("default", Node::bool(false)),
-                    ]),
-                )
-            });
-            Node::map([("workflow_call", Node::map([("inputs", Node::map(inputs))]))])
+            let mut call = Vec::new();
+            let inputs: Vec<(String, Node)> = switches
+                .iter()
+                .map(|stage| {
+                    (
+                        stage.to_string(),
+                        Node::map([
+                            (
+                                "description",
+                                Node::str(format!("Run cargo xtask {stage}.")),
+                            ),
+                            ("type", Node::str("boolean")),
+                            ("default", Node::bool(false)),
+                        ]),
+                    )
+                })
+                .collect();
+            if !inputs.is_empty() {
+                call.push(("inputs".to_string(), Node::Map(inputs)));
+            }
+            // A called job's outcome outputs, passed on to the caller's conclusion.
+            let outputs: Vec<(String, Node)> = workflow
+                .jobs()
+                .flat_map(|job| {
+                    job.reported_outcomes().into_iter().map(move |stage| {
+                        let name = outcome_output(stage.name);
+                        let value = format!("${{{{ jobs.{}.outputs.{name} }}}}", job.key);
+                        (name, Node::map([("value", Node::str(value))]))
+                    })
+                })
+                .collect();
+            if !outputs.is_empty() {
+                call.push(("outputs".to_string(), Node::Map(outputs)));
+            }
+            let call = if call.is_empty() {
+                Node::Null
+            } else {
+                Node::Map(call)
+            };
+            Node::map([("workflow_call", call)])
         }
         Trigger::Nightly { cron, .. } => Node::map([
             (
@@ -192,9 +219,22 @@ fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
 }
 
 /// The one check to require: it fails unless every other job succeeded or was skipped by the
-/// plan (a job skipped because one it needs failed leaves that one failed, which fails this).
+/// plan (a job skipped because one it needs failed leaves that one failed, which fails this),
+/// and no stage whose outcome a job reports as an output failed (lint-rust, beside the archive).
 /// On main it then saves the pass records of this commit's keys.
 fn conclusion(workflow: &Workflow) -> Node {
+    // Each job's reported outcomes, as `job / stage: outcome`.
+    let outcomes = format!(
+        r#"to_entries[] | .key as $job | .value.outputs // {{}} | to_entries[] | select(.key | startswith("{OUTCOME_PREFIX}")) | "\($job) / \(.key | ltrimstr("{OUTCOME_PREFIX}")): \(.value)""#
+    );
+    let script = format!(
+        r#"echo "$NEEDS" | jq -r 'to_entries[] | "\(.key): \(.value.result)"'
+echo "$NEEDS" | jq -r '{outcomes}'
+echo "$NEEDS" | jq -e 'all(.[]; .result == "success" or .result == "skipped")' > /dev/null
+echo "$NEEDS" | jq -e '[{outcomes}] | all(endswith(": failure") or endswith(": cancelled") | not)' > /dev/null
+echo "$NEEDS" | jq -e '.plan.result == "success"' > /dev/null
+"#
+    );
     let mut steps = vec![Node::map([
         (
             "name",
@@ -204,14 +244,7 @@ fn conclusion(workflow: &Workflow) -> Node {
             "env",
             Node::map([("NEEDS", Node::str("${{ toJSON(needs) }}"))]),
         ),
-        (
-            "run",
-            Node::str(
-                "echo \"$NEEDS\" | jq -r 'to_entries[] | \"\\(.key): \\(.value.result)\"'\n\
-                 echo \"$NEEDS\" | jq -e 'all(.[]; .result == \"success\" or .result == \"skipped\")' > /dev/null\n\
-                 echo \"$NEEDS\" | jq -e '.plan.result == \"success\"' > /dev/null\n",
-            ),
-        ),
+        ("run", Node::Str(script)),
     ])];
     steps.extend(gate::save_steps(workflow));
     Node::map([
@@ -231,6 +264,17 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     push_needs(&mut node, workflow, job.key);
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
+    let outcomes: Vec<(String, Node)> = job
+        .reported_outcomes()
+        .into_iter()
+        .map(|stage| {
+            let value = format!("${{{{ steps.{}.outcome }}}}", stage.name);
+            (outcome_output(stage.name), Node::Str(value))
+        })
+        .collect();
+    if !outcomes.is_empty() {
+        node.push(("outputs".into(), Node::Map(outcomes)));
+    }
     node.push(("steps".into(), Node::Seq(steps(workflow, job))));
     Node::Map(node)
 }
@@ -424,7 +468,14 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .chain(args.to_args())
             .collect::<Vec<_>>()
             .join(" ");
-        let run = vec![("run".to_string(), Node::Str(line))];
+        let mut run = Vec::new();
+        if job.reports_outcome(stage) {
+            // Its failure is the job's output, which the conclusion checks; the steps after it
+            // (the archive's build and upload) still run.
+            run.push(("id".to_string(), Node::str(stage.name)));
+            run.push(("continue-on-error".to_string(), Node::bool(true)));
+        }
+        run.push(("run".to_string(), Node::Str(line)));
         out.push(with_if(run, condition(workflow, &[stage])));
         for artifact in stage.produces.iter().filter(|a| shares(job, **a)) {
             let mut with = vec![

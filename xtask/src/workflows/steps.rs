@@ -166,7 +166,12 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
     if let Trigger::Called { switches } = workflow.trigger {
-        for s in switches {
+        // One cache per artifact switched on: a stage beside a build compiles what the build
+        // compiles (lint-rust's build is the archive's), so it does not split the cache.
+        for s in switches
+            .iter()
+            .filter(|s| crate::graph::stage(s).is_ok_and(|stage| !stage.produces.is_empty()))
+        {
             key.push_str(&format!("-${{{{ inputs.{s} }}}}"));
         }
     }
