@@ -139,6 +139,11 @@ impl Stage {
         self.parse_args(&args)
     }
 
+    /// Whether it builds an artifact (build-artifacts, build-wheels).
+    pub fn builds(&self) -> bool {
+        !self.produces.is_empty()
+    }
+
     /// The stages this one needs, in graph order: the producers of what it consumes, and
     /// docker-up when it requires the services.
     pub fn needs(&self) -> Vec<&'static str> {

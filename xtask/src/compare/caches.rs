@@ -25,7 +25,7 @@ pub struct DependencyCaches {
 }
 
 /// The builds of a job: its calls of stages that compile (those whose inputs include the
-/// toolchain), as `build-artifacts+lint-rust`; empty when it compiles nothing.
+/// toolchain), as `lint-rust+build-artifacts`; empty when it compiles nothing.
 fn builds_of(job: &Job) -> String {
     let names: Vec<&str> = job
         .calls

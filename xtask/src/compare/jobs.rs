@@ -38,8 +38,8 @@ pub struct Job {
     /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
     /// services).
     pub calls: Vec<(String, StageArgs)>,
-    /// Whether, in the job table, it builds an artifact for other jobs (`archive / build`,
-    /// also when `--jobs` kept only its lint-rust).
+    /// Whether other jobs of the table need it for what it builds (`archive / build`, also
+    /// when `--jobs` kept only its lint-rust).
     pub builds_for_others: bool,
 }
 
@@ -79,15 +79,16 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
     } else {
         &PIPELINES[..1]
     };
-    let mut jobs: Vec<Job> = workflows
+    let all: Vec<Instance> = workflows.iter().flat_map(|file| instances(file)).collect();
+    let needed = |name: &str| all.iter().any(|i| i.needs.iter().any(|n| n == name));
+    let mut jobs: Vec<Job> = all
         .iter()
-        .flat_map(|file| instances(file))
-        .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
+        .filter(|i| i.os == Os::Linux && !i.calls.is_empty())
         .map(|i| Job {
-            builds_for_others: i.calls.iter().any(|(c, _)| builds(c)),
-            name: i.name,
-            needs: i.needs,
-            calls: i.calls,
+            builds_for_others: needed(&i.name),
+            name: i.name.clone(),
+            needs: i.needs.clone(),
+            calls: i.calls.clone(),
         })
         .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
         .collect();
@@ -157,9 +158,9 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
         .collect())
 }
 
-/// Whether a call builds files for other jobs (build-artifacts, build-wheels).
+/// Whether a call builds an artifact (build-artifacts, build-wheels).
 fn builds(command: &str) -> bool {
-    graph::stage(command).is_ok_and(|s| s.produces.iter().any(|a| !a.name().is_empty()))
+    graph::stage(command).is_ok_and(|s| s.builds())
 }
 
 /// The same jobs without a shared build, as CI without artifact sharing runs them: the builds

@@ -2,14 +2,12 @@
 //! toolchain, Python, nextest, the caches, the artifacts it downloads and uploads — so a job is
 //! written once, in [`super::jobs`], and never by hand.
 
-use super::gate;
-use super::jobs::{
-    CONCLUSION, Entry, Job, OUTCOME_PREFIX, Os, Trigger, Workflow, entry_needs, outcome_output,
-};
+use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
-    Cache, ON_MAIN, Save, condition, python_version, rust_cache, shares, step, with_if, xtask_tools,
+    Cache, ON_MAIN, Save, condition, python_version, rust_cache, step, with_if, xtask_tools,
 };
 use super::yaml::Node;
+use super::{conclusion, gate};
 use crate::artifacts;
 use crate::graph::{Artifact, Services, Stage, StageId};
 use crate::pins::{self, NEXTEST_VERSION};
@@ -196,7 +194,7 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
             }
             (key.to_string(), Node::Map(node))
         }
-        Entry::Conclusion => (CONCLUSION.to_string(), conclusion(workflow)),
+        Entry::Conclusion => (CONCLUSION.to_string(), conclusion::job(workflow)),
     }
 }
 
@@ -216,47 +214,6 @@ fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
             )),
         ));
     }
-}
-
-/// The one check to require: it fails unless every other job succeeded or was skipped by the
-/// plan (a job skipped because one it needs failed leaves that one failed, which fails this),
-/// and no stage whose outcome a job reports as an output failed (lint-rust, beside the archive).
-/// On main it then saves the pass records of this commit's keys.
-fn conclusion(workflow: &Workflow) -> Node {
-    // Each job's reported outcomes, as `job / stage: outcome`.
-    let outcomes = format!(
-        r#"to_entries[] | .key as $job | .value.outputs // {{}} | to_entries[] | select(.key | startswith("{OUTCOME_PREFIX}")) | "\($job) / \(.key | ltrimstr("{OUTCOME_PREFIX}")): \(.value)""#
-    );
-    let script = format!(
-        r#"echo "$NEEDS" | jq -r 'to_entries[] | "\(.key): \(.value.result)"'
-echo "$NEEDS" | jq -r '{outcomes}'
-echo "$NEEDS" | jq -e 'all(.[]; .result == "success" or .result == "skipped")' > /dev/null
-echo "$NEEDS" | jq -e '[{outcomes}] | all(endswith(": failure") or endswith(": cancelled") | not)' > /dev/null
-echo "$NEEDS" | jq -e '.plan.result == "success"' > /dev/null
-"#
-    );
-    let mut steps = vec![Node::map([
-        (
-            "name",
-            Node::str("every needed job succeeded or was not needed"),
-        ),
-        (
-            "env",
-            Node::map([("NEEDS", Node::str("${{ toJSON(needs) }}"))]),
-        ),
-        ("run", Node::Str(script)),
-    ])];
-    steps.extend(gate::save_steps(workflow));
-    Node::map([
-        ("if", Node::str("always()")),
-        (
-            "needs",
-            Node::seq(gate::conclusion_needs(workflow).into_iter().map(Node::Str)),
-        ),
-        ("runs-on", Node::str(Os::Linux.runner())),
-        ("timeout-minutes", Node::int(10)),
-        ("steps", Node::Seq(steps)),
-    ])
 }
 
 fn job_node(workflow: &Workflow, job: &Job) -> Node {
@@ -447,7 +404,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
     let reused: Vec<Artifact> = stages
         .iter()
         .flat_map(|s| s.produces.iter().copied())
-        .filter(|a| shares(job, *a))
+        .filter(|a| job.shares(*a))
         .collect();
     if !reused.is_empty() {
         out.push(Node::map([
@@ -477,7 +434,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         }
         run.push(("run".to_string(), Node::Str(line)));
         out.push(with_if(run, condition(workflow, &[stage])));
-        for artifact in stage.produces.iter().filter(|a| shares(job, **a)) {
+        for artifact in stage.produces.iter().filter(|a| job.shares(**a)) {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name()))),
                 (

@@ -1,7 +1,7 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
 //! switched stage runs under, what a job installs, and its Rust cache.
 
-use super::jobs::{Job, Os, Pythons, Trigger, Workflow, workflows};
+use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
 use super::yaml::Node;
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins::{self, PYTHON_VERSIONS, Pin};
@@ -140,22 +140,6 @@ pub fn python_version(job: &Job) -> Option<String> {
     })
 }
 
-/// Whether a job of another entry downloads what this one builds (then it uploads it).
-pub fn shares(job: &Job, artifact: Artifact) -> bool {
-    let is_this = |name: &str| name == job.key || name.ends_with(&format!(" / {}", job.key));
-    workflows()
-        .iter()
-        .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
-        .flat_map(|w| super::jobs::instances(w.file))
-        .any(|i| {
-            i.os == job.os
-                && i.needs.iter().any(|n| is_this(n))
-                && i.calls.iter().any(|(s, _)| {
-                    crate::graph::stage(s).is_ok_and(|s| s.consumes.contains(&artifact))
-                })
-        })
-}
-
 /// A job that compiles the workspace keeps its own Rust cache; every other job only compiles
 /// xtask, whose dependencies all such jobs share in one small cache.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
@@ -166,13 +150,18 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
     if let Trigger::Called { switches } = workflow.trigger {
-        // One cache per artifact switched on: a stage beside a build compiles what the build
-        // compiles (lint-rust's build is the archive's), so it does not split the cache.
-        for s in switches
-            .iter()
-            .filter(|s| crate::graph::stage(s).is_ok_and(|stage| !stage.produces.is_empty()))
-        {
-            key.push_str(&format!("-${{{{ inputs.{s} }}}}"));
+        // One cache per artifact switched on. A stage whose outcome the job reports compiles
+        // what the build after it compiles (lint-rust's build is the archive's), so its switch
+        // joins that build's: a run of lint-rust alone restores the archive's cache.
+        let mut beside: Vec<String> = Vec::new();
+        for stage in job.stages().filter(|s| switches.contains(&s.name)) {
+            beside.push(format!("inputs.{}", stage.name));
+            if stage.builds() {
+                key.push_str(&format!("-${{{{ {} }}}}", beside.join(" || ")));
+                beside.clear();
+            } else if !job.reports_outcome(stage) {
+                beside.clear();
+            }
         }
     }
     let with = vec![
