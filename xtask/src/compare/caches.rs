@@ -131,7 +131,6 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), StageArgs::default()))
                 .collect(),
-            builds_for_others: false,
         };
         assert_eq!(
             builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),

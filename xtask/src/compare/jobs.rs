@@ -38,9 +38,6 @@ pub struct Job {
     /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
     /// services).
     pub calls: Vec<(String, StageArgs)>,
-    /// Whether other jobs of the table need it for what it builds (`archive / build`, also
-    /// when `--jobs` kept only its lint-rust).
-    pub builds_for_others: bool,
 }
 
 impl PartialOrd for Variant {
@@ -79,16 +76,14 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
     } else {
         &PIPELINES[..1]
     };
-    let all: Vec<Instance> = workflows.iter().flat_map(|file| instances(file)).collect();
-    let needed = |name: &str| all.iter().any(|i| i.needs.iter().any(|n| n == name));
-    let mut jobs: Vec<Job> = all
+    let mut jobs: Vec<Job> = workflows
         .iter()
-        .filter(|i| i.os == Os::Linux && !i.calls.is_empty())
+        .flat_map(|file| instances(file))
+        .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
         .map(|i| Job {
-            builds_for_others: needed(&i.name),
-            name: i.name.clone(),
-            needs: i.needs.clone(),
-            calls: i.calls.clone(),
+            name: i.name,
+            needs: i.needs,
+            calls: i.calls,
         })
         .filter(|j| opts.scheduled || !runs_scheduled_stage(&j.calls))
         .collect();
@@ -169,9 +164,16 @@ fn builds(command: &str) -> bool {
 /// tests several interpreters becomes one job per interpreter (each then builds its own wheel,
 /// which is why such workflows run a matrix).
 fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
+    // The build jobs: those another job of the table needs (also when `--jobs` kept only the
+    // lint-rust of `archive / build`).
+    let build_jobs: BTreeSet<String> = PIPELINES
+        .iter()
+        .flat_map(|file| instances(file))
+        .flat_map(|i| i.needs)
+        .collect();
     let mut out = Vec::new();
     let without_builds = shared.iter().filter_map(|job| {
-        if !job.builds_for_others {
+        if !build_jobs.contains(&job.name) {
             return Some(job.clone());
         }
         let calls: Vec<(String, StageArgs)> = job
@@ -189,7 +191,6 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             name,
             needs: vec![],
             calls,
-            builds_for_others: false,
         })
     });
     for job in without_builds {
@@ -214,7 +215,6 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 name: job.name,
                 needs: vec![],
                 calls,
-                builds_for_others: false,
             });
             continue;
         }
@@ -233,7 +233,6 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 name: format!("{} ({python})", job.name),
                 needs: vec![],
                 calls,
-                builds_for_others: false,
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::{
     Backend, Daemon, Endpoint, Ports, create_bucket, create_container, healthy, read_state, record,
@@ -265,7 +265,7 @@ impl Action for WriteLauncher {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&path, self.text)
-            .map_err(|e| anyhow::anyhow!("could not write {}: {e}", path.display()))?;
+            .with_context(|| format!("could not write {}", path.display()))?;
         Ok(Outcome::Continue)
     }
 }

@@ -22,11 +22,11 @@ pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
         StageId::LintRust => Ok(rust::lint(ctx)),
         StageId::LintWorkflows => Ok(lints::workflows(ctx)),
         StageId::Codespell => Ok(lints::codespell(ctx)),
-        StageId::BuildArtifacts => Ok(build(ctx, Artifact::RustTests, Tool::Nextest)),
+        StageId::BuildArtifacts => Ok(build(ctx, Artifact::RustTests)),
         StageId::TestUnit => Ok(rust::test_unit(ctx, args)),
         StageId::DockerUp => services::up(ctx, args),
         StageId::TestFull => Ok(rust::test_full(ctx, args)),
-        StageId::BuildWheels => Ok(build(ctx, Artifact::Wheels, Tool::Maturin)),
+        StageId::BuildWheels => Ok(build(ctx, Artifact::Wheels)),
         StageId::PythonLint => python::lint(ctx),
         StageId::PythonTest => python::test(ctx, args),
         StageId::Upstream => python::upstream(ctx, args),
@@ -38,6 +38,17 @@ fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
     match artifact {
         Artifact::RustTests => vec![rust::archive_command(ctx)],
         Artifact::Wheels => vec![python::maturin_command(ctx)],
+    }
+}
+
+/// What an artifact's build commands need before they run: their tool, and for the archive,
+/// compiled with clippy-driver as lint-rust's build is, the driver.
+fn build_needs(artifact: Artifact) -> Plan {
+    match artifact {
+        Artifact::RustTests => Plan::new()
+            .action(Ensure(Tool::Nextest))
+            .action(clippy::RequireDriver),
+        Artifact::Wheels => Plan::new().action(Ensure(Tool::Maturin)),
     }
 }
 
@@ -55,15 +66,12 @@ fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
 }
 
 /// The plan of a build stage: nothing more when the artifact already matches the sources, else
-/// the tool, a clean directory, the build, and the manifest.
-fn build(ctx: &Context, artifact: Artifact, tool: Tool) -> Plan {
+/// what its commands need, a clean directory, the build, and the manifest.
+fn build(ctx: &Context, artifact: Artifact) -> Plan {
     let mut plan = Plan::new()
         .action(SkipIfCurrent(recipe(ctx, artifact)))
-        .action(Ensure(tool));
-    if artifact == Artifact::RustTests {
-        plan = plan.action(clippy::RequireDriver);
-    }
-    plan = plan.action(ResetDir(artifact));
+        .extend(build_needs(artifact))
+        .action(ResetDir(artifact));
     for cmd in build_commands(ctx, artifact) {
         plan = plan.run(cmd);
     }

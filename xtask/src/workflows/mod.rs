@@ -1,7 +1,8 @@
 //! The GitHub workflows, generated from Rust: [`jobs`] is the job table (which workflow runs
 //! which stages where), [`render`] turns it into YAML with every step a stage needs ([`gate`]
-//! the plan job, [`conclusion`] the required check), [`yaml`] writes it. `cargo xtask workflows` writes `.github/workflows/`; lint-workflows (and a test,
-//! which also rewrites stale files, as rust-analyzer's codegen does) fails when the files differ.
+//! the plan job, [`conclusion`] the required check), [`yaml`] writes it. `cargo xtask
+//! workflows` writes `.github/workflows/`; lint-workflows (and a test, which also rewrites stale
+//! files, as rust-analyzer's codegen does) fails when the files differ.
 
 mod conclusion;
 pub mod gate;
