@@ -81,6 +81,8 @@ pub struct RunOptions {
     pub teardown_services: bool,
     /// Skip a stage whose content key has passed before (`ci` without `--force`).
     pub reuse_passes: bool,
+    /// Trace the stages whose results can be reused and check what they read (`--audit`).
+    pub audit: bool,
 }
 
 /// Whether a pass of this invocation is recorded and reused: a cacheable stage run with the
@@ -109,7 +111,24 @@ fn reusable(
         }
         match keys.key(inv.stage) {
             Ok(key) => {
-                if let Some(pass) = keys::find_pass(ctx, inv.stage.name, &key.key) {
+                let Some(pass) = keys::find_pass(ctx, inv.stage.name, &key.key) else {
+                    continue;
+                };
+                // The key is the same everywhere; the pass counts where the same would run.
+                let here = keys::realized(ctx, inv.stage, &inv.args).ok();
+                if here.as_deref() != Some(pass.realized.as_str()) {
+                    out.say(
+                        Tone::Dim,
+                        &format!(
+                            "{}: runs: its key passed {}, but this machine would run it \
+                             differently (other interpreters, tools or services backend)",
+                            inv.stage.name,
+                            keys::ago(pass.passed_unix)
+                        ),
+                    );
+                    continue;
+                }
+                {
                     reused.insert(
                         inv.stage.name,
                         format!(
@@ -165,9 +184,12 @@ pub fn run(
         );
     }
 
-    let mut keys = match Keys::new(ctx) {
-        Ok(keys) => Some(keys),
-        Err(e) => {
+    // Keys only when a stage is reused or recorded by key: they hash the whole tree.
+    let needs_keys = opts.audit || invocations.iter().any(keyed);
+    let mut keys = match needs_keys.then(|| Keys::new(ctx)) {
+        None => None,
+        Some(Ok(keys)) => Some(keys),
+        Some(Err(e)) => {
             out.warn(&format!(
                 "content keys unavailable ({e:#}): every stage runs and no pass is recorded"
             ));
@@ -179,6 +201,9 @@ pub fn run(
     } else {
         BTreeMap::new()
     };
+    let mut audit = opts
+        .audit
+        .then(|| crate::audit::Run::start(ctx, out, opts.dry_run));
 
     for inv in invocations {
         let mut report = StageReport::new(inv.stage.name, inv.line());
@@ -218,16 +243,25 @@ pub fn run(
             Some(keys) if keyed(inv) => keys.key(inv.stage).ok(),
             _ => None,
         };
+        let traces = match &mut audit {
+            Some(audit) if !opts.dry_run => audit.begin(&mut exec, inv.stage),
+            _ => None,
+        };
         let result = run_stage(&mut exec, inv, &mut report);
+        if let (Some(audit), Some(dir)) = (&mut audit, traces) {
+            exec.rewrite = None;
+            let covered = keys.as_ref().map(|k| k.covered(inv.stage));
+            audit.end(ctx, inv.stage, &dir, covered, result.is_ok());
+        }
         if result.is_ok()
             && !opts.dry_run
-            && let Some(key) = key
-            && let Err(e) = keys::record_pass(ctx, inv.stage.name, &key.key)
+            && let (Some(key), Some(before)) = (key, &keys)
         {
-            out.warn(&format!(
-                "could not record the pass of {}: {e:#}",
-                inv.stage.name
-            ));
+            let note = record_if_unchanged(ctx, inv, before, &key.key);
+            if let Some(note) = note {
+                out.warn(&note);
+                report.notes.push(note);
+            }
         }
         if let Err(error) = result {
             not_passed.push(inv.stage.name);
@@ -252,6 +286,9 @@ pub fn run(
         reports.push(report);
     }
 
+    if let Some(row) = audit.and_then(|audit| audit.finish(ctx, out, opts.dry_run)) {
+        reports.push(row);
+    }
     if opts.teardown_services && services_touched {
         reports.extend(teardown(&mut exec, opts.dry_run));
     }
@@ -264,6 +301,57 @@ pub fn run(
         out.step_summary(&report.markdown());
     }
     Ok(report)
+}
+
+/// Record the pass of `inv` under `key`, the key its inputs had when the run began, only if
+/// they still hash the same now that it has passed: what it tested is what the key says.
+/// Returns why nothing was recorded, when it was not.
+fn record_if_unchanged(
+    ctx: &Context,
+    inv: &Invocation,
+    before: &Keys,
+    key: &str,
+) -> Option<String> {
+    let name = inv.stage.name;
+    let after = match Keys::new(ctx) {
+        Ok(after) => after,
+        Err(e) => {
+            return Some(format!(
+                "{name}: pass not recorded: its key cannot be computed again ({e:#})"
+            ));
+        }
+    };
+    let mut after = after;
+    match after.key(inv.stage) {
+        Ok(now) if now.key == key => {}
+        Ok(_) => {
+            let changed = keys::changed_between(before, &after, inv.stage);
+            let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
+            let more = changed.len().saturating_sub(shown.len());
+            return Some(format!(
+                "{name}: pass not recorded: its inputs changed while the run went on ({}{}), so \
+                 what passed is not what its key describes; run it again",
+                if shown.is_empty() {
+                    "its toolchain, plan or environment".to_string()
+                } else {
+                    shown.join(", ")
+                },
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
+    }
+    let realized = match keys::realized(ctx, inv.stage, &inv.args) {
+        Ok(realized) => realized,
+        Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
+    };
+    keys::record_pass(ctx, name, key, &realized)
+        .err()
+        .map(|e| format!("could not record the pass of {name}: {e:#}"))
 }
 
 /// Plan and run one stage, recording its time, commands and warnings in `report`.

@@ -1,5 +1,6 @@
 //! The command line: `cargo xtask <command> [options]`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -16,7 +17,8 @@ const USAGE: &str = "\
 cargo xtask — the repository's CI as commands; `cargo xtask ci` runs what CI runs.
 
 Usage:
-  cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--force] [--dry-run]
+  cargo xtask ci [--only a,b] [--skip x] [--scheduled] [--keep-going] [--force] [--audit] [--dry-run]
+  cargo xtask audit [--only a,b] [--skip x]   ci --force --audit: every stage traced, reads checked
   cargo xtask <stage> [flags] [--dry-run]
   cargo xtask docker-down [--dry-run]
   cargo xtask keys [--json]        each stage's content key and the inputs it covers
@@ -31,6 +33,8 @@ ci flags:
   --scheduled    add the stages of the scheduled pipeline (upstream)
   --keep-going   run every stage whose needs passed, and report every failure
   --force        run every stage, also those whose content key passed before (see `keys`)
+  --audit        trace every command of each stage whose result can be reused (strace) and
+                 fail on a file it read that its key does not cover (on with --scheduled)
   --dry-run      print every command with its arguments, environment and directory; run
                  nothing but read-only probes (git, rustc -vV, docker info, health checks)
 
@@ -50,6 +54,7 @@ enum Command {
         selection: Selection,
         keep_going: bool,
         force: bool,
+        audit: bool,
         dry_run: bool,
     },
     Keys {
@@ -143,18 +148,23 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 print!("{}", crate::keys::table(&keys));
             }
-            Output::from_env(ctx.github_actions).step_outputs(
-                &keys
-                    .iter()
-                    .map(|k| (format!("key-{}", k.stage), k.key.clone()))
-                    .collect::<Vec<_>>(),
-            );
+            let by_stage: BTreeMap<String, String> = keys
+                .iter()
+                .map(|k| (k.stage.clone(), k.key.clone()))
+                .collect();
+            let mut outputs: Vec<(String, String)> = keys
+                .iter()
+                .map(|k| (format!("key-{}", k.stage), k.key.clone()))
+                .collect();
+            outputs.extend(crate::workflows::gate::record_keys(&ctx.root, &by_stage)?);
+            Output::from_env(ctx.github_actions).step_outputs(&outputs);
             return Ok(ExitCode::SUCCESS);
         }
         Command::Ci {
             selection,
             keep_going,
             force,
+            audit,
             dry_run,
         } => {
             let invocations = selection
@@ -170,6 +180,7 @@ fn run(command: Command) -> Result<ExitCode> {
                     dry_run,
                     teardown_services: true,
                     reuse_passes: !force,
+                    audit,
                 },
             )
         }
@@ -185,6 +196,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 dry_run,
                 teardown_services: false,
                 reuse_passes: false,
+                audit: false,
             };
             ((vec![Invocation { stage, args }], Vec::new()), opts)
         }
@@ -240,7 +252,9 @@ fn parse(args: Vec<String>) -> Result<Command> {
             [flag] if flag == "--json" => Ok(Command::Keys { json: true }),
             [other, ..] => bail!("`cargo xtask keys` takes --json only, not `{other}`"),
         },
-        "ci" => parse_ci(rest, dry_run),
+        "ci" => parse_ci(rest, dry_run, false),
+        // Every stage whose result can be reused, run again and traced.
+        "audit" => parse_ci(rest, dry_run, true),
         "compare" => parse_compare(rest, dry_run),
         name => {
             let stage = graph::stage(name).map_err(|e| {
@@ -268,15 +282,18 @@ fn no_more_args(command: &str, rest: &[String]) -> Result<()> {
 
 fn help_for(name: &str) -> Result<String> {
     match name {
-        "ci" | "list" | "docker-down" | "workflows" | "keys" | "compare" => Ok(USAGE.to_string()),
+        "ci" | "audit" | "list" | "docker-down" | "workflows" | "keys" | "compare" => {
+            Ok(USAGE.to_string())
+        }
         _ => Ok(crate::help::render_help(graph::stage(name)?)),
     }
 }
 
-fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
+fn parse_ci(args: Vec<String>, dry_run: bool, audit_command: bool) -> Result<Command> {
     let mut selection = Selection::default();
     let mut keep_going = false;
-    let mut force = false;
+    let mut force = audit_command;
+    let mut audit = audit_command;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().context("could not read the arguments")? {
         match arg {
@@ -287,16 +304,19 @@ fn parse_ci(args: Vec<String>, dry_run: bool) -> Result<Command> {
             Long("skip") => selection.skip.extend(names(parser.value()?)?),
             Long("keep-going") => keep_going = true,
             Long("force") => force = true,
+            Long("audit") => audit = true,
             Long("scheduled") => selection.scheduled = true,
             other => bail!(
                 "unknown argument `{}` for ci; it accepts: --only a,b, --skip a,b, --scheduled, \
-                 --keep-going, --force, --dry-run, --help",
+                 --keep-going, --force, --audit, --dry-run, --help",
                 shown(&other)
             ),
         }
     }
     selection.resolve()?;
     Ok(Command::Ci {
+        // The scheduled pipeline proves its keys (docs/ci.md, "The audit").
+        audit: audit || selection.scheduled,
         selection,
         keep_going,
         force,
@@ -379,6 +399,7 @@ mod tests {
             selection,
             keep_going,
             force,
+            audit,
             dry_run,
         } = parse_str(
             "ci --only lint-rust,test-unit --skip codespell --keep-going --dry-run --scheduled \
@@ -394,6 +415,27 @@ mod tests {
         );
         assert_eq!(selection.skip, ["codespell"]);
         assert!(keep_going && dry_run && selection.scheduled && force);
+        assert!(audit, "the scheduled pipeline proves its keys");
+        let audited = |line: &str| {
+            matches!(
+                parse_str(line).unwrap(),
+                Command::Ci {
+                    audit: true,
+                    force: true,
+                    ..
+                }
+            )
+        };
+        assert!(audited("audit --only codespell"));
+        assert!(!audited("ci --force"));
+        assert!(matches!(
+            parse_str("ci --audit").unwrap(),
+            Command::Ci {
+                audit: true,
+                force: false,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -158,6 +158,33 @@ impl Context {
         self
     }
 
+    /// The context content keys plan with: this workspace and its flags, but nothing this
+    /// machine happens to have — every interpreter of [`PYTHON_VERSIONS`] by its bare name, no
+    /// Docker engine, the pinned tools under `<tools>`, `cargo` from PATH, the target
+    /// directory at its default place — so a key is the same on every machine and a stage's
+    /// plan can always be made.
+    pub fn for_keys(&self) -> Context {
+        let ctx = Context {
+            root: self.root.clone(),
+            target_dir: self.root.join("target"),
+            tools_dir: PathBuf::from("<tools>"),
+            ci: self.ci,
+            github_actions: self.github_actions,
+            cargo: "cargo".to_string(),
+            interpreters: OnceCell::new(),
+            docker_engine: OnceCell::new(),
+            nextest_on_path: OnceCell::new(),
+        };
+        let interpreters = PYTHON_VERSIONS
+            .iter()
+            .map(|version| Interpreter {
+                version: version.to_string(),
+                path: PathBuf::from(format!("python{version}")),
+            })
+            .collect();
+        ctx.with_facts(interpreters, false, None)
+    }
+
     /// The same context with another target directory (compare's per-job builds).
     pub fn with_target_dir(&self, target_dir: PathBuf) -> Context {
         let ctx = Context {

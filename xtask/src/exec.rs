@@ -27,6 +27,9 @@ pub struct CommandRecord {
     pub log: Option<std::path::PathBuf>,
 }
 
+/// What [`Executor::rewrite`] holds.
+pub type Rewrite = Box<dyn FnMut(&Cmd) -> Cmd>;
+
 /// Runs plans.
 pub struct Executor<'a> {
     pub ctx: &'a Context,
@@ -45,8 +48,8 @@ pub struct Executor<'a> {
     /// Log files written so far (the numbering goes on when a stage takes the records).
     logged: usize,
     /// Applied to every command before it runs (compare asks cargo for JSON messages, which
-    /// leaves the build unchanged).
-    pub rewrite: Option<fn(&Cmd) -> Cmd>,
+    /// leaves the build unchanged; the audit runs each command under a tracer).
+    pub rewrite: Option<Rewrite>,
 }
 
 impl<'a> Executor<'a> {
@@ -91,7 +94,7 @@ impl<'a> Executor<'a> {
 
     /// Echo and run one command (its output to the terminal, or to a file under `log_dir`).
     pub fn run(&mut self, cmd: &Cmd) -> Result<()> {
-        let rewritten = self.rewrite.map(|rewrite| rewrite(cmd));
+        let rewritten = self.rewrite.as_mut().map(|rewrite| rewrite(cmd));
         let cmd = rewritten.as_ref().unwrap_or(cmd);
         let line = cmd.to_string();
         self.out.begin_command(&line);
@@ -132,7 +135,10 @@ impl<'a> Executor<'a> {
     pub fn run_together(&mut self, cmds: &[Cmd]) -> Result<Vec<Result<()>>> {
         let cmds: Vec<Cmd> = cmds
             .iter()
-            .map(|c| self.rewrite.map_or_else(|| c.clone(), |rewrite| rewrite(c)))
+            .map(|c| match self.rewrite.as_mut() {
+                Some(rewrite) => rewrite(c),
+                None => c.clone(),
+            })
             .collect();
         let dir = self
             .log_dir

@@ -169,8 +169,10 @@ const RUST_LINT_SOURCES: &[&str] = &[
     "icechunk-python/pyo3-config.txt",
     "workspace-hack",
 ];
-/// What the nextest archive is built from (also its manifest's sources).
+/// What the nextest archive is built from (also its manifest's sources); `nextest archive`
+/// reads its configuration too.
 const RUST_TEST_SOURCES: &[&str] = &[
+    ".config/nextest.toml",
     "Cargo.toml",
     "Cargo.lock",
     ".cargo",
@@ -181,12 +183,22 @@ const RUST_TEST_SOURCES: &[&str] = &[
     "xtask",
 ];
 /// What the tests of the archive read at run time, besides their packages.
+/// xtask's own tests build scratch workspaces from exactly these files (its whole workspace's
+/// manifests, so that `cargo metadata` answers there; git lists them through .gitignore), run
+/// codespell over them, and compare the docs' generated tables and the workflows.
 const RUST_TEST_READS: &[&str] = &[
     ".config/nextest.toml",
+    ".gitignore",
+    ".codespellrc",
+    ".cargo",
     "compose.yaml",
     "Cargo.toml",
+    "Cargo.lock",
     ".github",
     "docs/ci.md",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "workspace-hack",
 ];
 /// What the wheel is built from (also its manifest's sources).
 const WHEEL_SOURCES: &[&str] = &[
@@ -209,6 +221,17 @@ const PYTHON_SOURCES: &[&str] = &[
     "icechunk-python/pyproject.toml",
     "icechunk-python/requirements",
     "icechunk-python/README.md",
+];
+
+/// What the Python lints read: the Python sources, and .gitignore, which ruff follows to pick
+/// the files it checks.
+const PYTHON_LINT_SOURCES: &[&str] = &[
+    "icechunk-python/python",
+    "icechunk-python/tests",
+    "icechunk-python/pyproject.toml",
+    "icechunk-python/requirements",
+    "icechunk-python/README.md",
+    ".gitignore",
 ];
 
 /// Every stage, in an order where each stage comes after the stages it needs.
@@ -246,7 +269,8 @@ pub static STAGES: &[Stage] = &[
         services: Services::None,
         inputs: Inputs {
             packages: &["xtask"],
-            paths: &[".github"],
+            // zizmor walks .github the way git would, .gitignore included.
+            paths: &[".github", ".gitignore"],
             toolchain: false,
             cacheable: true,
         },
@@ -330,7 +354,14 @@ pub static STAGES: &[Stage] = &[
         services: Services::Starts,
         inputs: Inputs {
             packages: &[],
-            paths: &["compose.yaml"],
+            // What decides what the servers are: the compose file, and the code that starts
+            // them natively, creates the bucket and the container and names the variables
+            // it exports (the pins and the backend are in its plan).
+            paths: &[
+                "compose.yaml",
+                "xtask/src/services",
+                "xtask/src/stages/services.rs",
+            ],
             toolchain: false,
             cacheable: false,
         },
@@ -392,7 +423,7 @@ pub static STAGES: &[Stage] = &[
         services: Services::None,
         inputs: Inputs {
             packages: &[],
-            paths: PYTHON_SOURCES,
+            paths: PYTHON_LINT_SOURCES,
             toolchain: false,
             cacheable: true,
         },

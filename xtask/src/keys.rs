@@ -1,10 +1,11 @@
 //! Content keys: a stage's key is a hash of everything it reads — the files of the workspace
 //! packages it builds or tests (with the packages they depend on, from cargo's package graph),
-//! the other paths it declares, the toolchain, its tools' pins, its flags, the interpreters a
-//! Python stage tests and the keys of the artifacts it consumes — never of timestamps or the
-//! commit. A stage that passed is recorded
-//! with its key under `target/xtask/passed/`; `cargo xtask ci` skips a stage whose key has
-//! passed and says so.
+//! the other paths it declares, the toolchain, its tools' pins, its flags, its plan, the
+//! declared environment's hashed variables, the services' key when it requires them and the
+//! keys of the artifacts it consumes — never of timestamps, the commit or what this machine
+//! happens to have installed (plans are made with [`Context::for_keys`]). A stage that passed
+//! is recorded with its key under `target/xtask/passed/`; `cargo xtask ci` skips a stage whose
+//! key has passed and says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::graph::{self, Stage};
+use crate::graph::{self, Services, Stage};
 use crate::process;
 
 /// One stage's key and what it covers.
@@ -27,6 +28,11 @@ pub struct StageKey {
     pub covers: Vec<String>,
     pub files: usize,
     pub cacheable: bool,
+    /// What this machine would run for the stage ([`realized`]; a pass records it): not part
+    /// of the key, and the one field that differs between machines. `None` where the stage
+    /// cannot be planned here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub here: Option<String>,
 }
 
 /// Computes keys for one state of the tree; file hashes and the toolchain are read once.
@@ -36,10 +42,10 @@ pub struct Keys {
     /// Package name → its directory and its workspace dependencies.
     packages: BTreeMap<String, (String, Vec<String>)>,
     rustc: String,
-    /// The CPython interpreters found (the Python stages test each).
-    pythons: String,
-    /// What each stage runs with its ci flags: its plan, as `--dry-run` prints it (or why it
-    /// cannot be planned here), so a change in the xtask code behind a stage changes its key and
+    /// The hashed variables of the declared environment (`NAME=value` lines).
+    env: String,
+    /// What each stage runs with its ci flags: its plan, as `--dry-run` prints it for
+    /// [`Context::for_keys`], so a change in the xtask code behind a stage changes its key and
     /// other xtask changes do not.
     plans: BTreeMap<&'static str, String>,
     memo: BTreeMap<&'static str, StageKey>,
@@ -49,35 +55,24 @@ impl Keys {
     pub fn new(ctx: &Context) -> Result<Keys> {
         let mut files = BTreeMap::new();
         for name in crate::artifacts::listed_files(ctx, &[])? {
-            let digest = match std::fs::read(ctx.root.join(&name)) {
-                Ok(bytes) => crate::artifacts::hex(&Sha256::digest(&bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "deleted".to_string(),
-                Err(e) => return Err(e).with_context(|| format!("could not read {name}")),
-            };
+            let digest = crate::artifacts::entry_digest(&ctx.root, &name)?;
             files.insert(name, digest);
+        }
+        let for_keys = ctx.for_keys();
+        let mut plans = BTreeMap::new();
+        for stage in graph::STAGES {
+            let plan = stage
+                .ci_args()
+                .and_then(|args| crate::stages::plan(stage, &for_keys, &args))
+                .with_context(|| format!("the plan of {} cannot be made", stage.name))?;
+            plans.insert(stage.name, plan.lines().join("\n"));
         }
         Ok(Keys {
             files,
             packages: workspace_packages(ctx)?,
             rustc: process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?,
-            pythons: ctx
-                .interpreters()
-                .iter()
-                .map(|i| format!("{} {}\n", i.version, i.path.display()))
-                .collect(),
-            plans: graph::STAGES
-                .iter()
-                .map(|stage| {
-                    let planned = stage
-                        .ci_args()
-                        .and_then(|args| crate::stages::plan(stage, ctx, &args));
-                    let text = match planned {
-                        Ok(plan) => plan.lines().join("\n"),
-                        Err(e) => format!("not plannable: {e:#}"),
-                    };
-                    (stage.name, text)
-                })
-                .collect(),
+            env: crate::environment::declared().hashed(),
+            plans,
             memo: BTreeMap::new(),
         })
     }
@@ -129,9 +124,7 @@ impl Keys {
         if stage.inputs.toolchain {
             field("rustc", &self.rustc);
         }
-        if stage.consumes.contains(&graph::Artifact::Wheels) {
-            field("pythons", &self.pythons);
-        }
+        field("env", &self.env);
         field(
             "plan",
             self.plans.get(stage.name).map_or("", String::as_str),
@@ -151,6 +144,15 @@ impl Keys {
         for artifact in stage.consumes {
             consumed.push(self.key(artifact.producer())?.key);
         }
+        // The servers are an input: what starts them (its files, plan, pins and backend).
+        if stage.services == Services::Requires {
+            for starter in graph::STAGES
+                .iter()
+                .filter(|s| s.services == Services::Starts)
+            {
+                consumed.push(self.key(starter)?.key);
+            }
+        }
         let mut hasher = hasher;
         for key in consumed {
             hasher.update(key.as_bytes());
@@ -161,33 +163,40 @@ impl Keys {
             covers,
             files,
             cacheable: stage.inputs.cacheable,
+            here: None,
         };
         self.memo.insert(stage.name, key.clone());
         Ok(key)
     }
 
-    /// The files no stage's own inputs cover (the whole-tree linters aside) and that are not
-    /// listed in [`UNCLAIMED`]. They count in every key, so a new file nobody declared makes
-    /// every stage run; a test keeps the list empty.
+    /// The files no stage's own inputs cover (see [`unclaimed`]).
     pub fn unclaimed(&self) -> Vec<String> {
-        let covered: Vec<String> = graph::STAGES
-            .iter()
-            .flat_map(|s| self.covered(s))
-            .filter(|c| c != ".")
-            .collect();
-        self.files
-            .keys()
-            .filter(|f| !covered.iter().any(|c| covers_path(c, f)))
-            .filter(|f| !UNCLAIMED.iter().any(|u| covers_path(u, f)))
-            .cloned()
-            .collect()
+        unclaimed(self.files.keys(), |stage| self.covered(stage))
     }
+}
+
+/// The files among `files` that no stage's own inputs (`covered`) cover, the whole-tree
+/// linters aside, and that are not listed in [`UNCLAIMED`]. They count in every key, so a new
+/// file nobody declared makes every stage run; a test keeps the list empty.
+fn unclaimed<'a>(
+    files: impl Iterator<Item = &'a String>,
+    covered: impl Fn(&Stage) -> Vec<String>,
+) -> Vec<String> {
+    let covered: Vec<String> = graph::STAGES
+        .iter()
+        .flat_map(covered)
+        .filter(|c| c != ".")
+        .collect();
+    files
+        .filter(|f| !covered.iter().any(|c| covers_path(c, f)))
+        .filter(|f| !UNCLAIMED.iter().any(|u| covers_path(u, f)))
+        .cloned()
+        .collect()
 }
 
 /// Tracked files that affect no stage (a file neither claimed nor listed here makes every
 /// stage run: see [`Keys::unclaimed`]).
 pub const UNCLAIMED: &[&str] = &[
-    ".gitignore",
     ".gitattributes",
     // The entry point of CI: it runs `cargo xtask ci`, whose stages have their own keys.
     ".ci",
@@ -243,6 +252,11 @@ pub struct Pass {
     pub stage: String,
     pub key: String,
     pub passed_unix: u64,
+    /// A digest of what this machine ran for it ([`realized`]): the key is the same on every
+    /// machine, but a pass counts only where the same would run again (the same interpreters,
+    /// the same services backend).
+    #[serde(default)]
+    pub realized: String,
 }
 
 /// Where the pass record of `stage` with `key` lives (one small file: CI caches it by key).
@@ -260,7 +274,7 @@ pub fn find_pass(ctx: &Context, stage: &str, key: &str) -> Option<Pass> {
         .filter(|p| p.key == key)
 }
 
-pub fn record_pass(ctx: &Context, stage: &str, key: &str) -> Result<()> {
+pub fn record_pass(ctx: &Context, stage: &str, key: &str, realized: &str) -> Result<()> {
     let path = pass_path(ctx, stage, key);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -269,9 +283,46 @@ pub fn record_pass(ctx: &Context, stage: &str, key: &str) -> Result<()> {
         stage: stage.to_string(),
         key: key.to_string(),
         passed_unix: now(),
+        realized: realized.to_string(),
     };
     std::fs::write(&path, serde_json::to_string_pretty(&pass)? + "\n")
         .with_context(|| format!("could not write {}", path.display()))
+}
+
+/// What this machine runs for `stage` with `args`: the digest of its plan made with this
+/// machine's facts (its interpreters, tools and Docker engine), and of the services' plan
+/// when it requires them.
+pub fn realized(ctx: &Context, stage: &Stage, args: &graph::StageArgs) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for line in crate::stages::plan(stage, ctx, args)?.lines() {
+        hasher.update(line.as_bytes());
+        hasher.update([0]);
+    }
+    if stage.services == Services::Requires {
+        for starter in graph::STAGES
+            .iter()
+            .filter(|s| s.services == Services::Starts)
+        {
+            for line in crate::stages::plan(starter, ctx, &starter.ci_args()?)?.lines() {
+                hasher.update(line.as_bytes());
+                hasher.update([0]);
+            }
+        }
+    }
+    Ok(crate::artifacts::hex(&hasher.finalize()))
+}
+
+/// The files whose contents differ between two states of the tree among those `stage` reads
+/// (all of them when a key field other than files changed, e.g. the toolchain).
+pub fn changed_between(before: &Keys, after: &Keys, stage: &Stage) -> Vec<String> {
+    let covers = before.covered(stage);
+    let names: BTreeSet<&String> = before.files.keys().chain(after.files.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| before.files.get(*name) != after.files.get(*name))
+        .filter(|name| covers.iter().any(|c| covers_path(c, name)))
+        .cloned()
+        .collect()
 }
 
 pub fn now() -> u64 {
@@ -308,10 +359,20 @@ pub fn table(keys: &[StageKey]) -> String {
     out
 }
 
-/// Keys of every stage, in graph order.
+/// Keys of every stage, in graph order, each with what this machine would run for it.
 pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
     let mut keys = Keys::new(ctx)?;
-    graph::STAGES.iter().map(|s| keys.key(s)).collect()
+    graph::STAGES
+        .iter()
+        .map(|stage| {
+            let mut key = keys.key(stage)?;
+            key.here = stage
+                .ci_args()
+                .and_then(|args| realized(ctx, stage, &args))
+                .ok();
+            Ok(key)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -426,7 +487,19 @@ mod tests {
             .unwrap()
             .to_path_buf();
         let ctx = crate::context::testing::context_at(root);
-        let unclaimed = Keys::new(&ctx).unwrap().unclaimed();
+        // The names alone: this test reads no file's contents (test-unit's key covers only
+        // what it declares).
+        let files = crate::artifacts::listed_files(&ctx, &[]).unwrap();
+        let packages = workspace_packages(&ctx).unwrap();
+        let keys = Keys {
+            files: BTreeMap::new(),
+            packages,
+            rustc: String::new(),
+            env: String::new(),
+            plans: BTreeMap::new(),
+            memo: BTreeMap::new(),
+        };
+        let unclaimed = unclaimed(files.iter(), |stage| keys.covered(stage));
         assert!(
             unclaimed.is_empty(),
             "no stage declares these as inputs: add them to a stage's inputs in graph.rs, or to \
@@ -455,6 +528,104 @@ mod tests {
             "{}",
             before.plans["test-unit"]
         );
+    }
+
+    #[test]
+    fn keys_do_not_depend_on_what_the_machine_has() {
+        let ctx = scratch("machine");
+        let bare = keys(&ctx);
+        // Another machine: every interpreter, nextest on PATH, a Docker engine, its own tools
+        // and target directories and the cargo of a toolchain at some path.
+        let other = Context::new(
+            ctx.root.clone(),
+            "/elsewhere/target".into(),
+            "/home/someone/.cache/tools".into(),
+            [("CARGO".to_string(), "/opt/rust/bin/cargo".to_string())],
+        )
+        .with_facts(
+            crate::pins::PYTHON_VERSIONS
+                .iter()
+                .map(|v| crate::context::Interpreter {
+                    version: v.to_string(),
+                    path: format!("/opt/python{v}/bin/python{v}").into(),
+                })
+                .collect(),
+            true,
+            Some(crate::tools::NEXTEST_VERSION),
+        );
+        assert_eq!(bare, keys(&other));
+        let _ = std::fs::remove_dir_all(&ctx.root);
+    }
+
+    #[test]
+    fn the_hashed_environment_and_the_services_are_in_the_keys() {
+        let ctx = scratch("env");
+        let key = |keys: &mut Keys, name: &str| keys.key(graph::stage(name).unwrap()).unwrap().key;
+        let mut before = Keys::new(&ctx).unwrap();
+        let mut after = Keys::new(&ctx).unwrap();
+        after
+            .env
+            .push_str("PYTHONPATH=/somewhere/shadowing/icechunk\n");
+        for stage in graph::STAGES {
+            assert_ne!(
+                key(&mut before, stage.name),
+                key(&mut after, stage.name),
+                "{}",
+                stage.name
+            );
+        }
+        // What starts the servers reaches every stage that uses them.
+        let base = keys(&ctx);
+        for file in [
+            "compose.yaml",
+            "xtask/src/services/file",
+            "xtask/src/stages/services.rs",
+        ] {
+            let reached = reached_from(&ctx, &base, file);
+            for stage in ["docker-up", "test-full", "python-test"] {
+                assert!(reached.contains(&stage.to_string()), "{file}: {reached:?}");
+            }
+            assert!(
+                !reached.contains(&"python-lint".to_string()),
+                "{file}: {reached:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&ctx.root);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn every_tree_git_can_hold_has_a_key() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let ctx = scratch("tree");
+        let base = keys(&ctx);
+        // Links to a directory, to a file and to nothing, added but not committed.
+        symlink("src", ctx.root.join("icechunk/linked-dir")).unwrap();
+        symlink("src/lib.rs", ctx.root.join("icechunk/linked-file")).unwrap();
+        symlink("nowhere", ctx.root.join("icechunk/dangling")).unwrap();
+        git(&ctx.root, &["add", "-A"]);
+        let linked = keys(&ctx);
+        assert_ne!(base["build-artifacts"], linked["build-artifacts"]);
+        // Where a link points is its content.
+        std::fs::remove_file(ctx.root.join("icechunk/dangling")).unwrap();
+        symlink("elsewhere", ctx.root.join("icechunk/dangling")).unwrap();
+        assert_ne!(linked["build-artifacts"], keys(&ctx)["build-artifacts"]);
+        // A mode is content.
+        let script = ctx.root.join("icechunk/src/lib.rs");
+        let before = keys(&ctx);
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_ne!(before["build-artifacts"], keys(&ctx)["build-artifacts"]);
+        // A rename is a change.
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(before, keys(&ctx));
+        std::fs::rename(
+            ctx.root.join("icechunk/linked-file"),
+            ctx.root.join("icechunk/renamed-link"),
+        )
+        .unwrap();
+        git(&ctx.root, &["add", "-A"]);
+        assert_ne!(before["build-artifacts"], keys(&ctx)["build-artifacts"]);
+        let _ = std::fs::remove_dir_all(&ctx.root);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! GitHub workflows are generated from the same model, and `cargo xtask ci` runs them all
 //! locally.
 //!
-//! Layers, each importing only the ones before it: [`cmd`], [`output`], [`process`] (the one
-//! way to start processes), [`pins`], [`context`]; [`plan`] (what to run, as data) and [`exec`]
+//! Layers, each importing only the ones before it: [`cmd`], [`output`], [`environment`] (the
+//! variables a command may see), [`process`] (the one way to start processes), [`pins`],
+//! [`context`]; [`plan`] (what to run, as data) and [`exec`]
 //! (runs plans, knows no stage); [`graph`] (the stages, as data); the areas a plan touches —
 //! [`tools`], [`artifacts`], [`services`], [`junit`], [`workflows`], [`keys`] — each owning its
 //! actions; [`stages`]
-//! (a plan per stage); and on top [`ci`], [`compare`], [`report`] and [`cli`].
+//! (a plan per stage); and on top [`report`], [`audit`] (stages traced, their reads checked
+//! against their keys), [`ci`], [`compare`] and [`cli`].
 //!
 //! To add a stage: declare it in [`graph::STAGES`] (what it produces, consumes, requires and
 //! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
@@ -16,6 +18,7 @@
 //! setup steps, caches and artifact transfers follow from the stages.
 
 pub(crate) mod artifacts;
+pub(crate) mod audit;
 pub(crate) mod ci;
 pub mod cli;
 pub(crate) mod cmd;
@@ -23,6 +26,7 @@ pub(crate) mod compare;
 pub(crate) mod context;
 #[cfg(test)]
 mod docs;
+pub(crate) mod environment;
 pub(crate) mod exec;
 pub(crate) mod flags;
 pub(crate) mod graph;

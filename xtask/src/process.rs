@@ -65,10 +65,7 @@ pub fn run_to_completion(
     extra_env: &[(String, String)],
     log: Option<&Path>,
 ) -> Result<(f64, f64, std::process::ExitStatus)> {
-    let mut expr = expression(cmd, root)?.unchecked();
-    for (key, value) in extra_env {
-        expr = expr.env(key, value);
-    }
+    let mut expr = expression(cmd, root, extra_env)?.unchecked();
     let stdout = match &cmd.stdout {
         Some(file) => {
             let file = root.join(file);
@@ -156,8 +153,10 @@ fn register(pgids: &[i32], running: bool) {
     }
 }
 
-/// The duct expression of `cmd`, in its own process group, relative to `root`.
-fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
+/// The duct expression of `cmd`, in its own process group, relative to `root`, with the
+/// declared environment (see [`crate::environment`]), then `extra_env`, its env file and its
+/// own variables — and nothing else of the outer environment.
+fn expression(cmd: &Cmd, root: &Path, extra_env: &[(String, String)]) -> Result<duct::Expression> {
     // A relative program path (`target/xtask/venvs/lint/bin/python`) is relative to the
     // workspace root. Give duct an absolute one: it canonicalizes relative paths, which would
     // follow a venv's `bin/python` symlink out of the venv.
@@ -168,7 +167,12 @@ fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
     } else {
         std::ffi::OsString::from(&cmd.program)
     };
-    let mut expr = duct::cmd(program, &cmd.args).dir(root);
+    let mut env: std::collections::BTreeMap<String, String> = crate::environment::declared()
+        .vars
+        .iter()
+        .cloned()
+        .collect();
+    env.extend(extra_env.iter().cloned());
     if let Some(file) = &cmd.env_file {
         let text = std::fs::read_to_string(root.join(file)).with_context(|| {
             format!(
@@ -178,13 +182,10 @@ fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
                 file.display()
             )
         })?;
-        for (key, value) in crate::cmd::parse_env(&text) {
-            expr = expr.env(key, value);
-        }
+        env.extend(crate::cmd::parse_env(&text));
     }
-    for (key, value) in &cmd.env {
-        expr = expr.env(key, value);
-    }
+    env.extend(cmd.env.iter().cloned());
+    let expr = duct::cmd(program, &cmd.args).dir(root).full_env(env);
     Ok(expr.before_spawn(|command| {
         sys::own_process_group(command);
         Ok(())
@@ -193,7 +194,7 @@ fn expression(cmd: &Cmd, root: &Path) -> Result<duct::Expression> {
 
 /// Run a quiet probe and return its stdout; a non-zero exit is an error carrying stderr.
 pub fn capture(cmd: &Cmd, root: &Path) -> Result<String> {
-    let output = expression(cmd, root)?
+    let output = expression(cmd, root, &[])?
         .stdin_null()
         .stdout_capture()
         .stderr_capture()
@@ -216,7 +217,7 @@ pub fn spawn_daemon(cmd: &Cmd, root: &Path, log: &Path) -> Result<u32> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let handle = expression(cmd, root)?
+    let handle = expression(cmd, root, &[])?
         .stdin_null()
         .stderr_to_stdout()
         .stdout_path(log)

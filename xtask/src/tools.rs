@@ -51,7 +51,6 @@ struct Spec {
 }
 
 impl Tool {
-    #[cfg(test)]
     pub const ALL: [Tool; 8] = [
         Tool::Nextest,
         Tool::Uv,

@@ -9,7 +9,7 @@ use common::*;
 use std::os::unix::fs::PermissionsExt;
 
 const FAKE_DOCKER: &str = r#"#!/bin/sh
-echo "$*" >> "$FAKE_DOCKER_LOG"
+echo "$*" >> "$XTASK_FAKE_DOCKER_LOG"
 case "$1" in
   info) echo "99.0.0-fake" ;;
 esac
@@ -41,7 +41,7 @@ impl Fake {
         let (s3_port, azure_port) = free_ports();
         let mut cmd = xtask(&workspace_root(), args);
         cmd.env("PATH", path)
-            .env("FAKE_DOCKER_LOG", self.dir.join("docker.log"))
+            .env("XTASK_FAKE_DOCKER_LOG", self.dir.join("docker.log"))
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .env("XTASK_READY_TIMEOUT", "1")
             .env("XTASK_S3_PORT", s3_port.to_string())

@@ -200,7 +200,7 @@ fn sleepy_workspace(dir: &Path) {
         ),
         (
             "sleepy/src/lib.rs",
-            "#[test]\nfn sleeps() {\n    let marker = std::env::var(\"SLEEPY_MARKER\").unwrap();\n    \
+            "#[test]\nfn sleeps() {\n    let marker = std::env::var(\"XTASK_TEST_SLEEPY_MARKER\").unwrap();\n    \
              std::fs::write(marker, std::process::id().to_string()).unwrap();\n    \
              std::thread::sleep(std::time::Duration::from_secs(600));\n}\n",
         ),
@@ -254,7 +254,7 @@ fn ctrl_c_during_test_full_leaves_no_server_running() {
     let mut cmd = xtask(&workspace, &["ci", "--only", "docker-up,test-full"]);
     // The scratch workspace has no compose.yaml: native servers even where Docker answers.
     cmd.env("XTASK_SERVICES_BACKEND", "native")
-        .env("SLEEPY_MARKER", &marker)
+        .env("XTASK_TEST_SLEEPY_MARKER", &marker)
         .env("XTASK_S3_PORT", s3_port.to_string())
         .env("XTASK_AZURE_PORT", azure_port.to_string())
         .stdout(std::process::Stdio::null());

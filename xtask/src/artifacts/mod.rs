@@ -65,6 +65,10 @@ pub struct Manifest {
     pub source_hash: String,
     pub rustc: String,
     pub recipe: String,
+    /// The hashed variables of the declared environment it was built with (`NAME=value`
+    /// lines): a build made under other settings is not current.
+    #[serde(default)]
+    pub env: String,
     pub files: Vec<FileDigest>,
     pub built_at_unix: u64,
 }
@@ -134,22 +138,53 @@ pub fn listed_files(ctx: &Context, specs: &[&str]) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// sha256 over every file's path and contents; a listed file that is gone counts as deleted.
+/// sha256 over every file's path and [`entry_digest`].
 fn hash_files(root: &Path, files: &[&str]) -> Result<String> {
     let mut hasher = Sha256::new();
     for file in files {
         hasher.update(file.as_bytes());
         hasher.update([0]);
-        match std::fs::read(root.join(file)) {
-            Ok(contents) => {
-                hasher.update((contents.len() as u64).to_le_bytes());
-                hasher.update(&contents);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => hasher.update(b"deleted"),
-            Err(e) => return Err(e).with_context(|| format!("could not read {file}")),
-        }
+        hasher.update(entry_digest(root, file)?.as_bytes());
+        hasher.update([0]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// What git would record of the tree entry `name`, as text: a file's content hash and whether
+/// it is executable, where a symbolic link points (never followed: it may point at a directory
+/// or nowhere), `deleted` for a listed file that is gone, `directory` for a submodule's
+/// checkout. Every tree git can hold has one.
+pub fn entry_digest(root: &Path, name: &str) -> Result<String> {
+    let path = root.join(name);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("deleted".to_string()),
+        Err(e) => return Err(e).with_context(|| format!("could not read {name}")),
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(&path).with_context(|| format!("could not read {name}"))?;
+        return Ok(format!("symlink {}", target.to_string_lossy()));
+    }
+    if meta.is_dir() {
+        return Ok("directory".to_string());
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("could not read {name}"))?;
+    Ok(format!(
+        "{}{}",
+        hex(&Sha256::digest(&bytes)),
+        if executable(&meta) { " executable" } else { "" }
+    ))
+}
+
+#[cfg(unix)]
+fn executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn executable(_meta: &std::fs::Metadata) -> bool {
+    false
 }
 
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
@@ -260,6 +295,7 @@ pub fn write_manifest(ctx: &Context, artifact: Artifact, recipe: &str) -> Result
         source_hash: sources.hash,
         rustc: rustc_version(ctx)?,
         recipe: recipe.to_string(),
+        env: crate::environment::declared().hashed(),
         files,
         built_at_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -322,7 +358,39 @@ pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Fres
             "its build commands have changed since".to_string(),
         ));
     }
+    let env = crate::environment::declared().hashed();
+    if manifest.env != env {
+        return Ok(Freshness::Stale(format!(
+            "it was built with other settings ({}), which change what is built",
+            env_difference(&manifest.env, &env)
+        )));
+    }
     Ok(Freshness::Current(manifest))
+}
+
+/// The variables whose values differ between two `NAME=value` listings, each as `NAME` with
+/// its value then and now.
+fn env_difference(then: &str, now: &str) -> String {
+    let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
+        crate::cmd::parse_env(text).into_iter().collect()
+    };
+    let (then, now) = (parse(then), parse(now));
+    let mut names: Vec<&String> = then.keys().chain(now.keys()).collect();
+    names.sort();
+    names.dedup();
+    let unset = String::from("unset");
+    names
+        .into_iter()
+        .filter(|n| then.get(*n) != now.get(*n))
+        .map(|n| {
+            format!(
+                "{n}: {} then, {} now",
+                then.get(n).unwrap_or(&unset),
+                now.get(n).unwrap_or(&unset)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Verify an artifact for [`Require`]; returns the line that says which one is used.

@@ -69,7 +69,7 @@ pub fn new_executor<'a>(
         ("CARGO_TERM_VERBOSE".into(), "true".into()),
     ];
     exec.log_dir = Some(logs.to_path_buf());
-    exec.rewrite = Some(with_json_messages);
+    exec.rewrite = Some(Box::new(with_json_messages));
     exec
 }
 

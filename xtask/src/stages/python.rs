@@ -18,6 +18,8 @@ use crate::services;
 use crate::tools::{self, Tool};
 
 const PACKAGE_DIR: &str = "icechunk-python";
+/// The null device, where mypy writes no cache.
+const NO_CACHE: &str = if cfg!(windows) { "nul" } else { "/dev/null" };
 const DISTRIBUTION: &str = "icechunk";
 const LINT_REQUIREMENTS: &str = "icechunk-python/requirements/lint.txt";
 const TEST_REQUIREMENTS: &str = "icechunk-python/requirements/test.txt";
@@ -104,13 +106,9 @@ fn pytest(ctx: &Context, python: &Path, name: &str, extra: &[&str]) -> TestRun {
         cmd: Cmd::new(python.to_string_lossy())
             .args(["-m", "pytest", "icechunk-python/tests"])
             .args(extra)
-            // Its own cache directory: the interpreters' suites run at once.
-            .arg("-o")
-            .arg(format!(
-                "cache_dir={}",
-                ctx.rel(&ctx.xtask_dir().join("pytest-cache").join(name))
-                    .display()
-            ))
+            // No cache: what failed last time must not decide what runs now (and the
+            // interpreters' suites run at once).
+            .args(["-p", "no:cacheprovider"])
             .args(["-o", "junit_family=xunit1", "--junitxml"])
             .arg(&report),
         report,
@@ -137,16 +135,16 @@ pub fn lint(ctx: &Context) -> Result<Plan> {
     };
     Ok(super::using(ctx, Tool::Uv, Artifact::Wheels)
         .extend(venv_plan)
-        .run(Cmd::new(bin("ruff")).args(["check", PACKAGE_DIR]))
-        .run(Cmd::new(bin("ruff")).args(["format", "--check", PACKAGE_DIR]))
+        // Without their caches: a lint reads the sources, never what an earlier run left.
+        .run(Cmd::new(bin("ruff")).args(["check", "--no-cache", PACKAGE_DIR]))
+        .run(Cmd::new(bin("ruff")).args(["format", "--check", "--no-cache", PACKAGE_DIR]))
         .run(
             Cmd::new(bin("mypy"))
                 .args(["--config-file", "icechunk-python/pyproject.toml"])
-                .args(["icechunk-python/python", "icechunk-python/tests"])
-                .env(
-                    "MYPY_CACHE_DIR",
-                    ctx.rel(&ctx.xtask_dir().join("mypy-cache")),
-                ),
+                // No cache, read or written: mypy checks the sources, never an earlier run's
+                // state.
+                .args(["--no-incremental", "--cache-dir", NO_CACHE])
+                .args(["icechunk-python/python", "icechunk-python/tests"]),
         ))
 }
 
@@ -349,11 +347,12 @@ mod tests {
                     "$ {VENV} pip install --python target/xtask/venvs/lint/bin/python --no-index \
                      --find-links target/xtask/artifacts/wheels icechunk"
                 ),
-                "$ target/xtask/venvs/lint/bin/ruff check icechunk-python".into(),
-                "$ target/xtask/venvs/lint/bin/ruff format --check icechunk-python".into(),
-                "$ MYPY_CACHE_DIR=target/xtask/mypy-cache target/xtask/venvs/lint/bin/mypy \
-                 --config-file icechunk-python/pyproject.toml icechunk-python/python \
-                 icechunk-python/tests"
+                "$ target/xtask/venvs/lint/bin/ruff check --no-cache icechunk-python".into(),
+                "$ target/xtask/venvs/lint/bin/ruff format --check --no-cache icechunk-python"
+                    .into(),
+                "$ target/xtask/venvs/lint/bin/mypy --config-file \
+                 icechunk-python/pyproject.toml --no-incremental --cache-dir /dev/null \
+                 icechunk-python/python icechunk-python/tests"
                     .into(),
             ]
         );
@@ -382,12 +381,12 @@ mod tests {
         assert_eq!(
             lines[12],
             "- at once:\n    - run `env $(cat target/xtask/services.env) \
-             target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -o \
-             cache_dir=target/xtask/pytest-cache/test-3.11 -o junit_family=xunit1 --junitxml \
+             target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -p \
+             no:cacheprovider -o junit_family=xunit1 --junitxml \
              target/xtask/junit/test-3.11.xml`; on GitHub Actions annotate its failed tests from \
              target/xtask/junit/test-3.11.xml\n    - run `env $(cat target/xtask/services.env) \
-             target/xtask/venvs/test-3.13/bin/python -m pytest icechunk-python/tests -o \
-             cache_dir=target/xtask/pytest-cache/test-3.13 -o junit_family=xunit1 --junitxml \
+             target/xtask/venvs/test-3.13/bin/python -m pytest icechunk-python/tests -p \
+             no:cacheprovider -o junit_family=xunit1 --junitxml \
              target/xtask/junit/test-3.13.xml`; on GitHub Actions annotate its failed tests from \
              target/xtask/junit/test-3.13.xml"
         );
@@ -398,7 +397,7 @@ mod tests {
         assert_eq!(
             quick[6],
             "- run `target/xtask/venvs/test-3.11/bin/python -m pytest icechunk-python/tests -m \
-             'not services' -o cache_dir=target/xtask/pytest-cache/test-3.11 -o \
+             'not services' -p no:cacheprovider -o \
              junit_family=xunit1 --junitxml target/xtask/junit/test-3.11.xml`; on GitHub Actions \
              annotate its failed tests from target/xtask/junit/test-3.11.xml"
         );

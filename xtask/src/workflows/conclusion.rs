@@ -23,7 +23,7 @@ pub fn job(workflow: &Workflow) -> Node {
     ])];
     steps.extend(gate::save_steps(workflow));
     Node::map([
-        ("if", Node::str("always()")),
+        ("if", Node::str("!cancelled()")),
         (
             "needs",
             Node::seq(gate::conclusion_needs(workflow).into_iter().map(Node::Str)),

@@ -2,17 +2,28 @@
 //! (`cargo xtask keys`) and looks up, without downloading, a tiny cache entry per job and stage
 //! that main's conclusion saved when the whole pipeline passed with that key. Each other job runs
 //! only when one of its stages' keys has not passed on main (a build when a job that consumes it
-//! runs); pushes to main and runs by hand run everything and save the records.
+//! runs); pushes to main, the merge queue and runs by hand run everything, so nothing reaches
+//! main on a skip. A record's key is the stage's key hashed with the job's own definition, as
+//! generated, and its platform's own inputs ([`record_keys`]): a change to how a job runs a
+//! stage (its flags, its setup, its runner) is a new key.
 
-use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{rust_cache_for_xtask, step};
 use super::yaml::Node;
 use crate::graph::{self, Services, Stage};
 use crate::pins;
 
 pub const PLAN: &str = "plan";
-/// When every job runs, whatever the records say (and records are saved afterwards).
-const FORCE: &str = "github.event_name == 'push' || github.event_name == 'workflow_dispatch'";
+/// When every job runs, whatever the records say (and records are saved afterwards on main):
+/// pull requests skip on keys for speed; what is about to reach main never does.
+const FORCE: &str = "github.event_name == 'push' || github.event_name == 'merge_group' || \
+                     github.event_name == 'workflow_dispatch'";
 const SAVE: &str = "github.event_name == 'push' && github.ref == 'refs/heads/main'";
 
 /// Whether a workflow gets a plan job.
@@ -67,8 +78,84 @@ fn record_id(entry: &str, stage: &str) -> String {
     format!("pass-{entry}-{stage}")
 }
 
+/// The step output of `cargo xtask keys` that holds the key of a record.
+fn record_output(entry: &str, stage: &str) -> String {
+    format!("record-{entry}-{stage}")
+}
+
 fn record_key(entry: &str, stage: &str) -> String {
-    format!("pass-{entry}-{stage}-${{{{ steps.keys.outputs.key-{stage} }}}}",)
+    format!(
+        "pass-{entry}-{stage}-${{{{ steps.keys.outputs.{} }}}}",
+        record_output(entry, stage)
+    )
+}
+
+/// What a checkout reads on a platform besides the tree: `.gitattributes` decides the line
+/// endings of a Windows checkout.
+fn platform_inputs(os: Os) -> &'static [&'static str] {
+    match os {
+        Os::Windows => &[".gitattributes"],
+        Os::Linux | Os::Macos => &[],
+    }
+}
+
+/// The key of every CI pass record, as `(step output, key)`: the stage's key (from
+/// `stage_keys`), the entry's job as generated (a called workflow whole, with what the caller
+/// passes it) and the checkout inputs of the platforms it runs on, hashed together.
+pub fn record_keys(
+    root: &Path,
+    stage_keys: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>> {
+    let generated: BTreeMap<String, String> = super::generate().into_iter().collect();
+    record_keys_of(root, stage_keys, &generated)
+}
+
+/// [`record_keys`] over the generated files `generated` (name → text).
+fn record_keys_of(
+    root: &Path,
+    stage_keys: &BTreeMap<String, String>,
+    generated: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for workflow in workflows().into_iter().filter(gated) {
+        let text = generated.get(workflow.file).map_or("", String::as_str);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .with_context(|| format!("the generated {} does not parse", workflow.file))?;
+        for (entry, stage) in records(&workflow) {
+            let mut definition = serde_yaml_ng::to_string(&doc["jobs"][entry])?;
+            if let Some(Entry::Call { file, .. }) = workflow
+                .entries
+                .iter()
+                .find(|e| matches!(e, Entry::Call { key, .. } if *key == entry))
+            {
+                definition.push_str(generated.get(*file).map_or("", String::as_str));
+            }
+            let mut oses: Vec<Os> = instances(workflow.file)
+                .into_iter()
+                .filter(|i| i.entry == entry)
+                .map(|i| i.os)
+                .collect();
+            oses.sort();
+            oses.dedup();
+            for input in oses.into_iter().flat_map(platform_inputs) {
+                definition.push_str(input);
+                definition.push_str(&crate::artifacts::entry_digest(root, input)?);
+            }
+            let stage_key = stage_keys
+                .get(stage.name)
+                .with_context(|| format!("no key for {}", stage.name))?;
+            let mut hasher = Sha256::new();
+            for part in [stage_key.as_str(), entry, definition.as_str()] {
+                hasher.update(part.as_bytes());
+                hasher.update([0]);
+            }
+            out.push((
+                record_output(entry, stage.name),
+                crate::artifacts::hex(&hasher.finalize()),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Why a stage of a gated job runs: the plan's one rule, which compare's emulation of the
@@ -278,6 +365,75 @@ mod tests {
         }
         let check = doc["jobs"][CONCLUSION]["steps"][0]["run"].as_str().unwrap();
         assert!(check.contains(r#"("success", "skipped")"#), "{check}");
+    }
+
+    /// A record's key follows the job: another flag in a job, another checkout rule or another
+    /// job running the same stage is another key.
+    #[test]
+    fn a_pass_record_is_keyed_by_the_stage_and_the_job_that_ran_it() {
+        let root = std::env::temp_dir().join(format!("xtask-record-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(".gitattributes"), "* text=auto\n").unwrap();
+        let stage_keys: BTreeMap<String, String> = graph::STAGES
+            .iter()
+            .map(|s| (s.name.to_string(), format!("key-of-{}", s.name)))
+            .collect();
+        let generated: BTreeMap<String, String> = super::super::generate().into_iter().collect();
+        let keys = |generated: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            record_keys_of(&root, &stage_keys, generated)
+                .unwrap()
+                .into_iter()
+                .collect()
+        };
+        let base = keys(&generated);
+        // One test-unit stage, three jobs: three records.
+        let unit: Vec<&String> = ["test-unit", "windows", "test-unit-macos"]
+            .iter()
+            .map(|entry| &base[&format!("record-{entry}-test-unit")])
+            .collect();
+        assert!(unit[0] != unit[1] && unit[1] != unit[2] && unit[0] != unit[2]);
+        // python-test run with another flag by its job.
+        let mut edited = generated.clone();
+        let python = edited.get_mut("python-check-optimized.yaml").unwrap();
+        assert!(python.contains("--python 3.11,3.12,3.13"), "{python}");
+        *python = python.replace("--python 3.11,3.12,3.13", "--python 3.11");
+        let flagged = keys(&edited);
+        assert_ne!(
+            base["record-python-python-test"],
+            flagged["record-python-python-test"]
+        );
+        assert_eq!(
+            base["record-test-unit-test-unit"],
+            flagged["record-test-unit-test-unit"]
+        );
+        // The Windows checkout's line endings.
+        std::fs::write(root.join(".gitattributes"), "* text eol=crlf\n").unwrap();
+        let crlf = keys(&generated);
+        assert_ne!(
+            base["record-windows-test-unit"],
+            crlf["record-windows-test-unit"]
+        );
+        assert_eq!(
+            base["record-test-unit-test-unit"],
+            crlf["record-test-unit-test-unit"]
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_merge_queue_and_main_run_everything_and_the_conclusion_runs_unless_cancelled() {
+        let text = crate::workflows::render::render(&ci());
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        for (name, value) in doc["jobs"][PLAN]["outputs"].as_mapping().unwrap() {
+            let value = value.as_str().unwrap();
+            for event in ["push", "merge_group", "workflow_dispatch"] {
+                assert!(
+                    value.contains(&format!("github.event_name == '{event}'")),
+                    "{name:?}: {value}"
+                );
+            }
+        }
+        assert_eq!(doc["jobs"][CONCLUSION]["if"].as_str(), Some("!cancelled()"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -121,5 +122,173 @@ pub fn recorded_pids(state: &Path) -> Vec<u32> {
         .unwrap()
         .iter()
         .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// What a scratch copy of the workspace holds: the files xtask's tests may read, each an input
+/// of the stages that run these tests (test-unit, test-full). A test checks that their keys
+/// cover every file of a copy; nothing else of the repository reaches them.
+pub const COPIED: &[&str] = &[
+    ".cargo",
+    ".codespellrc",
+    ".config/nextest.toml",
+    ".github",
+    "Cargo.lock",
+    "Cargo.toml",
+    "compose.yaml",
+    "docs/ci.md",
+    "icechunk",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "workspace-hack",
+    "xtask",
+];
+
+/// A scratch workspace made of the working tree's files under [`COPIED`] (uncommitted changes
+/// included, so the xtask under test and the files it checks agree), committed to a new git
+/// repository, with a `.gitignore` of its own for its `target/`.
+pub fn clone(name: &str) -> PathBuf {
+    let root = workspace_root();
+    let dir = scratch(name).join("repo");
+    let listed = Command::new("git")
+        .current_dir(&root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ])
+        .args(COPIED)
+        .output()
+        .unwrap();
+    for file in String::from_utf8_lossy(&listed.stdout).split('\0') {
+        let from = root.join(file);
+        if file.is_empty() || !from.is_file() {
+            continue;
+        }
+        let to = dir.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    std::fs::write(dir.join(".gitignore"), "/target/\n").unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "copy",
+        ],
+    ] {
+        let status = Command::new("git")
+            .current_dir(&dir)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?} failed");
+    }
+    dir
+}
+
+/// Append `text` to a file of the copy (made when the copy does not have it).
+pub fn append(repo: &Path, file: &str, text: &str) {
+    let path = repo.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut contents = std::fs::read_to_string(&path).unwrap_or_default();
+    contents.push_str(text);
+    std::fs::write(path, contents).unwrap();
+}
+
+/// Record a pass of every stage at the clone's current keys, as a passing `ci` leaves them.
+pub fn record_passes(repo: &Path) {
+    let out = xtask(repo, &["keys", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key_of in keys.as_array().unwrap() {
+        let (stage, key) = (
+            key_of["stage"].as_str().unwrap(),
+            key_of["key"].as_str().unwrap(),
+        );
+        let dir = repo.join("target/xtask/passed").join(stage);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = serde_json::json!({
+            "stage": stage,
+            "key": key,
+            "passed_unix": 1,
+            "realized": key_of["here"],
+        });
+        std::fs::write(dir.join(format!("{key}.json")), record.to_string()).unwrap();
+    }
+}
+
+/// The stages `ci --dry-run` would run (not reuse), in order.
+pub fn would_run(repo: &Path) -> Vec<String> {
+    would_run_with(xtask(repo, &["ci", "--dry-run"]))
+}
+
+/// The stages a `ci --dry-run` command would run (not reuse), in order.
+pub fn would_run_with(mut cmd: Command) -> Vec<String> {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut run = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("==> cargo xtask ") else {
+            continue;
+        };
+        let stage = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let cached = lines.get(i + 1).is_some_and(|next| {
+            next.contains(&format!("# {stage}: cached")) || next.contains("not needed")
+        });
+        if !cached {
+            run.push(stage);
+        }
+    }
+    run
+}
+
+/// `cargo xtask ci <args>` in the clone; returns each stage's status from report.json.
+pub fn ci(repo: &Path, args: &[&str]) -> BTreeMap<String, String> {
+    let mut all = vec!["ci"];
+    all.extend(args);
+    let out = xtask(repo, &all).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ci {args:?} failed:\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("target/xtask/report.json")).unwrap(),
+    )
+    .unwrap();
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn statuses(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(s, v)| (s.to_string(), v.to_string()))
         .collect()
 }

@@ -1,0 +1,325 @@
+//! The declared environment: every command xtask starts sees only the variables listed here,
+//! never the rest of the outer environment (as Bazel's strict action environment and
+//! turborepo's strict mode do).
+//!
+//! A variable is one of three kinds:
+//! - **hashed**: it can change what a stage's commands do (compiler flags, cargo profile
+//!   settings, test-suite knobs, interpreter settings, the services' settings): it is passed
+//!   to commands and its value is part of every content key and every artifact's recipe;
+//! - **passed**: it says where things are or how to show them, never what a result is (HOME,
+//!   PATH, temporary and cache directories, terminal and colour settings, the certificates and
+//!   proxies the package registries are reached through): passed, not hashed;
+//! - anything else is **dropped**: no command sees it, so it cannot change a result.
+
+use std::sync::OnceLock;
+
+/// How the declared environment treats one variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Hashed,
+    Passed,
+    Dropped,
+}
+
+/// Variables passed by their exact name (they say where, or how to show it).
+const PASSED: &[&str] = &[
+    "HOME",
+    "PATH",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
+    "CARGO_TERM_COLOR",
+    "CARGO_TERM_PROGRESS_WHEN",
+    "CARGO_TERM_VERBOSE",
+    "CARGO_HOME",
+    "CARGO_TARGET_DIR",
+    "CARGO_INCREMENTAL",
+    "XTASK_TOOLS_DIR",
+    "XTASK_READY_TIMEOUT",
+    "XDG_CACHE_HOME",
+    "UV_CACHE_DIR",
+    "PYENV_ROOT",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "AWS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "PIP_FIND_LINKS",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_NATIVE_TLS",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    // Where GitHub Actions wants annotations, outputs and the summary written.
+    "GITHUB_ENV",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_PATH",
+    "RUNNER_TEMP",
+    // Windows needs these to start any program.
+    "SYSTEMROOT",
+    "SystemRoot",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "ProgramData",
+    "ProgramFiles",
+    "ProgramFiles(x86)",
+];
+
+/// Passed by prefix: locale settings and rustup's toolchain choice (the toolchain itself,
+/// `rustc -vV`, is in the keys of the stages that compile); cargo's network and registry settings say where crates come from, never which (Cargo.lock
+/// does).
+const PASSED_PREFIXES: &[&str] = &[
+    "LC_",
+    "RUSTUP_",
+    "CARGO_REGISTRIES_",
+    "CARGO_REGISTRY_",
+    "CARGO_HTTP_",
+    "CARGO_NET_",
+];
+
+/// Hashed by exact name.
+const HASHED: &[&str] = &[
+    "CI",
+    "GITHUB_ACTIONS",
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "RUSTC",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTC_BOOTSTRAP",
+    "LD_PRELOAD",
+    "VIRTUAL_ENV",
+    "CC",
+    "CXX",
+    "AR",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "PKG_CONFIG_PATH",
+    "SOURCE_DATE_EPOCH",
+    "CONDA_PREFIX",
+];
+
+/// Hashed by prefix: everything that configures the compiler, cargo, the test runners, the
+/// interpreters, the test suites and the object stores they talk to.
+const HASHED_PREFIXES: &[&str] = &[
+    "CARGO_",
+    "RUST_",
+    "NEXTEST_",
+    "PROPTEST_",
+    "ICECHUNK_",
+    "PYTHON",
+    "PYTEST_",
+    "HYPOTHESIS_",
+    "UV_",
+    "PIP_",
+    "MYPY",
+    "RUFF_",
+    "ZARR_",
+    "NUMPY_",
+    "AWS_",
+    "AZURE_",
+    "AZURITE_",
+    "PYO3_",
+    "MATURIN_",
+    "CC_",
+    "CXX_",
+    "CFLAGS_",
+    "CXXFLAGS_",
+    "AR_",
+    "OBJECT_STORE_",
+    "XTASK_",
+    "NODE_",
+    "NPM_CONFIG_",
+    "npm_config_",
+];
+
+/// Set by cargo and rustup for the program they run (xtask itself): they describe xtask's own
+/// build (the library path points into its target directory), so they must not reach the
+/// commands xtask starts. A library path set by hand is dropped with them: the toolchain,
+/// the interpreters and the tools find their libraries without one.
+const CARGO_RUN_VARIABLES: &[&str] = &[
+    "LD_LIBRARY_PATH",
+    "DYLD_LIBRARY_PATH",
+    "DYLD_FALLBACK_LIBRARY_PATH",
+    "RUST_RECURSION_COUNT",
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+];
+
+/// The variables the services write to their env file: commands that use the services read
+/// them from there (their definition is in the services' inputs), so an outer value is dropped.
+pub const SERVICE_PREFIX: &str = "ICECHUNK_TEST_";
+
+/// How the declared environment treats `name`.
+pub fn kind(name: &str) -> Kind {
+    if name.starts_with(SERVICE_PREFIX)
+        || CARGO_RUN_VARIABLES.contains(&name)
+        || name.starts_with("CARGO_PKG_")
+    {
+        return Kind::Dropped;
+    }
+    if PASSED.contains(&name) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Kind::Passed;
+    }
+    if HASHED.contains(&name) || HASHED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Kind::Hashed;
+    }
+    Kind::Dropped
+}
+
+/// The declared environment made from `vars`: what commands see, sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub vars: Vec<(String, String)>,
+}
+
+impl Declared {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Declared {
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(name, _)| kind(name) != Kind::Dropped)
+            .collect();
+        vars.sort();
+        vars.dedup_by(|a, b| a.0 == b.0);
+        Declared { vars }
+    }
+
+    /// `NAME=value` lines of the hashed variables: what keys and recipes include.
+    pub fn hashed(&self) -> String {
+        self.vars
+            .iter()
+            .filter(|(name, _)| kind(name) == Kind::Hashed)
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect()
+    }
+}
+
+/// The declared environment of this process (read once).
+pub fn declared() -> &'static Declared {
+    static DECLARED: OnceLock<Declared> = OnceLock::new();
+    DECLARED.get_or_init(|| {
+        Declared::from_vars(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn what_changes_results_is_hashed_where_things_are_is_passed_the_rest_dropped() {
+        for name in [
+            "RUSTFLAGS",
+            "CARGO_PROFILE_CI_OPT_LEVEL",
+            "PROPTEST_CASES",
+            "NEXTEST_RETRIES",
+            "ICECHUNK_FAULT_SEED",
+            "PYTHONPATH",
+            "PYTEST_ADDOPTS",
+            "UV_PRERELEASE",
+            "CI",
+            "XTASK_SERVICES_BACKEND",
+            "AWS_ENDPOINT_URL",
+        ] {
+            assert_eq!(kind(name), Kind::Hashed, "{name}");
+        }
+        for name in [
+            "HOME",
+            "PATH",
+            "TMPDIR",
+            "TERM",
+            "NO_COLOR",
+            "CARGO_TERM_COLOR",
+            "CARGO_HOME",
+            "UV_CACHE_DIR",
+            "XTASK_TOOLS_DIR",
+            "SSL_CERT_FILE",
+            "LC_ALL",
+            "RUSTUP_TOOLCHAIN",
+        ] {
+            assert_eq!(kind(name), Kind::Passed, "{name}");
+        }
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO",
+            "ICECHUNK_TEST_S3_ENDPOINT",
+            "OLDPWD",
+            "SOMETHING_ELSE",
+        ] {
+            assert_eq!(kind(name), Kind::Dropped, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_hashed_variables_reach_the_hash_and_dropped_ones_reach_nothing() {
+        let declared = Declared::from_vars(vars(&[
+            ("PYTHONPATH", "/shadow"),
+            ("HOME", "/home/a"),
+            ("OLDPWD", "/x"),
+            ("RUSTFLAGS", "-Cdebuginfo=0"),
+        ]));
+        assert_eq!(
+            declared.vars,
+            vars(&[
+                ("HOME", "/home/a"),
+                ("PYTHONPATH", "/shadow"),
+                ("RUSTFLAGS", "-Cdebuginfo=0")
+            ])
+        );
+        assert_eq!(
+            declared.hashed(),
+            "PYTHONPATH=/shadow\nRUSTFLAGS=-Cdebuginfo=0\n"
+        );
+        let other_home = Declared::from_vars(vars(&[
+            ("PYTHONPATH", "/shadow"),
+            ("HOME", "/home/b"),
+            ("RUSTFLAGS", "-Cdebuginfo=0"),
+        ]));
+        assert_eq!(declared.hashed(), other_home.hashed());
+    }
+}
