@@ -48,6 +48,9 @@ const PASSED: &[&str] = &[
     "XDG_CACHE_HOME",
     "UV_CACHE_DIR",
     "PYENV_ROOT",
+    // Where pkg-config looks (actions/setup-python points it at each interpreter it sets up;
+    // nothing here builds against a pkg-config library).
+    "PKG_CONFIG_PATH",
     "NODE_EXTRA_CA_CERTS",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
@@ -125,7 +128,6 @@ const HASHED: &[&str] = &[
     "CXXFLAGS",
     "CPPFLAGS",
     "LDFLAGS",
-    "PKG_CONFIG_PATH",
     "SOURCE_DATE_EPOCH",
     "CONDA_PREFIX",
 ];

@@ -17,6 +17,9 @@ fn resolved(selection: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
         .args([
             "tree", "--locked", "--prefix", "none", "--format", "{p}|{f}",
         ])
+        // Plain text whatever the terminal settings (`CARGO_TERM_COLOR=always` in CI wraps the
+        // ` (*)` marker in colour codes).
+        .args(["--color", "never"])
         .args(selection)
         .output()
         .expect("cargo runs");
