@@ -117,11 +117,19 @@ fn reusable(
                 // The key is the same everywhere; the pass counts where the same would run.
                 let here = keys::realized(ctx, inv.stage, &inv.args).ok();
                 if here.as_deref() != Some(pass.realized.as_str()) {
+                    let why = match &here {
+                        _ if pass.realized.is_empty() => {
+                            "its record does not say what ran it".to_string()
+                        }
+                        None => "it cannot be planned on this machine".to_string(),
+                        Some(_) => "this machine would run it differently (other interpreters, \
+                                    tools or services backend)"
+                            .to_string(),
+                    };
                     out.say(
                         Tone::Dim,
                         &format!(
-                            "{}: runs: its key passed {}, but this machine would run it \
-                             differently (other interpreters, tools or services backend)",
+                            "{}: runs: its key passed {}, but {why}",
                             inv.stage.name,
                             keys::ago(pass.passed_unix)
                         ),
@@ -313,7 +321,7 @@ fn record_if_unchanged(
     key: &str,
 ) -> Option<String> {
     let name = inv.stage.name;
-    let after = match Keys::new(ctx) {
+    let mut after = match Keys::new(ctx) {
         Ok(after) => after,
         Err(e) => {
             return Some(format!(
@@ -321,7 +329,6 @@ fn record_if_unchanged(
             ));
         }
     };
-    let mut after = after;
     match after.key(inv.stage) {
         Ok(now) if now.key == key => {}
         Ok(_) => {
@@ -332,7 +339,8 @@ fn record_if_unchanged(
                 "{name}: pass not recorded: its inputs changed while the run went on ({}{}), so \
                  what passed is not what its key describes; run it again",
                 if shown.is_empty() {
-                    "its toolchain, plan or environment".to_string()
+                    "its toolchain, its plan, the settings or an input of a stage it depends on"
+                        .to_string()
                 } else {
                     shown.join(", ")
                 },

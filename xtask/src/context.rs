@@ -38,6 +38,9 @@ pub struct Context {
     /// `$CARGO` when xtask runs under cargo (the cargo of the toolchain that runs it), else
     /// `cargo` from PATH.
     pub cargo: String,
+    /// Made by [`Context::for_keys`]: a plan says what every machine could run (both services
+    /// backends, say) instead of resolving it for this one.
+    pub for_keys: bool,
     interpreters: OnceCell<Vec<Interpreter>>,
     docker_engine: OnceCell<bool>,
     nextest_on_path: OnceCell<Option<String>>,
@@ -85,6 +88,7 @@ impl Context {
             ci: ci || github_actions,
             github_actions,
             cargo,
+            for_keys: false,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),
@@ -171,6 +175,7 @@ impl Context {
             ci: self.ci,
             github_actions: self.github_actions,
             cargo: "cargo".to_string(),
+            for_keys: true,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),
@@ -194,6 +199,7 @@ impl Context {
             ci: self.ci,
             github_actions: self.github_actions,
             cargo: self.cargo.clone(),
+            for_keys: self.for_keys,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),

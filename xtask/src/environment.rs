@@ -31,7 +31,6 @@ const PASSED: &[&str] = &[
     "USER",
     "LOGNAME",
     "SHELL",
-    "LANG",
     "TERM",
     "COLORTERM",
     "NO_COLOR",
@@ -59,23 +58,21 @@ const PASSED: &[&str] = &[
     "AWS_CA_BUNDLE",
     "GIT_SSL_CAINFO",
     "PIP_CERT",
-    "PIP_FIND_LINKS",
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
     "PIP_DEFAULT_TIMEOUT",
     "PIP_DISABLE_PIP_VERSION_CHECK",
-    "UV_INDEX_URL",
-    "UV_DEFAULT_INDEX",
-    "UV_EXTRA_INDEX_URL",
     "UV_NATIVE_TLS",
-    "NPM_CONFIG_REGISTRY",
-    "npm_config_registry",
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "NO_PROXY",
     "http_proxy",
     "https_proxy",
     "no_proxy",
+    // Which Docker engine answers (the backend it gives is recorded with a pass).
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
     // Where GitHub Actions wants annotations, outputs and the summary written.
     "GITHUB_ENV",
     "GITHUB_OUTPUT",
@@ -101,7 +98,6 @@ const PASSED: &[&str] = &[
 /// `rustc -vV`, is in the keys of the stages that compile); cargo's network and registry settings say where crates come from, never which (Cargo.lock
 /// does).
 const PASSED_PREFIXES: &[&str] = &[
-    "LC_",
     "RUSTUP_",
     "CARGO_REGISTRIES_",
     "CARGO_REGISTRY_",
@@ -111,6 +107,8 @@ const PASSED_PREFIXES: &[&str] = &[
 
 /// Hashed by exact name.
 const HASHED: &[&str] = &[
+    // Python's default text encoding follows the locale.
+    "LANG",
     "CI",
     "GITHUB_ACTIONS",
     "RUSTFLAGS",
@@ -135,6 +133,7 @@ const HASHED: &[&str] = &[
 /// Hashed by prefix: everything that configures the compiler, cargo, the test runners, the
 /// interpreters, the test suites and the object stores they talk to.
 const HASHED_PREFIXES: &[&str] = &[
+    "LC_",
     "CARGO_",
     "RUST_",
     "NEXTEST_",
@@ -189,16 +188,33 @@ pub const SERVICE_PREFIX: &str = "ICECHUNK_TEST_";
 
 /// How the declared environment treats `name`.
 pub fn kind(name: &str) -> Kind {
+    // Windows spells its variables in any case (`Path`, `windir`, `ComSpec`).
+    let upper;
+    let name = if cfg!(windows) {
+        upper = name.to_ascii_uppercase();
+        upper.as_str()
+    } else {
+        name
+    };
+    let listed = |list: &[&str]| {
+        list.iter().any(|l| {
+            if cfg!(windows) {
+                l.eq_ignore_ascii_case(name)
+            } else {
+                *l == name
+            }
+        })
+    };
     if name.starts_with(SERVICE_PREFIX)
-        || CARGO_RUN_VARIABLES.contains(&name)
+        || listed(CARGO_RUN_VARIABLES)
         || name.starts_with("CARGO_PKG_")
     {
         return Kind::Dropped;
     }
-    if PASSED.contains(&name) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if listed(PASSED) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Kind::Passed;
     }
-    if HASHED.contains(&name) || HASHED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if listed(HASHED) || HASHED_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Kind::Hashed;
     }
     Kind::Dropped
@@ -210,11 +226,27 @@ pub struct Declared {
     pub vars: Vec<(String, String)>,
 }
 
+/// Set for every command whatever the outer environment says: uv and pip read no
+/// configuration file (a `uv.toml` or `pip.conf` in HOME could pin other versions), so only
+/// the repository's requirements and the hashed variables decide what they install.
+const FIXED: &[(&str, &str)] = &[
+    ("UV_NO_CONFIG", "1"),
+    (
+        "PIP_CONFIG_FILE",
+        if cfg!(windows) { "nul" } else { "/dev/null" },
+    ),
+];
+
 impl Declared {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Declared {
-        let mut vars: Vec<(String, String)> = vars
-            .into_iter()
-            .filter(|(name, _)| kind(name) != Kind::Dropped)
+        let mut vars: Vec<(String, String)> = FIXED
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(
+                vars.into_iter()
+                    .filter(|(name, _)| kind(name) != Kind::Dropped)
+                    .filter(|(name, _)| !FIXED.iter().any(|(f, _)| f == name)),
+            )
             .collect();
         vars.sort();
         vars.dedup_by(|a, b| a.0 == b.0);
@@ -231,6 +263,29 @@ impl Declared {
     }
 }
 
+/// What changes a result besides the tree and the pins, as text for keys and manifests: the
+/// hashed variables, and cargo's configuration files outside the workspace (in `$CARGO_HOME`
+/// and the workspace's parent directories: their `rustflags`, profiles and `[env]` apply to
+/// every build here, and the workspace's own `.cargo/` is a declared input).
+pub fn settings(root: &std::path::Path) -> String {
+    let mut text = declared().hashed();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    let mut dirs: Vec<std::path::PathBuf> =
+        root.ancestors().skip(1).map(|d| d.join(".cargo")).collect();
+    dirs.extend(home);
+    for dir in dirs {
+        for name in ["config.toml", "config"] {
+            let path = dir.join(name);
+            if let Ok(contents) = std::fs::read_to_string(&path) {
+                text.push_str(&format!("# {}\n{contents}\n", path.display()));
+            }
+        }
+    }
+    text
+}
+
 /// The declared environment of this process (read once).
 pub fn declared() -> &'static Declared {
     static DECLARED: OnceLock<Declared> = OnceLock::new();
@@ -241,7 +296,8 @@ pub fn declared() -> &'static Declared {
     })
 }
 
-#[cfg(test)]
+// The fixed variables are asserted with Unix paths.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -266,6 +322,10 @@ mod tests {
             "CI",
             "XTASK_SERVICES_BACKEND",
             "AWS_ENDPOINT_URL",
+            "LANG",
+            "LC_ALL",
+            "PIP_FIND_LINKS",
+            "UV_INDEX_URL",
         ] {
             assert_eq!(kind(name), Kind::Hashed, "{name}");
         }
@@ -280,8 +340,8 @@ mod tests {
             "UV_CACHE_DIR",
             "XTASK_TOOLS_DIR",
             "SSL_CERT_FILE",
-            "LC_ALL",
             "RUSTUP_TOOLCHAIN",
+            "DOCKER_HOST",
         ] {
             assert_eq!(kind(name), Kind::Passed, "{name}");
         }
@@ -309,13 +369,15 @@ mod tests {
             declared.vars,
             vars(&[
                 ("HOME", "/home/a"),
+                ("PIP_CONFIG_FILE", "/dev/null"),
                 ("PYTHONPATH", "/shadow"),
-                ("RUSTFLAGS", "-Cdebuginfo=0")
+                ("RUSTFLAGS", "-Cdebuginfo=0"),
+                ("UV_NO_CONFIG", "1"),
             ])
         );
         assert_eq!(
             declared.hashed(),
-            "PYTHONPATH=/shadow\nRUSTFLAGS=-Cdebuginfo=0\n"
+            "PIP_CONFIG_FILE=/dev/null\nPYTHONPATH=/shadow\nRUSTFLAGS=-Cdebuginfo=0\nUV_NO_CONFIG=1\n"
         );
         let other_home = Declared::from_vars(vars(&[
             ("PYTHONPATH", "/shadow"),

@@ -144,14 +144,21 @@ impl Stage {
         !self.produces.is_empty()
     }
 
+    /// The stages that start the servers this one requires (none when it requires none).
+    pub fn service_starters(&self) -> impl Iterator<Item = &'static Stage> + '_ {
+        STAGES
+            .iter()
+            .filter(|s| self.services == Services::Requires && s.services == Services::Starts)
+    }
+
     /// The stages this one needs, in graph order: the producers of what it consumes, and
     /// docker-up when it requires the services.
     pub fn needs(&self) -> Vec<&'static str> {
+        let starters: Vec<&str> = self.service_starters().map(|s| s.name).collect();
         STAGES
             .iter()
             .filter(|s| {
-                s.produces.iter().any(|a| self.consumes.contains(a))
-                    || (self.services == Services::Requires && s.services == Services::Starts)
+                s.produces.iter().any(|a| self.consumes.contains(a)) || starters.contains(&s.name)
             })
             .map(|s| s.name)
             .collect()
@@ -200,8 +207,10 @@ const RUST_TEST_READS: &[&str] = &[
     "icechunk-python/src",
     "workspace-hack",
 ];
-/// What the wheel is built from (also its manifest's sources).
+/// What the wheel is built from (also its manifest's sources): maturin reads every member's
+/// manifest (`cargo metadata`), the README the package's metadata embeds, and .gitignore.
 const WHEEL_SOURCES: &[&str] = &[
+    ".gitignore",
     "Cargo.toml",
     "Cargo.lock",
     ".cargo",
@@ -210,9 +219,11 @@ const WHEEL_SOURCES: &[&str] = &[
     "icechunk-python/Cargo.toml",
     "icechunk-python/pyproject.toml",
     "icechunk-python/pyo3-config.txt",
+    "icechunk-python/README.md",
     "icechunk-python/src",
     "icechunk-python/python",
     "workspace-hack",
+    "xtask/Cargo.toml",
 ];
 /// What the Python checks read, besides the wheel.
 const PYTHON_SOURCES: &[&str] = &[

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::graph::{self, Services, Stage};
+use crate::graph::{self, Stage};
 use crate::process;
 
 /// One stage's key and what it covers.
@@ -42,7 +42,8 @@ pub struct Keys {
     /// Package name → its directory and its workspace dependencies.
     packages: BTreeMap<String, (String, Vec<String>)>,
     rustc: String,
-    /// The hashed variables of the declared environment (`NAME=value` lines).
+    /// The hashed variables of the declared environment and cargo's configuration outside the
+    /// workspace ([`crate::environment::settings`]).
     env: String,
     /// What each stage runs with its ci flags: its plan, as `--dry-run` prints it for
     /// [`Context::for_keys`], so a change in the xtask code behind a stage changes its key and
@@ -71,7 +72,7 @@ impl Keys {
             files,
             packages: workspace_packages(ctx)?,
             rustc: process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?,
-            env: crate::environment::declared().hashed(),
+            env: crate::environment::settings(&ctx.root),
             plans,
             memo: BTreeMap::new(),
         })
@@ -145,13 +146,8 @@ impl Keys {
             consumed.push(self.key(artifact.producer())?.key);
         }
         // The servers are an input: what starts them (its files, plan, pins and backend).
-        if stage.services == Services::Requires {
-            for starter in graph::STAGES
-                .iter()
-                .filter(|s| s.services == Services::Starts)
-            {
-                consumed.push(self.key(starter)?.key);
-            }
+        for starter in stage.service_starters() {
+            consumed.push(self.key(starter)?.key);
         }
         let mut hasher = hasher;
         for key in consumed {
@@ -206,7 +202,7 @@ pub const UNCLAIMED: &[&str] = &[
 ];
 
 /// Whether the pathspec `spec` (a file or a directory, `.` for everything) covers `file`.
-fn covers_path(spec: &str, file: &str) -> bool {
+pub fn covers_path(spec: &str, file: &str) -> bool {
     spec == "."
         || file == spec
         || file
@@ -298,15 +294,10 @@ pub fn realized(ctx: &Context, stage: &Stage, args: &graph::StageArgs) -> Result
         hasher.update(line.as_bytes());
         hasher.update([0]);
     }
-    if stage.services == Services::Requires {
-        for starter in graph::STAGES
-            .iter()
-            .filter(|s| s.services == Services::Starts)
-        {
-            for line in crate::stages::plan(starter, ctx, &starter.ci_args()?)?.lines() {
-                hasher.update(line.as_bytes());
-                hasher.update([0]);
-            }
+    for starter in stage.service_starters() {
+        for line in crate::stages::plan(starter, ctx, &starter.ci_args()?)?.lines() {
+            hasher.update(line.as_bytes());
+            hasher.update([0]);
         }
     }
     Ok(crate::artifacts::hex(&hasher.finalize()))

@@ -295,7 +295,7 @@ pub fn write_manifest(ctx: &Context, artifact: Artifact, recipe: &str) -> Result
         source_hash: sources.hash,
         rustc: rustc_version(ctx)?,
         recipe: recipe.to_string(),
-        env: crate::environment::declared().hashed(),
+        env: crate::environment::settings(&ctx.root),
         files,
         built_at_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -358,7 +358,7 @@ pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Fres
             "its build commands have changed since".to_string(),
         ));
     }
-    let env = crate::environment::declared().hashed();
+    let env = crate::environment::settings(&ctx.root);
     if manifest.env != env {
         return Ok(Freshness::Stale(format!(
             "it was built with other settings ({}), which change what is built",
@@ -421,8 +421,8 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
         }
         Freshness::Stale(why) if ctx.ci => bail!(
             "{} in {} is stale: {why}. In CI a test job never compiles: the downloaded artifact \
-             was built from other sources than this checkout; rerun the build job ({producer}) \
-             for this commit.",
+             was built from other sources or settings than this job has; rerun the build job \
+             ({producer}) for this commit.",
             artifact.name(),
             location.display()
         ),

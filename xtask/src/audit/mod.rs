@@ -20,6 +20,7 @@ use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::exec::Executor;
 use crate::graph::{Services, Stage};
+use crate::keys::covers_path;
 use crate::output::{Output, Tone};
 use crate::process;
 use crate::report::{StageReport, Status};
@@ -75,15 +76,6 @@ pub struct Finding {
     pub unread: Vec<String>,
 }
 
-/// Whether the pathspec `spec` covers `file`.
-fn covers(spec: &str, file: &str) -> bool {
-    spec == "."
-        || file == spec
-        || file
-            .strip_prefix(spec.trim_end_matches('/'))
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
 /// Check what `stage` read against what it declares: `covered` are its key's paths.
 pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Accesses) -> Finding {
     let rel = |p: PathBuf| ctx.rel(&p).to_string_lossy().replace('\\', "/");
@@ -99,7 +91,7 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
     }
     // A tool's directory is what its pin installs: covered when the pin is, by the stage's
     // tools or by a key that covers the pins themselves (xtask's own tests use every tool).
-    let pins_covered = covered.iter().any(|c| covers(c, PINS));
+    let pins_covered = covered.iter().any(|c| covers_path(c, PINS));
     let tools: Vec<String> = Tool::ALL
         .iter()
         .filter(|t| pins_covered || stage.tools.contains(t))
@@ -111,14 +103,14 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
         ..Finding::default()
     };
     for file in &accesses.read {
-        if declared.iter().chain(&tools).any(|d| covers(d, file)) {
+        if declared.iter().chain(&tools).any(|d| covers_path(d, file)) {
             continue;
         }
         // A directory opened by path (O_PATH) lists nothing: new files in it are keyed.
         if !file.starts_with("<tools>/") && ctx.root.join(file).is_dir() {
             continue;
         }
-        if EXPLAINED.iter().any(|(spec, _)| covers(spec, file)) {
+        if EXPLAINED.iter().any(|(spec, _)| covers_path(spec, file)) {
             finding.explained += 1;
             continue;
         }
@@ -127,7 +119,7 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
     finding.unread = covered
         .iter()
         .filter(|spec| *spec != ".")
-        .filter(|spec| !accesses.read.iter().any(|f| covers(spec, f)))
+        .filter(|spec| !accesses.read.iter().any(|f| covers_path(spec, f)))
         .cloned()
         .collect();
     finding
@@ -136,16 +128,28 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
 /// Read every trace log in `dir` (one per traced command).
 pub fn read_traces(dir: &Path, root: &Path, tools: &Path) -> Result<Accesses> {
     let mut all = Accesses::default();
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+    // strace resolves paths through links: compare with the real root and tools directory.
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let tools = std::fs::canonicalize(tools).unwrap_or_else(|_| tools.to_path_buf());
+    let mut logs: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("no traces in {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "trace"))
+        .map(|p| {
+            let n = p
+                .file_stem()
+                .and_then(|s| s.to_str()?.parse().ok())
+                .unwrap_or(u64::MAX);
+            (n, p)
+        })
         .collect();
+    // In the order the commands ran (concurrent ones in the order they were started).
     logs.sort();
+    let logs = logs.into_iter().map(|(_, p)| p);
     for log in logs {
         let text =
             std::fs::read(&log).with_context(|| format!("could not read {}", log.display()))?;
-        let one = parse(&String::from_utf8_lossy(&text), root, tools);
+        let one = parse(&String::from_utf8_lossy(&text), &root, &tools);
         // A command's reads of what an earlier command of the stage wrote are not inputs.
         for file in one.read {
             if !all.written.contains(&file) {
@@ -405,6 +409,18 @@ mod tests {
     }
 
     #[test]
+    fn escaped_names_and_renames_are_read_as_strace_writes_them() {
+        let log = "1 openat(AT_FDCWD</repo>, \"caf\\303\\251.txt\", O_RDONLY) = 3\n\
+                   1 openat(AT_FDCWD</repo>, \"log.txt\", O_WRONLY|O_APPEND) = 4</repo/log.txt>\n\
+                   1 renameat2(AT_FDCWD</repo>, \"a.tmp\", AT_FDCWD</repo>, \"a.txt\", 0) = 0\n";
+        let accesses = parse(log, Path::new("/repo"), Path::new("/tools"));
+        let read: Vec<&str> = accesses.read.iter().map(String::as_str).collect();
+        assert_eq!(read, ["a.tmp", "café.txt"]);
+        let written: Vec<&str> = accesses.written.iter().map(String::as_str).collect();
+        assert_eq!(written, ["a.txt"], "appending makes nothing anew");
+    }
+
+    #[test]
     fn undeclared_reads_are_named_and_explained_ones_counted() {
         let ctx = crate::context::testing::context();
         let stage = crate::graph::stage("python-lint").unwrap();
@@ -433,6 +449,7 @@ mod tests {
     }
 
     /// Whether this process is itself being traced (ptrace allows one tracer).
+    #[cfg(target_os = "linux")]
     fn traced() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .ok()
@@ -444,17 +461,16 @@ mod tests {
             .unwrap_or(false)
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_real_trace_sees_a_file_read_by_a_child() {
-        if crate::process::capture(&Cmd::new("strace").arg("-V"), Path::new(".")).is_err() {
-            panic!("strace is required by the audit and is not installed");
-        }
         if traced() {
             // Under the audit this test is traced already, and a process has one tracer: the
             // audit itself is then parsing real traces of this very run.
             eprintln!("traced by the audit: strace cannot trace a child of a traced process");
             return;
         }
+        ensure_tracer(Path::new("."), &Output::plain()).expect("the audit's tracer can be had");
         let dir = std::env::temp_dir().join(format!("xtask-audit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("traces")).unwrap();

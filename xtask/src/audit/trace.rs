@@ -15,16 +15,27 @@ pub struct Accesses {
     pub written: BTreeSet<String>,
 }
 
-/// The syscalls that name files, with the argument positions of their (dirfd, path) pairs.
-fn path_args(syscall: &str) -> &'static [(Option<usize>, usize)] {
-    match syscall {
-        "open" | "creat" | "execve" => &[(None, 0)],
-        "openat" | "openat2" | "execveat" => &[(Some(0), 1)],
-        "link" | "rename" | "symlink" => &[(None, 1)],
-        "linkat" | "renameat" | "renameat2" => &[(Some(2), 3)],
-        "symlinkat" => &[(Some(1), 2)],
-        _ => &[],
-    }
+/// How a syscall that names files touches them: the (dirfd, path) argument positions of what
+/// it reads and of what it makes anew.
+struct Touch {
+    reads: &'static [(Option<usize>, usize)],
+    makes: &'static [(Option<usize>, usize)],
+}
+
+fn touch(syscall: &str) -> Option<Touch> {
+    let (reads, makes): (&[_], &[_]) = match syscall {
+        "open" | "creat" => (&[(None, 0)], &[(None, 0)]),
+        "openat" | "openat2" => (&[(Some(0), 1)], &[(Some(0), 1)]),
+        "execve" => (&[(None, 0)], &[]),
+        "execveat" => (&[(Some(0), 1)], &[]),
+        // The source's contents live on under the new name.
+        "link" | "rename" => (&[(None, 0)], &[(None, 1)]),
+        "linkat" | "renameat" | "renameat2" => (&[(Some(0), 1)], &[(Some(2), 3)]),
+        "symlink" => (&[], &[(None, 1)]),
+        "symlinkat" => (&[], &[(Some(1), 2)]),
+        _ => return None,
+    };
+    Some(Touch { reads, makes })
 }
 
 /// Parse a log written by `strace -f -y -e status=successful` (see [`tracer`]).
@@ -60,16 +71,16 @@ pub fn parse(log: &str, root: &Path, tools: &Path) -> Accesses {
 
 /// Record one complete call.
 fn record(line: &str, root: &Path, tools: &Path, out: &mut Accesses) {
-    let Some((syscall, args)) = line.split_once('(') else {
+    let Some((syscall, rest)) = line.split_once('(') else {
         return;
     };
-    let places = path_args(syscall);
-    if places.is_empty() {
+    let Some(touch) = touch(syscall) else {
         return;
-    }
-    let args = split_args(args);
-    // (whether it reads what was there, whether it writes)
-    let (reads, writes) = match syscall {
+    };
+    let args = split_args(rest);
+    // An open reads what was there unless it truncates or creates exclusively, and makes the
+    // file anew only then; an open for writing alone (appending) does neither.
+    let (reads, makes) = match syscall {
         "open" | "openat" | "openat2" | "creat" => {
             let flags = args.get(if syscall == "open" { 1 } else { 2 });
             let flags = flags.map(String::as_str).unwrap_or("");
@@ -78,35 +89,47 @@ fn record(line: &str, root: &Path, tools: &Path, out: &mut Accesses) {
             }
             let has = |f: &str| flags.contains(f);
             let fresh = syscall == "creat" || has("O_TRUNC") || has("O_EXCL");
-            (
-                !fresh && !has("O_WRONLY"),
-                fresh || has("O_WRONLY") || has("O_RDWR") || has("O_CREAT"),
-            )
+            (!fresh && !has("O_WRONLY"), fresh)
         }
-        "execve" | "execveat" => (true, false),
-        _ => (false, true),
+        _ => (true, true),
     };
-    for (dirfd, path) in places {
-        let Some(path) = args.get(*path).and_then(|a| unquote(a)) else {
-            continue;
+    // What an open returned, as strace resolved it (`= 3</work/repo/file>`): the real path.
+    let opened = rest
+        .rsplit_once(") = ")
+        .and_then(|(_, ret)| decoded(ret))
+        .map(PathBuf::from);
+    let name_of = |(dirfd, position): (Option<usize>, usize)| -> Option<String> {
+        let absolute = match (&opened, syscall.starts_with("open") || syscall == "creat") {
+            (Some(path), true) => path.clone(),
+            _ => {
+                let path = args.get(position).and_then(|a| unquote(a))?;
+                let dir = dirfd.and_then(|i| args.get(i)).and_then(|a| decoded(a));
+                match (Path::new(&path).is_absolute(), dir) {
+                    (true, _) => PathBuf::from(&path),
+                    (false, Some(dir)) => Path::new(&dir).join(&path),
+                    // No directory given: every traced command starts in the root.
+                    (false, None) => root.join(&path),
+                }
+            }
         };
-        let dir = dirfd
-            .and_then(|i| args.get(i))
-            .and_then(|a| decoded(a))
-            .map(PathBuf::from);
-        let absolute = match (Path::new(&path).is_absolute(), dir) {
-            (true, _) => PathBuf::from(&path),
-            (false, Some(dir)) => dir.join(&path),
-            (false, None) => continue,
-        };
-        let Some(name) = relative(&normalize(&absolute), root, tools) else {
-            continue;
-        };
-        if reads && !out.written.contains(&name) {
-            out.read.insert(name.clone());
+        relative(&normalize(&absolute), root, tools)
+    };
+    if reads {
+        for place in touch.reads {
+            if let Some(name) = name_of(*place)
+                && !out.written.contains(&name)
+            {
+                out.read.insert(name);
+            }
         }
-        if writes && !out.read.contains(&name) {
-            out.written.insert(name);
+    }
+    if makes {
+        for place in touch.makes {
+            if let Some(name) = name_of(*place)
+                && !out.read.contains(&name)
+            {
+                out.written.insert(name);
+            }
         }
     }
 }
@@ -154,27 +177,45 @@ fn split_args(args: &str) -> Vec<String> {
     out
 }
 
-/// A quoted path argument, unescaped (`"a\"b"` → `a"b`); `None` for anything else.
+/// A quoted path argument, unescaped (`"a\\"b"` → `a"b`, octal escapes of non-ASCII bytes
+/// decoded); `None` for anything else.
 fn unquote(arg: &str) -> Option<String> {
     let inner = arg.strip_prefix('"')?;
     let inner = inner
         .strip_suffix("\"...")
         .or_else(|| inner.strip_suffix('"'))?;
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(other) => out.push(other),
-                None => {}
-            }
-        } else {
-            out.push(c);
+    let mut out: Vec<u8> = Vec::new();
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' || i + 1 >= bytes.len() {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
         }
+        let next = bytes[i + 1];
+        let digits = bytes[i + 1..]
+            .iter()
+            .take(3)
+            .take_while(|b| (b'0'..=b'7').contains(b))
+            .count();
+        if digits > 0 {
+            let text = std::str::from_utf8(&bytes[i + 1..i + 1 + digits]).ok()?;
+            out.push(u8::from_str_radix(text, 8).ok()?);
+            i += 1 + digits;
+            continue;
+        }
+        out.push(match next {
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'r' => b'\r',
+            b'v' => 0x0b,
+            b'f' => 0x0c,
+            other => other,
+        });
+        i += 2;
     }
-    Some(out)
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The path strace decoded for a file descriptor: `AT_FDCWD</work/repo>` → `/work/repo`.

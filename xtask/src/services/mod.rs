@@ -231,7 +231,17 @@ fn answers(url: &str) -> bool {
 pub fn plan_up(ctx: &Context, backend: Option<&str>) -> Result<Plan> {
     let ports = Ports::from_env()?;
     let from_env = std::env::var("XTASK_SERVICES_BACKEND").ok();
-    let backend = match backend.or(from_env.as_deref()).unwrap_or("auto") {
+    let asked = backend.or(from_env.as_deref()).unwrap_or("auto");
+    if ctx.for_keys {
+        // A key covers what either backend would start and which one was asked for; which
+        // one this machine resolves is recorded with a pass (`keys::realized`).
+        let deadline_secs = ready_timeout()?;
+        return Ok(Plan::new()
+            .note(format!("services backend asked for: {asked}"))
+            .extend(docker::plan_up(ports, deadline_secs))
+            .extend(native::plan_up(ctx, ports, deadline_secs)));
+    }
+    let backend = match asked {
         "docker" if !ctx.docker_engine() => bail!(
             "--backend docker: no Docker engine answers (`docker info` failed). Start Docker, or \
              use --backend native (or auto)."
