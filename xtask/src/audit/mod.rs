@@ -410,12 +410,12 @@ mod tests {
 
     #[test]
     fn escaped_names_and_renames_are_read_as_strace_writes_them() {
-        let log = "1 openat(AT_FDCWD</repo>, \"caf\\303\\251.txt\", O_RDONLY) = 3\n\
+        let log = "1 openat(AT_FDCWD</repo>, \"\\303\\251t\\303\\251.txt\", O_RDONLY) = 3\n\
                    1 openat(AT_FDCWD</repo>, \"log.txt\", O_WRONLY|O_APPEND) = 4</repo/log.txt>\n\
                    1 renameat2(AT_FDCWD</repo>, \"a.tmp\", AT_FDCWD</repo>, \"a.txt\", 0) = 0\n";
         let accesses = parse(log, Path::new("/repo"), Path::new("/tools"));
         let read: Vec<&str> = accesses.read.iter().map(String::as_str).collect();
-        assert_eq!(read, ["a.tmp", "café.txt"]);
+        assert_eq!(read, ["a.tmp", "été.txt"]);
         let written: Vec<&str> = accesses.written.iter().map(String::as_str).collect();
         assert_eq!(written, ["a.txt"], "appending makes nothing anew");
     }

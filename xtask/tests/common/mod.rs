@@ -173,6 +173,12 @@ pub fn clone(name: &str) -> PathBuf {
         std::fs::copy(&from, &to).unwrap();
     }
     std::fs::write(dir.join(".gitignore"), "/target/\n").unwrap();
+    commit_all(&dir, "copy");
+    dir
+}
+
+/// A new git repository in `dir` with everything in it committed.
+pub fn commit_all(dir: &Path, message: &str) {
     for args in [
         &["init", "-q"][..],
         &["add", "-A"],
@@ -184,17 +190,16 @@ pub fn clone(name: &str) -> PathBuf {
             "commit",
             "-q",
             "-m",
-            "copy",
+            message,
         ],
     ] {
         let status = Command::new("git")
-            .current_dir(&dir)
+            .current_dir(dir)
             .args(args)
             .status()
             .unwrap();
         assert!(status.success(), "git {args:?} failed");
     }
-    dir
 }
 
 /// Append `text` to a file of the copy (made when the copy does not have it).
