@@ -32,17 +32,17 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     };
     let azurite = Daemon {
         name: "azurite",
-        cmd: Tool::Azurite
-            .cmd(ctx)
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &ports.azure.to_string(),
-                "--location",
-            ])
-            .arg(ctx.rel(&dir.join("azurite-data")))
-            .args(["--skipApiVersionCheck", "--loose", "--disableTelemetry"]),
+        cmd: Tool::Azurite.cmd(ctx).args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &ports.azure.to_string(),
+            // Nothing persists between starts: no run reads what an earlier one stored.
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+        ]),
         log: ctx.rel(&dir.join("azurite.log")),
         marker: "azurite".to_string(),
     };

@@ -53,8 +53,8 @@ mod tests {
                  -p 9000",
                 "- start azurite in the background, log target/xtask/services/azurite.log: \
                  node /tools/azurite-3.37.0/node_modules/azurite/dist/src/blob/main.js --blobHost \
-                 127.0.0.1 --blobPort 10000 --location target/xtask/services/azurite-data \
-                 --skipApiVersionCheck --loose --disableTelemetry",
+                 127.0.0.1 --blobPort 10000 --inMemoryPersistence --skipApiVersionCheck --loose \
+                 --disableTelemetry",
                 "- wait up to 60s for the S3 server at http://127.0.0.1:9000/",
                 "- wait up to 60s for Azurite at http://127.0.0.1:10000/devstoreaccount1?comp=list",
                 "- create bucket testbucket at http://127.0.0.1:9000",
