@@ -237,7 +237,49 @@ const FIXED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The variables a cargo configuration's `[env]` table sets. `cargo run` sets them for xtask
+/// too (with `relative = true`, as paths into this checkout), and every cargo a stage starts
+/// sets them again from the same declared file: an outer value is dropped, never hashed.
+pub fn cargo_env_names(config: &str) -> Vec<String> {
+    let mut in_env = false;
+    let mut names = Vec::new();
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_env = line == "[env]";
+            continue;
+        }
+        if in_env
+            && !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
+            names.push(name.trim().trim_matches('"').to_string());
+        }
+    }
+    names
+}
+
+/// The `[env]` names of the cargo configuration in `dir` or its ancestors (where cargo looks).
+fn cargo_env_names_from(dir: &std::path::Path) -> Vec<String> {
+    dir.ancestors()
+        .flat_map(|d| ["config.toml", "config"].map(|n| d.join(".cargo").join(n)))
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| cargo_env_names(&text))
+        .collect()
+}
+
 impl Declared {
+    /// The declared environment of `vars`, less the names in `set_by_cargo` (see
+    /// [`cargo_env_names`]).
+    pub fn from_vars_and_cargo(
+        vars: impl IntoIterator<Item = (String, String)>,
+        set_by_cargo: &[String],
+    ) -> Declared {
+        Declared::from_vars(
+            vars.into_iter()
+                .filter(|(name, _)| !set_by_cargo.contains(name)),
+        )
+    }
+
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Declared {
         let mut vars: Vec<(String, String)> = FIXED
             .iter()
@@ -272,14 +314,19 @@ pub fn settings(root: &std::path::Path) -> String {
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
-    let mut dirs: Vec<std::path::PathBuf> =
-        root.ancestors().skip(1).map(|d| d.join(".cargo")).collect();
-    dirs.extend(home);
-    for dir in dirs {
+    // Named by where they are relative to the workspace, never by path: two checkouts of one
+    // tree at different places have the same keys.
+    let mut dirs: Vec<(String, std::path::PathBuf)> = root
+        .ancestors()
+        .skip(1)
+        .enumerate()
+        .map(|(up, d)| (format!("{}.cargo", "../".repeat(up + 1)), d.join(".cargo")))
+        .collect();
+    dirs.extend(home.map(|h| ("$CARGO_HOME".to_string(), h)));
+    for (label, dir) in dirs {
         for name in ["config.toml", "config"] {
-            let path = dir.join(name);
-            if let Ok(contents) = std::fs::read_to_string(&path) {
-                text.push_str(&format!("# {}\n{contents}\n", path.display()));
+            if let Ok(contents) = std::fs::read_to_string(dir.join(name)) {
+                text.push_str(&format!("# {label}/{name}\n{contents}\n"));
             }
         }
     }
@@ -290,9 +337,15 @@ pub fn settings(root: &std::path::Path) -> String {
 pub fn declared() -> &'static Declared {
     static DECLARED: OnceLock<Declared> = OnceLock::new();
     DECLARED.get_or_init(|| {
-        Declared::from_vars(std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        }))
+        let set_by_cargo = std::env::current_dir()
+            .map(|dir| cargo_env_names_from(&dir))
+            .unwrap_or_default();
+        Declared::from_vars_and_cargo(
+            std::env::vars_os().filter_map(|(name, value)| {
+                Some((name.into_string().ok()?, value.into_string().ok()?))
+            }),
+            &set_by_cargo,
+        )
     })
 }
 
@@ -355,6 +408,20 @@ mod tests {
         ] {
             assert_eq!(kind(name), Kind::Dropped, "{name}");
         }
+    }
+
+    #[test]
+    fn what_cargo_sets_from_the_workspace_config_is_dropped() {
+        let config = "[alias]\nxtask = \"run\"\n\n[env]\n# a comment\nPYO3_CONFIG_FILE = { \
+                      value = \"x\", relative = true }\nPYO3_BUILD_EXTENSION_MODULE = \"1\"\n";
+        let names = cargo_env_names(config);
+        assert_eq!(names, ["PYO3_CONFIG_FILE", "PYO3_BUILD_EXTENSION_MODULE"]);
+        let declared = Declared::from_vars_and_cargo(
+            vars(&[("PYO3_CONFIG_FILE", "/checkout/a/x"), ("PYTHONPATH", "/p")]),
+            &names,
+        );
+        assert!(!declared.hashed().contains("PYO3_CONFIG_FILE"));
+        assert!(declared.hashed().contains("PYTHONPATH=/p"));
     }
 
     #[test]

@@ -195,3 +195,34 @@ fn a_copy_holds_only_files_the_stages_running_xtasks_tests_declare() {
         }
     }
 }
+
+/// Two checkouts of one tree at different paths (as every GitHub or act job has its own) have
+/// the same keys, even with what `cargo run` sets from the workspace's `[env]` (a path into the
+/// checkout).
+#[test]
+fn keys_do_not_depend_on_where_the_checkout_is() {
+    let keys = |repo: &Path| -> Vec<(String, String)> {
+        let out = xtask(repo, &["keys", "--json"])
+            .env(
+                "PYO3_CONFIG_FILE",
+                repo.join("icechunk-python/pyo3-config.txt"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["stage"].to_string(), k["key"].to_string()))
+            .collect()
+    };
+    assert_eq!(
+        keys(&clone("sound-where-one")),
+        keys(&clone("sound-where-two"))
+    );
+}
