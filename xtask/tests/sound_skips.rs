@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{append, ci, clone, record_passes, scratch, statuses, would_run, xtask};
+use common::{append, ci, clone, record_passes, scratch, stage_keys, statuses, would_run, xtask};
 
 /// What a run right after a passing one runs when nothing changed.
 const UNCHANGED: [&str; 2] = ["build-artifacts", "build-wheels"];
@@ -82,26 +82,7 @@ fn a_pass_from_a_machine_that_would_run_the_stage_differently_is_not_reused() {
 #[test]
 fn keys_are_the_same_without_python_nextest_or_pyenv() {
     let repo = clone("sound-pure");
-    let keys = |cmd: &mut std::process::Command| -> Vec<(String, String)> {
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .map(|k| {
-                (
-                    k["stage"].as_str().unwrap().to_string(),
-                    k["key"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
-    let here = keys(&mut xtask(&repo, &["keys", "--json"]));
+    let here = stage_keys(xtask(&repo, &["keys", "--json"]));
     // A PATH with git, cargo and rustc only: no interpreter, no cargo-nextest, no pyenv.
     let bin = scratch("sound-pure-bin");
     for tool in ["git", "cargo", "rustc"] {
@@ -117,7 +98,7 @@ fn keys_are_the_same_without_python_nextest_or_pyenv() {
     bare.env("PATH", &bin)
         .env("PYENV_ROOT", bin.join("no-pyenv"))
         .env("XTASK_TOOLS_DIR", bin.join("no-tools"));
-    assert_eq!(here, keys(&mut bare));
+    assert_eq!(here, stage_keys(bare));
 }
 
 #[test]
@@ -201,25 +182,13 @@ fn a_copy_holds_only_files_the_stages_running_xtasks_tests_declare() {
 /// checkout).
 #[test]
 fn keys_do_not_depend_on_where_the_checkout_is() {
-    let keys = |repo: &Path| -> Vec<(String, String)> {
-        let out = xtask(repo, &["keys", "--json"])
-            .env(
-                "PYO3_CONFIG_FILE",
-                repo.join("icechunk-python/pyo3-config.txt"),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+    let keys = |repo: &Path| {
+        let mut cmd = xtask(repo, &["keys", "--json"]);
+        cmd.env(
+            "PYO3_CONFIG_FILE",
+            repo.join("icechunk-python/pyo3-config.txt"),
         );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .map(|k| (k["stage"].to_string(), k["key"].to_string()))
-            .collect()
+        stage_keys(cmd)
     };
     assert_eq!(
         keys(&clone("sound-where-one")),

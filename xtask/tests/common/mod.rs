@@ -278,14 +278,29 @@ pub fn ci(repo: &Path, args: &[&str]) -> BTreeMap<String, String> {
         &std::fs::read_to_string(repo.join("target/xtask/report.json")).unwrap(),
     )
     .unwrap();
-    report["stages"]
-        .as_array()
+    by_stage(&report["stages"], "status")
+}
+
+/// Runs `cmd` (a `keys --json`) and returns each stage's key.
+pub fn stage_keys(mut cmd: Command) -> BTreeMap<String, String> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    by_stage(&serde_json::from_slice(&out.stdout).unwrap(), "key")
+}
+
+/// `field` of each object in a JSON array of `{"stage": …}` objects, by stage.
+fn by_stage(rows: &serde_json::Value, field: &str) -> BTreeMap<String, String> {
+    rows.as_array()
         .unwrap()
         .iter()
         .map(|s| {
             (
                 s["stage"].as_str().unwrap().to_string(),
-                s["status"].as_str().unwrap().to_string(),
+                s[field].as_str().unwrap().to_string(),
             )
         })
         .collect()
