@@ -22,6 +22,7 @@ Usage:
   cargo xtask <stage> [flags] [--dry-run]
   cargo xtask docker-down [--dry-run]
   cargo xtask keys [--json]        each stage's content key and the inputs it covers
+                                   (--planned <keys>: fail unless they equal the plan job's)
   cargo xtask workflows            write .github/workflows/ from the job table (xtask/src/workflows/)
   cargo xtask compare [--scenario S,..|all] [--setup-seconds N] [--jobs a,b] [--scheduled] [--dry-run]
   cargo xtask list
@@ -59,6 +60,8 @@ enum Command {
     },
     Keys {
         json: bool,
+        /// The plan job's keys, to check this job's against (`--planned`).
+        planned: Option<String>,
     },
     Stage {
         name: String,
@@ -136,7 +139,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             });
         }
-        Command::Keys { json } => {
+        Command::Keys { json, planned } => {
             let ctx = Context::discover()?;
             let keys = crate::keys::all(&ctx)?;
             // Also as a file: CI's pass records are cache entries of it, keyed by these keys.
@@ -157,7 +160,14 @@ fn run(command: Command) -> Result<ExitCode> {
                 .map(|k| (format!("key-{}", k.stage), k.key.clone()))
                 .collect();
             outputs.extend(crate::workflows::gate::record_keys(&ctx.root, &by_stage)?);
+            outputs.push((
+                crate::workflows::gate::PLANNED_KEYS_OUTPUT.to_string(),
+                serde_json::to_string(&by_stage)?,
+            ));
             Output::from_env(ctx.github_actions).step_outputs(&outputs);
+            if let Some(planned) = planned {
+                crate::keys::check_planned(&planned, &by_stage)?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Command::Ci {
@@ -247,11 +257,23 @@ fn parse(args: Vec<String>) -> Result<Command> {
         "list" => no_more_args(command, &rest).map(|_| Command::List),
         "docker-down" => no_more_args(command, &rest).map(|_| Command::DockerDown { dry_run }),
         "workflows" => no_more_args(command, &rest).map(|_| Command::Workflows),
-        "keys" => match rest.as_slice() {
-            [] => Ok(Command::Keys { json: false }),
-            [flag] if flag == "--json" => Ok(Command::Keys { json: true }),
-            [other, ..] => bail!("`cargo xtask keys` takes --json only, not `{other}`"),
-        },
+        "keys" => {
+            let (mut json, mut planned) = (false, None);
+            let mut args = rest.iter();
+            while let Some(arg) = args.next() {
+                match arg.as_str() {
+                    "--json" => json = true,
+                    "--planned" => match args.next() {
+                        Some(value) => planned = Some(value.clone()),
+                        None => bail!("`--planned` takes the plan job's keys (JSON)"),
+                    },
+                    other => {
+                        bail!("`cargo xtask keys` takes --json and --planned <keys>, not `{other}`")
+                    }
+                }
+            }
+            Ok(Command::Keys { json, planned })
+        }
         "ci" => parse_ci(rest, dry_run, false),
         // Every stage whose result can be reused, run again and traced.
         "audit" => parse_ci(rest, dry_run, true),

@@ -334,6 +334,43 @@ pub fn ago(unix: u64) -> String {
     }
 }
 
+/// Fails unless `planned` (the plan job's keys, as JSON by stage) equals `here`: a job that
+/// saves or looks up records under keys the plan did not compute would skip on a guess.
+pub fn check_planned(planned: &str, here: &BTreeMap<String, String>) -> Result<()> {
+    let planned: BTreeMap<String, String> = serde_json::from_str(planned).with_context(|| {
+        format!(
+            "--planned takes the plan job's `keys` output (JSON by stage), not `{}`",
+            crate::artifacts::short(planned, 60)
+        )
+    })?;
+    let stages: BTreeSet<&String> = planned.keys().chain(here.keys()).collect();
+    let differ: Vec<String> = stages
+        .into_iter()
+        .filter(|s| planned.get(*s) != here.get(*s))
+        .map(|s| {
+            let show = |k: Option<&String>| -> String {
+                k.map_or("none".into(), |k| {
+                    crate::artifacts::short(k, 12).to_string()
+                })
+            };
+            format!(
+                "{s} (plan {}, here {})",
+                show(planned.get(s)),
+                show(here.get(s))
+            )
+        })
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "this job's keys differ from the plan job's for the same commit: {}. Something this job \
+         adds (a variable, a file, a tool) is in a key; compare `cargo xtask keys --json` in \
+         both jobs, and declare it passed or fixed in xtask/src/environment.rs",
+        differ.join(", ")
+    )
+}
+
 /// The table `cargo xtask keys` prints.
 pub fn table(keys: &[StageKey]) -> String {
     let mut out = String::from("stage            key           files  covers\n");
@@ -369,6 +406,23 @@ pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_check_names_every_stage_whose_key_differs() {
+        let here: BTreeMap<String, String> = [("a", "1111"), ("b", "2222")]
+            .into_iter()
+            .map(|(s, k)| (s.to_string(), k.to_string()))
+            .collect();
+        check_planned(&serde_json::to_string(&here).unwrap(), &here).unwrap();
+        let err = check_planned(r#"{"a": "1111", "b": "3333", "c": "4444"}"#, &here)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b (plan 3333, here 2222)"), "{err}");
+        assert!(err.contains("c (plan 4444, here none)"), "{err}");
+        assert!(!err.contains("a (plan"), "{err}");
+        let err = check_planned("", &here).unwrap_err().to_string();
+        assert!(err.contains("--planned takes the plan job's"), "{err}");
+    }
 
     fn git(root: &std::path::Path, args: &[&str]) {
         process::capture(

@@ -258,7 +258,15 @@ pub fn plan_job(workflow: &Workflow) -> Node {
             }
         }
     }
-    let mut steps = setup_steps();
+    // Every stage's key as the plan saw it: the conclusion, which saves the records, checks
+    // that it computes the same ones.
+    outputs.push((
+        PLANNED_KEYS_OUTPUT.to_string(),
+        Node::Str(format!(
+            "${{{{ steps.keys.outputs.{PLANNED_KEYS_OUTPUT} }}}}"
+        )),
+    ));
+    let mut steps = setup_steps(None);
     for (entry, stage) in records(workflow) {
         let mut node = vec![("id".to_string(), Node::str(record_id(entry, stage.name)))];
         node.extend(step(
@@ -279,26 +287,44 @@ pub fn plan_job(workflow: &Workflow) -> Node {
     ])
 }
 
-/// Checkout, toolchain, xtask's cache and the keys (step id `keys`).
-fn setup_steps() -> Vec<Node> {
+/// The plan job's output (and `cargo xtask keys`' step output) with every stage's key as JSON.
+pub const PLANNED_KEYS_OUTPUT: &str = "keys";
+
+/// Checkout, toolchain, xtask's cache and the keys (step id `keys`). Without `planned` this is
+/// the plan job, which saves xtask's cache; with it, `planned` is an expression for the plan's
+/// keys, which `cargo xtask keys --planned` checks its own against.
+fn setup_steps(planned: Option<String>) -> Vec<Node> {
+    let saves_xtask = planned.is_none();
+    let keys = match planned {
+        None => Node::map([
+            ("id", Node::str("keys")),
+            ("run", Node::str("cargo xtask keys")),
+        ]),
+        Some(planned) => Node::map([
+            ("id", Node::str("keys")),
+            ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
+            (
+                "run",
+                Node::str("cargo xtask keys --planned \"$PLANNED_KEYS\""),
+            ),
+        ]),
+    };
     vec![
         Node::Map(step(
             pins::CHECKOUT,
             vec![("persist-credentials", Node::bool(false))],
         )),
         Node::Map(step(pins::RUST_TOOLCHAIN, vec![])),
-        Node::Map(rust_cache_for_xtask(Os::Linux)),
-        Node::map([
-            ("id", Node::str("keys")),
-            ("run", Node::str("cargo xtask keys")),
-        ]),
+        Node::Map(rust_cache_for_xtask(Os::Linux, saves_xtask)),
+        keys,
     ]
 }
 
 /// The conclusion's steps after its check: on main, when everything passed, save a record per
 /// job and stage with the keys of this commit.
 pub fn save_steps(workflow: &Workflow) -> Vec<Node> {
-    let mut out: Vec<Node> = setup_steps()
+    let planned = format!("${{{{ needs.{PLAN}.outputs.{PLANNED_KEYS_OUTPUT} }}}}");
+    let mut out: Vec<Node> = setup_steps(Some(planned))
         .into_iter()
         .map(|s| match s {
             Node::Map(mut m) => {
@@ -425,6 +451,9 @@ mod tests {
         let text = crate::workflows::render::render(&ci());
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
         for (name, value) in doc["jobs"][PLAN]["outputs"].as_mapping().unwrap() {
+            if name.as_str() == Some(PLANNED_KEYS_OUTPUT) {
+                continue;
+            }
             let value = value.as_str().unwrap();
             for event in ["push", "merge_group", "workflow_dispatch"] {
                 assert!(
@@ -434,6 +463,33 @@ mod tests {
             }
         }
         assert_eq!(doc["jobs"][CONCLUSION]["if"].as_str(), Some("!cancelled()"));
+    }
+
+    /// The conclusion saves records under the keys it computes; they must be the plan's.
+    #[test]
+    fn the_conclusion_checks_its_keys_against_the_plans() {
+        let text = crate::workflows::render::render(&ci());
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let planned = &doc["jobs"][PLAN]["outputs"][PLANNED_KEYS_OUTPUT];
+        assert_eq!(
+            planned.as_str(),
+            Some("${{ steps.keys.outputs.keys }}"),
+            "{text}"
+        );
+        let keys = doc["jobs"][CONCLUSION]["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"].as_str() == Some("keys"))
+            .expect("the conclusion computes the keys it saves records under");
+        assert_eq!(
+            keys["env"]["PLANNED_KEYS"].as_str(),
+            Some("${{ needs.plan.outputs.keys }}")
+        );
+        assert_eq!(
+            keys["run"].as_str(),
+            Some(r#"cargo xtask keys --planned "$PLANNED_KEYS""#)
+        );
     }
 
     #[test]

@@ -183,6 +183,46 @@ mod tests {
         }
     }
 
+    /// On main each Rust cache key is saved by one job: others restore it and upload nothing.
+    #[test]
+    fn each_rust_cache_key_is_saved_by_one_job() {
+        let mut savers: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (name, text) in generate() {
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            for (job, body) in doc["jobs"].as_mapping().unwrap() {
+                let Some(steps) = body["steps"].as_sequence() else {
+                    continue;
+                };
+                for step in steps.iter().filter(|s| {
+                    s["uses"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with(crate::pins::RUST_CACHE.action))
+                }) {
+                    if step["with"]["save-if"].as_bool() == Some(false) {
+                        continue;
+                    }
+                    let with = &step["with"];
+                    let key = with["shared-key"]
+                        .as_str()
+                        .or(with["key"].as_str())
+                        .unwrap();
+                    savers
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(format!("{name}: {}", job.as_str().unwrap()));
+                }
+            }
+        }
+        let xtask = savers
+            .iter()
+            .find(|(k, _)| k.starts_with("xtask-"))
+            .expect("someone saves xtask's cache");
+        assert_eq!(xtask.1.len(), 1, "{xtask:?}");
+        for (key, jobs) in &savers {
+            assert_eq!(jobs.len(), 1, "{key} is saved by {jobs:?}");
+        }
+    }
+
     #[test]
     fn a_build_restores_mains_artifact_by_key_and_saves_only_what_it_built_on_main() {
         let files = generate();

@@ -453,10 +453,16 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
                 // The archive is zstd already.
                 with.push(("compression-level", Node::int(0)));
             }
-            out.push(with_if(
-                step(pins::UPLOAD_ARTIFACT, with),
-                condition(workflow, &[stage]),
+            let mut upload = step(pins::UPLOAD_ARTIFACT, with);
+            // One block at a time: the order the blob service receives blocks in is then the
+            // order of the file. GitHub's store commits blocks by id and is indifferent; act's
+            // artifact server writes each block at the end of the file as it arrives, so
+            // concurrent blocks (5 by default) corrupt any artifact over one 8 MiB block.
+            upload.push((
+                "env".into(),
+                Node::map([("ACTIONS_ARTIFACT_UPLOAD_CONCURRENCY", Node::int(1))]),
             ));
+            out.push(with_if(upload, condition(workflow, &[stage])));
         }
         out.extend(kept.iter().map(Cache::save));
     }

@@ -141,12 +141,13 @@ pub fn python_version(job: &Job) -> Option<String> {
 }
 
 /// A job that compiles the workspace keeps its own Rust cache; every other job only compiles
-/// xtask, whose dependencies all such jobs share in one small cache.
+/// xtask, whose dependencies all such jobs share in one small cache that only the plan job
+/// saves.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     // The stages that compile are those whose inputs include the toolchain.
     let compiles = job.stages().any(|s| s.inputs.toolchain);
     if !compiles {
-        return rust_cache_for_xtask(job.os);
+        return rust_cache_for_xtask(job.os, false);
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
     if let Trigger::Called { switches } = workflow.trigger {
@@ -173,13 +174,21 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
 }
 
 /// The one small cache of xtask's dependencies that every job which compiles only xtask shares.
-pub fn rust_cache_for_xtask(os: Os) -> Vec<(String, Node)> {
+/// One job saves it on main (`saves`: the plan job, which runs first on every push); the others
+/// only restore it, so no two jobs upload one key and no other job walks its target dir to
+/// prune it (rust-cache does that only where it saves).
+pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
+    let save_if = if saves {
+        Node::str(format!("${{{{ {ON_MAIN} }}}}"))
+    } else {
+        Node::bool(false)
+    };
     let with = vec![
         (
             "shared-key",
             Node::str(format!("xtask-{}-{}", pins::TOOLCHAIN, os.platform())),
         ),
-        ("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))),
+        ("save-if", save_if),
     ];
     step(pins::RUST_CACHE, with)
 }
