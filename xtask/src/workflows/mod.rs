@@ -183,6 +183,32 @@ mod tests {
         }
     }
 
+    /// Adding some other label to a pull request neither restarts a running upstream run (its
+    /// run has a group of its own) nor starts one (its jobs are skipped).
+    #[test]
+    fn only_its_own_label_starts_or_restarts_the_upstream_run() {
+        let files = generate();
+        let (_, text) = files
+            .iter()
+            .find(|(n, _)| n == "python-upstream-optimized.yaml")
+            .unwrap();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+        let other =
+            "github.event.action == 'labeled' && github.event.label.name != 'test-upstream'";
+        let group = doc["concurrency"]["group"].as_str().unwrap();
+        assert!(
+            group.contains(&format!("{other} && github.run_id ||")),
+            "{group}"
+        );
+        let first = doc["jobs"]["upstream-build"]["if"].as_str().unwrap();
+        assert!(
+            first.contains(&format!(
+                "&& !(github.event_name == 'pull_request' && {other})"
+            )),
+            "{first}"
+        );
+    }
+
     /// On main each Rust cache key is saved by one job: others restore it and upload nothing.
     #[test]
     fn each_rust_cache_key_is_saved_by_one_job() {

@@ -63,14 +63,18 @@ fn document(workflow: &Workflow) -> Node {
     if !matches!(workflow.trigger, Trigger::Called { .. }) {
         // Every commit on main gets its own run (never cancelled or replaced by a newer one);
         // a pull request's newer push cancels its older run.
+        let mut group = "github.event_name == 'push' && github.sha || github.ref".to_string();
+        if let Trigger::Nightly { label, .. } = workflow.trigger {
+            // Another label added to the pull request is a run of its own that cancels nothing
+            // (and whose jobs are skipped): only pushes and its own label restart this one.
+            group = format!("{} && github.run_id || {group}", other_label(label));
+        }
         doc.push((
             "concurrency",
             Node::map([
                 (
                     "group",
-                    Node::str(
-                        "${{ github.workflow }}-${{ github.event_name == 'push' && github.sha || github.ref }}",
-                    ),
+                    Node::str(format!("${{{{ github.workflow }}}}-${{{{ {group} }}}}")),
                 ),
                 (
                     "cancel-in-progress",
@@ -210,10 +214,18 @@ fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
         node.push((
             "if".into(),
             Node::str(format!(
-                "github.event_name != 'pull_request' || contains(github.event.pull_request.labels.*.name, '{label}')"
+                "github.event_name != 'pull_request' || contains(github.event.pull_request.labels.*.name, '{label}') && !({})",
+                other_label(label)
             )),
         ));
     }
+}
+
+/// The condition "this is a pull request event that added a label other than `label`".
+fn other_label(label: &str) -> String {
+    format!(
+        "github.event_name == 'pull_request' && github.event.action == 'labeled' && github.event.label.name != '{label}'"
+    )
 }
 
 fn job_node(workflow: &Workflow, job: &Job) -> Node {
