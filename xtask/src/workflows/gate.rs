@@ -14,7 +14,9 @@ use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
-use super::steps::{rust_cache_for_xtask, step};
+use super::steps::{
+    XTASK_BIN, rust_cache_for_xtask, step, with_if, xtask_bin_key, xtask_bin_restore,
+};
 use super::yaml::Node;
 use crate::graph::{self, Services, Stage};
 use crate::pins;
@@ -290,35 +292,66 @@ pub fn plan_job(workflow: &Workflow) -> Node {
 /// The plan job's output (and `cargo xtask keys`' step output) with every stage's key as JSON.
 pub const PLANNED_KEYS_OUTPUT: &str = "keys";
 
-/// Checkout, toolchain, xtask's cache and the keys (step id `keys`). Without `planned` this is
-/// the plan job, which saves xtask's cache; with it, `planned` is an expression for the plan's
-/// keys, which `cargo xtask keys --planned` checks its own against.
+/// Checkout, toolchain, xtask and the keys (step id `keys`). Without `planned` this is the
+/// plan job: it compiles xtask (with xtask's Rust cache, which it alone saves) and saves the
+/// binary for the run's other jobs ([`xtask_bin_key`]) unless an entry of the same content
+/// exists. With `planned`, an expression for the plan's keys, the binary is the plan's and
+/// `keys --planned` checks its keys against the plan's.
 fn setup_steps(planned: Option<String>) -> Vec<Node> {
-    let saves_xtask = planned.is_none();
-    let keys = match planned {
-        None => Node::map([
-            ("id", Node::str("keys")),
-            ("run", Node::str("cargo xtask keys")),
-        ]),
-        Some(planned) => Node::map([
-            ("id", Node::str("keys")),
-            ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
-            (
-                "run",
-                Node::str("cargo xtask keys --planned \"$PLANNED_KEYS\""),
-            ),
-        ]),
-    };
-    vec![
+    let mut steps = vec![
         Node::Map(step(
             pins::CHECKOUT,
             vec![("persist-credentials", Node::bool(false))],
         )),
         Node::Map(step(pins::RUST_TOOLCHAIN, vec![])),
-        Node::Map(rust_cache_for_xtask(Os::Linux, saves_xtask)),
-        keys,
-    ]
+    ];
+    match planned {
+        None => {
+            steps.push(Node::Map(rust_cache_for_xtask(Os::Linux, true)));
+            steps.push(Node::map([
+                ("id", Node::str("keys")),
+                ("run", Node::str("cargo xtask keys")),
+            ]));
+            let mut lookup = vec![("id".to_string(), Node::str(XTASK_BIN_STEP))];
+            lookup.extend(step(
+                pins::CACHE_RESTORE,
+                vec![
+                    ("path", Node::str(XTASK_BIN)),
+                    ("key", Node::str(xtask_bin_key(Os::Linux))),
+                    ("lookup-only", Node::bool(true)),
+                ],
+            ));
+            steps.push(Node::Map(lookup));
+            steps.push(with_if(
+                step(
+                    pins::CACHE_SAVE,
+                    vec![
+                        ("path", Node::str(XTASK_BIN)),
+                        ("key", Node::str(xtask_bin_key(Os::Linux))),
+                    ],
+                ),
+                Some(format!(
+                    "steps.{XTASK_BIN_STEP}.outputs.cache-hit != 'true'"
+                )),
+            ));
+        }
+        Some(planned) => {
+            steps.push(xtask_bin_restore(Os::Linux));
+            steps.push(Node::map([
+                ("id", Node::str("keys")),
+                ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
+                (
+                    "run",
+                    Node::str(format!("{XTASK_BIN} keys --planned \"$PLANNED_KEYS\"")),
+                ),
+            ]));
+        }
+    }
+    steps
 }
+
+/// The plan job's lookup of xtask's binary.
+const XTASK_BIN_STEP: &str = "xtask-bin";
 
 /// The conclusion's steps after its check: on main, when everything passed, save a record per
 /// job and stage with the keys of this commit.
@@ -488,7 +521,7 @@ mod tests {
         );
         assert_eq!(
             keys["run"].as_str(),
-            Some(r#"cargo xtask keys --planned "$PLANNED_KEYS""#)
+            Some(r#"target/debug/xtask keys --planned "$PLANNED_KEYS""#)
         );
     }
 

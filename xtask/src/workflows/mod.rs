@@ -209,6 +209,76 @@ mod tests {
         );
     }
 
+    /// A called job whose stages its caller switches does not start when they are all off, and
+    /// a single-stage job's steps carry no condition of their own.
+    #[test]
+    fn a_switched_called_job_starts_only_when_one_of_its_stages_is_on() {
+        let files = generate();
+        let (_, text) = files.iter().find(|(n, _)| n == "codespell.yml").unwrap();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+        for stage in ["codespell", "lint-workflows"] {
+            let job = &doc["jobs"][stage];
+            assert_eq!(job["if"].as_str(), Some(format!("inputs.{stage}").as_str()));
+            for step in job["steps"].as_sequence().unwrap() {
+                let on = step["if"].as_str().unwrap_or("");
+                assert!(!on.contains("inputs."), "{stage}: {on}");
+            }
+        }
+    }
+
+    /// xtask compiles once per run, in the plan job: every Linux job under the plan that
+    /// compiles nothing restores that binary and runs it, with no Rust cache of its own.
+    #[test]
+    fn jobs_that_compile_nothing_run_the_plans_xtask() {
+        let mut runners = 0;
+        for (name, text) in generate() {
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            for (job, body) in doc["jobs"].as_mapping().unwrap() {
+                let job = job.as_str().unwrap();
+                let Some(steps) = body["steps"].as_sequence() else {
+                    continue;
+                };
+                let uses = |action: &str| {
+                    steps
+                        .iter()
+                        .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)))
+                        .collect::<Vec<_>>()
+                };
+                let bin =
+                    |s: &serde_yaml_ng::Value| s["with"]["path"].as_str() == Some(steps::XTASK_BIN);
+                let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+                if job == gate::PLAN {
+                    assert!(runs.contains(&"cargo xtask keys"), "{name}: {job}");
+                    let save = uses(crate::pins::CACHE_SAVE.action);
+                    let save = save.iter().find(|s| bin(s)).expect("the plan saves xtask");
+                    assert_eq!(
+                        save["if"].as_str(),
+                        Some("steps.xtask-bin.outputs.cache-hit != 'true'")
+                    );
+                    continue;
+                }
+                let restored = uses(crate::pins::CACHE_RESTORE.action)
+                    .into_iter()
+                    .any(|s| bin(&s) && s["with"]["fail-on-cache-miss"].as_bool() == Some(true));
+                let compiles_xtask = runs.iter().any(|r| r.starts_with("cargo xtask"));
+                assert!(restored != compiles_xtask, "{name}: {job} both or neither");
+                if restored {
+                    runners += 1;
+                    assert!(
+                        uses(crate::pins::RUST_CACHE.action).is_empty(),
+                        "{name}: {job}"
+                    );
+                    assert!(
+                        runs.iter().any(|r| r.starts_with(steps::XTASK_BIN)),
+                        "{name}: {job}: {runs:?}"
+                    );
+                }
+            }
+        }
+        // test-unit, test-full, python-lint, python-test, codespell, lint-workflows, ci-passed.
+        assert_eq!(runners, 7);
+    }
+
     /// On main each Rust cache key is saved by one job: others restore it and upload nothing.
     #[test]
     fn each_rust_cache_key_is_saved_by_one_job() {

@@ -4,7 +4,8 @@
 
 use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
-    Cache, ON_MAIN, Save, condition, python_version, rust_cache, step, with_if, xtask_tools,
+    Cache, ON_MAIN, Save, XTASK_BIN, condition, python_version, rust_cache, step, step_condition,
+    uses_plans_xtask, with_if, xtask_bin_restore, xtask_tools,
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
@@ -231,6 +232,12 @@ fn other_label(label: &str) -> String {
 fn job_node(workflow: &Workflow, job: &Job) -> Node {
     let mut node = Vec::new();
     push_needs(&mut node, workflow, job.key);
+    // A called job whose every stage its caller switches runs only when one is on: it does not
+    // start, set up and skip each step.
+    let stages: Vec<&Stage> = job.stages().collect();
+    if let Some(on) = condition(workflow, &stages) {
+        node.push(("if".into(), Node::Str(on)));
+    }
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
     let outcomes: Vec<(String, Node)> = job
@@ -271,7 +278,7 @@ fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Ve
                 names.join("-")
             ),
             restore_prefix: None,
-            condition: condition(workflow, &users),
+            condition: step_condition(workflow, job, &users),
             save: Save::OnMainAfterMiss,
         });
     }
@@ -323,7 +330,7 @@ fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artif
             stage.name
         ),
         restore_prefix: None,
-        condition: condition(workflow, &[stage]),
+        condition: step_condition(workflow, job, &[stage]),
         save: Save::BuiltOnMain,
     }
 }
@@ -372,9 +379,16 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             pins::SETUP_PYTHON,
             vec![("python-version", Node::str(version))],
         ));
-        out.push(with_if(node, condition(workflow, &users)));
+        out.push(with_if(node, step_condition(workflow, job, &users)));
     }
-    out.push(Node::Map(rust_cache(workflow, job)));
+    // How this job's steps call xtask.
+    let xtask = if uses_plans_xtask(workflow, job) {
+        out.push(xtask_bin_restore(job.os));
+        XTASK_BIN
+    } else {
+        out.push(Node::Map(rust_cache(workflow, job)));
+        "cargo xtask"
+    };
     let nextest_users: Vec<&Stage> = stages
         .iter()
         .copied()
@@ -389,7 +403,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
                     Node::str(format!("cargo-nextest@{NEXTEST_VERSION}")),
                 )],
             ),
-            condition(workflow, &nextest_users),
+            step_condition(workflow, job, &nextest_users),
         ));
     }
     let caches = caches(workflow, job, &stages, python.is_some());
@@ -433,7 +447,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .collect();
         out.extend(kept.iter().map(Cache::restore));
         let args = job.args(stage);
-        let line = std::iter::once(format!("cargo xtask {}", stage.name))
+        let line = std::iter::once(format!("{xtask} {}", stage.name))
             .chain(args.to_args())
             .collect::<Vec<_>>()
             .join(" ");
@@ -445,7 +459,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             run.push(("continue-on-error".to_string(), Node::bool(true)));
         }
         run.push(("run".to_string(), Node::Str(line)));
-        out.push(with_if(run, condition(workflow, &[stage])));
+        out.push(with_if(run, step_condition(workflow, job, &[stage])));
         for artifact in stage.produces.iter().filter(|a| job.shares(**a)) {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name()))),
@@ -474,14 +488,14 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
                 "env".into(),
                 Node::map([("ACTIONS_ARTIFACT_UPLOAD_CONCURRENCY", Node::int(1))]),
             ));
-            out.push(with_if(upload, condition(workflow, &[stage])));
+            out.push(with_if(upload, step_condition(workflow, job, &[stage])));
         }
         out.extend(kept.iter().map(Cache::save));
     }
     if job.starts_services() {
         out.push(Node::map([
             ("if", Node::str("always()")),
-            ("run", Node::str("cargo xtask docker-down")),
+            ("run", Node::str(format!("{xtask} docker-down"))),
         ]));
     }
     if stages

@@ -1,5 +1,5 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
-//! switched stage runs under, what a job installs, and its Rust cache.
+//! switched stage runs under, what a job installs, its Rust cache and xtask's binary.
 
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
 use super::yaml::Node;
@@ -8,6 +8,56 @@ use crate::pins::{self, PYTHON_VERSIONS, Pin};
 use crate::tools::Tool;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
+
+/// Where `cargo xtask` leaves xtask's binary (the workflows set no `CARGO_TARGET_DIR`).
+pub const XTASK_BIN: &str = "target/debug/xtask";
+
+/// The cache entry of xtask's binary: one per content of what builds it (its sources, the
+/// workspace's manifest, lock file and cargo config, the toolchain), made by the plan job.
+pub fn xtask_bin_key(os: Os) -> String {
+    format!(
+        "xtask-bin-{}-{}-${{{{ hashFiles('xtask/**', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml') }}}}",
+        os.platform(),
+        pins::TOOLCHAIN
+    )
+}
+
+/// Whether `job` runs xtask's binary as the plan job made it instead of compiling xtask: a Linux
+/// job whose stages compile nothing, in a run that has the plan job (the pipeline, or a workflow
+/// that only the pipeline calls). It then needs no Rust cache: `cargo` and `rustc` only answer
+/// `cargo metadata`, `rustc -vV` (an artifact's check) and the tests that run cargo.
+pub fn uses_plans_xtask(workflow: &Workflow, job: &Job) -> bool {
+    let under_plan = match workflow.trigger {
+        Trigger::Pipeline => true,
+        Trigger::Nightly { .. } => false,
+        Trigger::Called { .. } => {
+            let callers: Vec<Trigger> = super::jobs::workflows()
+                .into_iter()
+                .filter(|w| {
+                    w.entries.iter().any(
+                        |e| matches!(e, super::jobs::Entry::Call { file, .. } if *file == workflow.file),
+                    )
+                })
+                .map(|w| w.trigger)
+                .collect();
+            !callers.is_empty() && callers.iter().all(|t| matches!(t, Trigger::Pipeline))
+        }
+    };
+    under_plan && job.os == Os::Linux && !job.stages().any(|s| s.inputs.toolchain)
+}
+
+/// A step that restores xtask's binary as the plan job made it; a miss fails the job (the plan
+/// job saves it before any other job starts).
+pub fn xtask_bin_restore(os: Os) -> Node {
+    Node::Map(step(
+        pins::CACHE_RESTORE,
+        vec![
+            ("path", Node::str(XTASK_BIN)),
+            ("key", Node::str(xtask_bin_key(os))),
+            ("fail-on-cache-miss", Node::bool(true)),
+        ],
+    ))
+}
 
 /// When a cache is saved.
 pub enum Save {
@@ -89,6 +139,17 @@ pub fn condition(workflow: &Workflow, stages: &[&Stage]) -> Option<String> {
         .map(|s| format!("inputs.{}", s.name))
         .collect();
     Some(names.join(" || "))
+}
+
+/// The condition of a step of `job` that serves `stages`: none where the job's own `if:` says
+/// the same already.
+pub fn step_condition(workflow: &Workflow, job: &Job, stages: &[&Stage]) -> Option<String> {
+    let all: Vec<&Stage> = job.stages().collect();
+    let on = condition(workflow, stages);
+    if on.is_some() && on == condition(workflow, &all) {
+        return None;
+    }
+    on
 }
 
 pub fn step(uses: Pin, with: Vec<(&str, Node)>) -> Vec<(String, Node)> {
