@@ -259,7 +259,7 @@ mod tests {
                 }
                 let restored = uses(crate::pins::CACHE_RESTORE.action)
                     .into_iter()
-                    .any(|s| bin(&s) && s["with"]["fail-on-cache-miss"].as_bool() == Some(true));
+                    .any(|s| bin(s) && s["with"]["fail-on-cache-miss"].as_bool() == Some(true));
                 let compiles_xtask = runs.iter().any(|r| r.starts_with("cargo xtask"));
                 assert!(restored != compiles_xtask, "{name}: {job} both or neither");
                 if restored {
