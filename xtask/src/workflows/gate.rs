@@ -13,10 +13,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
+use super::caches::{XTASK_BIN, rust_cache_for_xtask, xtask_bin_key, xtask_bin_restore};
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
-use super::steps::{
-    XTASK_BIN, rust_cache_for_xtask, step, with_if, xtask_bin_key, xtask_bin_restore,
-};
+use super::steps::{step, with_if};
 use super::yaml::Node;
 use crate::graph::{self, Services, Stage};
 use crate::pins;

@@ -4,6 +4,7 @@
 //! workflows` writes `.github/workflows/`; lint-workflows (and a test, which also rewrites stale
 //! files, as rust-analyzer's codegen does) fails when the files differ.
 
+mod caches;
 mod conclusion;
 pub mod gate;
 pub mod jobs;
@@ -244,8 +245,9 @@ mod tests {
                         .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)))
                         .collect::<Vec<_>>()
                 };
-                let bin =
-                    |s: &serde_yaml_ng::Value| s["with"]["path"].as_str() == Some(steps::XTASK_BIN);
+                let bin = |s: &serde_yaml_ng::Value| {
+                    s["with"]["path"].as_str() == Some(caches::XTASK_BIN)
+                };
                 let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
                 if job == gate::PLAN {
                     assert!(runs.contains(&"cargo xtask keys"), "{name}: {job}");
@@ -269,7 +271,7 @@ mod tests {
                         "{name}: {job}"
                     );
                     assert!(
-                        runs.iter().any(|r| r.starts_with(steps::XTASK_BIN)),
+                        runs.iter().any(|r| r.starts_with(caches::XTASK_BIN)),
                         "{name}: {job}: {runs:?}"
                     );
                 }

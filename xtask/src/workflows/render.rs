@@ -2,20 +2,19 @@
 //! toolchain, Python, nextest, the caches, the artifacts it downloads and uploads — so a job is
 //! written once, in [`super::jobs`], and never by hand.
 
+use super::caches::{
+    Cache, TOOLS_DIR, XTASK_BIN, artifact_cache, caches, rust_cache, xtask_bin_restore,
+};
 use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
-    Cache, ON_MAIN, Save, XTASK_BIN, condition, python_version, rust_cache, step, step_condition,
-    uses_plans_xtask, with_if, xtask_bin_restore, xtask_tools,
+    ON_MAIN, condition, python_version, step, step_condition, uses_plans_xtask, with_if,
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
 use crate::artifacts;
-use crate::graph::{Artifact, Services, Stage, StageId};
+use crate::graph::{Artifact, Stage, StageId};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
-const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
-/// Stages whose tests keep hypothesis examples between runs.
-const HYPOTHESIS_STAGES: [&str; 2] = ["python-test", "upstream"];
 
 /// The file's whole text.
 pub fn render(workflow: &Workflow) -> String {
@@ -253,86 +252,6 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     }
     node.push(("steps".into(), Node::Seq(steps(workflow, job))));
     Node::Map(node)
-}
-
-/// The caches a job restores at its start and saves at its end: the tools xtask installs, uv's
-/// downloads for the Python stages, hypothesis's examples.
-fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
-    let os = job.os.platform();
-    let mut caches = Vec::new();
-    let tools = xtask_tools(job);
-    if python && !tools.is_empty() {
-        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
-        let users: Vec<&Stage> = stages
-            .iter()
-            .copied()
-            .filter(|s| {
-                s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest)
-            })
-            .collect();
-        caches.push(Cache {
-            id: Some("tools"),
-            path: TOOLS_DIR.to_string(),
-            key: format!(
-                "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
-                names.join("-")
-            ),
-            restore_prefix: None,
-            condition: step_condition(workflow, job, &users),
-            save: Save::OnMainAfterMiss,
-        });
-    }
-    if stages
-        .iter()
-        .any(|s| s.consumes.contains(&Artifact::Wheels))
-    {
-        let prefix = format!(
-            "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-",
-            job.key
-        );
-        caches.push(Cache {
-            id: None,
-            path: "~/.cache/uv".to_string(),
-            key: format!(
-                "{prefix}${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
-            ),
-            restore_prefix: Some(prefix),
-            condition: None,
-            save: Save::OnMain,
-        });
-    }
-    if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
-        let prefix = format!("hypothesis-{os}-{}-", job.key);
-        caches.push(Cache {
-            id: None,
-            path: "icechunk-python/.hypothesis/".to_string(),
-            key: format!("{prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"),
-            restore_prefix: Some(prefix),
-            condition: None,
-            // Saved after failures too: a failing example is what the cache is for.
-            save: Save::Always,
-        });
-    }
-    caches
-}
-
-/// An artifact kept across runs by its content key: restored before its build (which then finds
-/// its manifest current and compiles nothing), saved on main when the restore missed, so pull
-/// requests reuse what main built for every key they did not change.
-fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
-    Cache {
-        id: Some(artifact.name()),
-        path: format!("target/xtask/artifacts/{}/", artifacts::subdir(artifact)),
-        key: format!(
-            "artifact-{}-{}-${{{{ steps.keys.outputs.key-{} }}}}",
-            artifact.name(),
-            job.os.platform(),
-            stage.name
-        ),
-        restore_prefix: None,
-        condition: step_condition(workflow, job, &[stage]),
-        save: Save::BuiltOnMain,
-    }
 }
 
 /// The rustup components a job's stages run: rustfmt for lint-rust, and clippy-driver for both

@@ -1,0 +1,240 @@
+//! The caches of the generated jobs: what each restores at its start and saves at its end (the
+//! tools xtask installs, uv's downloads, hypothesis's examples, artifacts by content key), the
+//! Rust caches, and xtask's binary, which the plan job makes once per run.
+
+use super::jobs::{Job, Os, Trigger, Workflow};
+use super::steps::{ON_MAIN, step, step_condition, with_if, xtask_tools};
+use super::yaml::Node;
+use crate::artifacts;
+use crate::graph::{Artifact, Services, Stage};
+use crate::pins;
+use crate::tools::Tool;
+
+/// Where `cargo xtask` leaves xtask's binary (the workflows set no `CARGO_TARGET_DIR`).
+pub const XTASK_BIN: &str = "target/debug/xtask";
+
+/// The cache entry of xtask's binary: one per content of what builds it (its sources, the
+/// workspace's manifest, lock file and cargo config, the toolchain), made by the plan job.
+pub fn xtask_bin_key(os: Os) -> String {
+    format!(
+        "xtask-bin-{}-{}-${{{{ hashFiles('xtask/**', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml') }}}}",
+        os.platform(),
+        pins::TOOLCHAIN
+    )
+}
+
+/// A step that restores xtask's binary as the plan job made it; a miss fails the job (the plan
+/// job saves it before any other job starts).
+pub fn xtask_bin_restore(os: Os) -> Node {
+    Node::Map(step(
+        pins::CACHE_RESTORE,
+        vec![
+            ("path", Node::str(XTASK_BIN)),
+            ("key", Node::str(xtask_bin_key(os))),
+            ("fail-on-cache-miss", Node::bool(true)),
+        ],
+    ))
+}
+
+/// When a cache is saved.
+pub enum Save {
+    /// Every run, after failures too.
+    Always,
+    /// Runs on main, after failures too (pull requests restore what main saved).
+    OnMain,
+    /// Runs on main whose restore missed.
+    OnMainAfterMiss,
+    /// Runs on main whose restore missed, when everything before succeeded (a build's output:
+    /// never what a failed build left).
+    BuiltOnMain,
+}
+
+/// One cache: restored by a step at the start of the job, saved by one at its end.
+pub struct Cache {
+    /// The restore step's id, when the save step reads its `cache-hit`.
+    pub id: Option<&'static str>,
+    pub path: String,
+    pub key: String,
+    pub restore_prefix: Option<String>,
+    /// When the job's stages that use it are switched by inputs.
+    pub condition: Option<String>,
+    pub save: Save,
+}
+
+impl Cache {
+    pub fn restore(&self) -> Node {
+        let mut with = vec![
+            ("path", Node::str(&self.path)),
+            ("key", Node::str(&self.key)),
+        ];
+        if let Some(prefix) = &self.restore_prefix {
+            with.push(("restore-keys", Node::str(prefix)));
+        }
+        let mut node = Vec::new();
+        if let Some(id) = self.id {
+            node.push(("id".to_string(), Node::str(id)));
+        }
+        node.extend(step(pins::CACHE_RESTORE, with));
+        with_if(node, self.condition.clone())
+    }
+
+    pub fn save(&self) -> Node {
+        let mut when = Vec::new();
+        if !matches!(self.save, Save::BuiltOnMain) {
+            when.push("always()".to_string());
+        }
+        when.extend(self.condition.as_ref().map(|c| format!("({c})")));
+        match (&self.save, self.id) {
+            (Save::Always, _) => {}
+            (Save::OnMain, _) | (Save::OnMainAfterMiss | Save::BuiltOnMain, None) => {
+                when.push(ON_MAIN.to_string())
+            }
+            (Save::OnMainAfterMiss | Save::BuiltOnMain, Some(id)) => {
+                when.push(ON_MAIN.to_string());
+                when.push(format!("steps.{id}.outputs.cache-hit != 'true'"));
+            }
+        }
+        let with = vec![
+            ("path", Node::str(&self.path)),
+            ("key", Node::str(&self.key)),
+        ];
+        with_if(step(pins::CACHE_SAVE, with), Some(when.join(" && ")))
+    }
+}
+
+/// A job that compiles the workspace keeps its own Rust cache; every other job only compiles
+/// xtask, whose dependencies all such jobs share in one small cache that only the plan job
+/// saves.
+pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
+    // The stages that compile are those whose inputs include the toolchain.
+    let compiles = job.stages().any(|s| s.inputs.toolchain);
+    if !compiles {
+        return rust_cache_for_xtask(job.os, false);
+    }
+    let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
+    if let Trigger::Called { switches } = workflow.trigger {
+        // One cache per artifact switched on. A stage whose outcome the job reports compiles
+        // what the build after it compiles (lint-rust's build is the archive's), so its switch
+        // joins that build's: a run of lint-rust alone restores the archive's cache.
+        let mut beside: Vec<String> = Vec::new();
+        for stage in job.stages().filter(|s| switches.contains(&s.name)) {
+            beside.push(format!("inputs.{}", stage.name));
+            if stage.builds() {
+                key.push_str(&format!("-${{{{ {} }}}}", beside.join(" || ")));
+                beside.clear();
+            } else if !job.reports_outcome(stage) {
+                beside.clear();
+            }
+        }
+    }
+    let with = vec![
+        ("key", Node::str(key)),
+        ("cache-on-failure", Node::bool(true)),
+        ("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))),
+    ];
+    step(pins::RUST_CACHE, with)
+}
+
+/// The one small cache of xtask's dependencies that every job which compiles only xtask shares.
+/// One job saves it on main (`saves`: the plan job, which runs first on every push); the others
+/// only restore it, so no two jobs upload one key and no other job walks its target dir to
+/// prune it (rust-cache does that only where it saves).
+pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
+    let save_if = if saves {
+        Node::str(format!("${{{{ {ON_MAIN} }}}}"))
+    } else {
+        Node::bool(false)
+    };
+    let with = vec![
+        (
+            "shared-key",
+            Node::str(format!("xtask-{}-{}", pins::TOOLCHAIN, os.platform())),
+        ),
+        ("save-if", save_if),
+    ];
+    step(pins::RUST_CACHE, with)
+}
+
+pub const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
+/// Stages whose tests keep hypothesis examples between runs.
+const HYPOTHESIS_STAGES: [&str; 2] = ["python-test", "upstream"];
+
+/// The caches a job restores at its start and saves at its end: the tools xtask installs, uv's
+/// downloads for the Python stages, hypothesis's examples.
+pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
+    let os = job.os.platform();
+    let mut caches = Vec::new();
+    let tools = xtask_tools(job);
+    if python && !tools.is_empty() {
+        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+        let users: Vec<&Stage> = stages
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest)
+            })
+            .collect();
+        caches.push(Cache {
+            id: Some("tools"),
+            path: TOOLS_DIR.to_string(),
+            key: format!(
+                "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
+                names.join("-")
+            ),
+            restore_prefix: None,
+            condition: step_condition(workflow, job, &users),
+            save: Save::OnMainAfterMiss,
+        });
+    }
+    if stages
+        .iter()
+        .any(|s| s.consumes.contains(&Artifact::Wheels))
+    {
+        let prefix = format!(
+            "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-",
+            job.key
+        );
+        caches.push(Cache {
+            id: None,
+            path: "~/.cache/uv".to_string(),
+            key: format!(
+                "{prefix}${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
+            ),
+            restore_prefix: Some(prefix),
+            condition: None,
+            save: Save::OnMain,
+        });
+    }
+    if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
+        let prefix = format!("hypothesis-{os}-{}-", job.key);
+        caches.push(Cache {
+            id: None,
+            path: "icechunk-python/.hypothesis/".to_string(),
+            key: format!("{prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"),
+            restore_prefix: Some(prefix),
+            condition: None,
+            // Saved after failures too: a failing example is what the cache is for.
+            save: Save::Always,
+        });
+    }
+    caches
+}
+
+/// An artifact kept across runs by its content key: restored before its build (which then finds
+/// its manifest current and compiles nothing), saved on main when the restore missed, so pull
+/// requests reuse what main built for every key they did not change.
+pub fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
+    Cache {
+        id: Some(artifact.name()),
+        path: format!("target/xtask/artifacts/{}/", artifacts::subdir(artifact)),
+        key: format!(
+            "artifact-{}-{}-${{{{ steps.keys.outputs.key-{} }}}}",
+            artifact.name(),
+            job.os.platform(),
+            stage.name
+        ),
+        restore_prefix: None,
+        condition: step_condition(workflow, job, &[stage]),
+        save: Save::BuiltOnMain,
+    }
+}
