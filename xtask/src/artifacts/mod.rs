@@ -230,16 +230,29 @@ pub fn short(text: &str, chars: usize) -> &str {
 /// The exact build commands, which must match for an artifact to be current. Where the artifact
 /// and the tools live is not part of it (a test job may use another target directory than the
 /// build job; the tools' versions are in their paths), so those are written as placeholders,
-/// and the pinned cargo-nextest is `cargo nextest` whether it came from PATH or xtask's tools.
+/// the pinned cargo-nextest is `cargo nextest` whether it came from PATH or xtask's tools, and
+/// cargo and clippy-driver are named without the toolchain's directory (`cargo xtask` gives
+/// cargo's path, xtask's binary run directly finds `cargo` on PATH; which toolchain it is, is
+/// the manifest's rustc).
 pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
     let installed_nextest = format!("{} nextest", Tool::Nextest.installed_program(ctx).display());
+    let toolchain_dir = match std::path::Path::new(&ctx.cargo).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            Some(format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR))
+        }
+        _ => None,
+    };
     commands
         .iter()
         .map(|cmd| {
-            cmd.command_line()
-                .replace(&installed_nextest, "cargo nextest")
+            let line = cmd.command_line();
+            let line = match &toolchain_dir {
+                Some(dir) => line.replace(dir.as_str(), ""),
+                None => line,
+            };
+            line.replace(&installed_nextest, "cargo nextest")
                 .replace(&artifact_dir, "<artifact dir>")
                 .replace(&tools_dir, "<tools>")
         })

@@ -144,8 +144,21 @@ mod tests {
             Tool::Nextest.program(&b),
             "one finds nextest on PATH, the other in its tools"
         );
+        // `cargo xtask` runs xtask with cargo's path in $CARGO; xtask's binary run directly
+        // finds cargo on PATH (as the jobs that restore the plan job's xtask do).
+        let c = Context::new(
+            "/repo".into(),
+            "/repo/target".into(),
+            "/other-tools".into(),
+            [(
+                "CARGO".to_string(),
+                "/toolchains/1.95.0/bin/cargo".to_string(),
+            )],
+        )
+        .with_facts(vec![], false, Some(crate::tools::NEXTEST_VERSION));
         for artifact in Artifact::ALL {
             assert_eq!(recipe(&a, artifact).text, recipe(&b, artifact).text);
+            assert_eq!(recipe(&a, artifact).text, recipe(&c, artifact).text);
         }
         if cfg!(unix) {
             assert_eq!(
