@@ -1,16 +1,17 @@
 //! Failed tests from JUnit XML reports, as cargo-nextest 0.9 and pytest's `--junitxml` write
 //! them, rendered as GitHub `::error` workflow commands and as a `$GITHUB_STEP_SUMMARY` section.
 //!
-//! The XML is read by a small parser for the subset both tools write: elements, attributes,
-//! text, CDATA, comments, the XML declaration, the five predefined entities and character
-//! references. Anything else (a DOCTYPE, an unknown entity, an unclosed tag) is an error.
+//! The XML is read with quick-xml into a small tree: elements, attributes, text, CDATA, the five
+//! predefined entities and character references; comments, the XML declaration and processing
+//! instructions are skipped. Anything else (a DOCTYPE, an unknown entity, an unclosed tag) is
+//! an error, and so is a tree nested deeper than [`MAX_DEPTH`].
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::cmd::Cmd;
 use crate::plan::{Action, Outcome, Runner};
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 
 /// Bytes of a test's detail in the summary; a captured output's tail gets half of it.
 const DETAIL_LIMIT: usize = 4096;
@@ -21,7 +22,7 @@ const CELL_LIMIT: usize = 200;
 /// gets half).
 const MAX_DETAILS: usize = 50;
 const SUMMARY_BUDGET: usize = 512 * 1024;
-/// Element nesting the parser accepts (it recurses).
+/// Element nesting a report may have (the failures are collected recursively).
 const MAX_DEPTH: usize = 64;
 
 /// One failed or errored testcase. `line` is 1-based. `file` is relative to where the tool
@@ -43,20 +44,16 @@ pub struct Failure {
 /// `<rerunFailure>`s of a test that failed every try are ignored in favour of its `<failure>`.
 pub fn failures(xml: &str) -> Result<Vec<Failure>> {
     let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
-    let mut reader = Reader { rest: xml };
-    let document = reader.document().with_context(|| {
-        let line = xml.matches('\n').count() - reader.rest.matches('\n').count() + 1;
-        format!("malformed JUnit XML (line {line})")
-    })?;
+    let document = document(xml)?;
     let mut found = Vec::new();
     collect(&document, "", &mut found);
     Ok(found)
 }
 
 /// The failures among the testcases under `parent`, `suite` being their `<testsuite>`'s name.
-fn collect(parent: &Element<'_>, suite: &str, found: &mut Vec<Failure>) {
+fn collect(parent: &Element, suite: &str, found: &mut Vec<Failure>) {
     for child in &parent.children {
-        match child.name {
+        match child.name.as_str() {
             "testsuites" => collect(child, suite, found),
             "testsuite" => collect(child, &child.attr("name"), found),
             "testcase" => found.extend(failure(child, suite)),
@@ -65,7 +62,7 @@ fn collect(parent: &Element<'_>, suite: &str, found: &mut Vec<Failure>) {
     }
 }
 
-fn failure(case: &Element<'_>, suite: &str) -> Option<Failure> {
+fn failure(case: &Element, suite: &str) -> Option<Failure> {
     let failed = case.named(&["failure", "error"]);
     let first = failed.first()?;
     let message = Some(first.attr("message")).filter(|m| !m.is_empty());
@@ -234,150 +231,110 @@ fn tail(text: &str) -> String {
 
 /// An element with its attributes, child elements and text (all of it, CDATA included).
 #[derive(Default)]
-struct Element<'a> {
-    name: &'a str,
-    attrs: Vec<(&'a str, String)>,
-    children: Vec<Element<'a>>,
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Element>,
     text: String,
 }
 
-impl<'a> Element<'a> {
+impl Element {
     fn attr(&self, key: &str) -> String {
-        let value = self.attrs.iter().find(|(k, _)| *k == key);
+        let value = self.attrs.iter().find(|(k, _)| k == key);
         value.map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
-    fn named(&self, names: &[&str]) -> Vec<&Element<'a>> {
+    fn named(&self, names: &[&str]) -> Vec<&Element> {
         let children = self.children.iter();
-        children.filter(|c| names.contains(&c.name)).collect()
+        children
+            .filter(|c| names.contains(&c.name.as_str()))
+            .collect()
     }
 }
 
-struct Reader<'a> {
-    rest: &'a str,
+/// The document as a tree under a nameless element holding its one root element; an error
+/// names the line it was found on.
+fn document(xml: &str) -> Result<Element> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let tree = build(&mut reader).with_context(|| {
+        let at = usize::try_from(reader.error_position().max(reader.buffer_position()))
+            .unwrap_or(usize::MAX);
+        let line = xml
+            .as_bytes()
+            .iter()
+            .take(at)
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        format!("malformed JUnit XML (line {line})")
+    })?;
+    Ok(tree)
 }
 
-impl<'a> Reader<'a> {
-    fn document(&mut self) -> Result<Element<'a>> {
-        let mut document = Element::default();
-        self.content(&mut document, 0)?;
-        let root_only = document.children.len() == 1 && document.text.trim().is_empty();
-        ensure!(root_only, "not one root element, or text outside it");
-        Ok(document)
-    }
-
-    /// An element, its `<` already read.
-    fn element(&mut self, depth: usize) -> Result<Element<'a>> {
-        ensure!(depth < MAX_DEPTH, "elements nested too deeply");
-        let mut element = Element {
-            name: self.name()?,
-            ..Element::default()
+fn build(reader: &mut quick_xml::Reader<&[u8]>) -> Result<Element> {
+    use quick_xml::events::Event;
+    // The open elements, the document first.
+    let mut open = vec![Element::default()];
+    loop {
+        let event = reader.read_event()?;
+        let Some(top) = open.last_mut() else {
+            bail!("an end tag without its start");
         };
-        loop {
-            self.rest = self.rest.trim_start();
-            if self.eat(">") {
-                self.content(&mut element, depth)?;
-                return Ok(element);
-            } else if self.eat("/>") {
-                return Ok(element);
+        match event {
+            Event::Start(tag) => {
+                ensure!(open.len() <= MAX_DEPTH, "elements nested too deeply");
+                open.push(element(&tag)?);
             }
-            let key = self.name()?;
-            ensure!(self.eat_after_space("="), "attribute {key} has no value");
-            let Some(quote) = ["\"", "'"].into_iter().find(|q| self.eat_after_space(q)) else {
-                bail!("attribute {key} is not quoted");
-            };
-            // XML's attribute-value normalisation: literal tabs and newlines become spaces.
-            let value = self.until(quote)?.replace(['\t', '\n', '\r'], " ");
-            element.attrs.push((key, decode(&value)?));
+            Event::Empty(tag) => top.children.push(element(&tag)?),
+            Event::End(_) => {
+                let done = open.pop().filter(|_| !open.is_empty());
+                let (Some(done), Some(parent)) = (done, open.last_mut()) else {
+                    bail!("an end tag without its start");
+                };
+                parent.children.push(done);
+            }
+            Event::Text(text) => top.text.push_str(&text.decode()?),
+            Event::CData(text) => top.text.push_str(&text.decode()?),
+            Event::GeneralRef(reference) => {
+                let name = reference.decode()?;
+                let resolved = match reference.resolve_char_ref()? {
+                    Some(c) => Some(c.to_string()),
+                    None => quick_xml::escape::resolve_predefined_entity(&name).map(str::to_string),
+                };
+                let text =
+                    resolved.with_context(|| format!("unknown entity &{};", head(&name, 12)))?;
+                top.text.push_str(&text);
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            Event::DocType(_) => bail!("a DOCTYPE is not accepted"),
+            Event::Eof => break,
         }
     }
-
-    /// The content of `parent` and its end tag, or the whole document for a nameless parent.
-    fn content(&mut self, parent: &mut Element<'a>, depth: usize) -> Result<()> {
-        loop {
-            if self.eat("</") {
-                let (name, open) = (self.name()?, parent.name);
-                let closed = name == open && self.eat_after_space(">");
-                ensure!(closed, "</{name}> closes <{open}>");
-                return Ok(());
-            } else if self.eat("<![CDATA[") {
-                parent.text.push_str(self.until("]]>")?);
-            } else if self.eat("<!--") {
-                self.until("-->")?;
-            } else if self.eat("<?") {
-                self.until("?>")?;
-            } else if self.eat("<") {
-                parent.children.push(self.element(depth + 1)?);
-            } else if self.rest.is_empty() {
-                let open = parent.name;
-                ensure!(open.is_empty(), "truncated: <{open}> is never closed");
-                return Ok(());
-            } else {
-                let end = self.rest.find('<').unwrap_or(self.rest.len());
-                let (text, rest) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
-                parent.text.push_str(&decode(text)?);
-                self.rest = rest;
-            }
-        }
-    }
-
-    fn name(&mut self) -> Result<&'a str> {
-        let is_end = |c: char| c.is_whitespace() || "/>=<&!?\"'".contains(c);
-        let end = self.rest.find(is_end).unwrap_or(self.rest.len());
-        ensure!(end > 0, "expected a name, found {:?}", head(self.rest, 20));
-        let (name, rest) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
-        self.rest = rest;
-        Ok(name)
-    }
-
-    /// Consumes `token` if the input starts with it.
-    fn eat(&mut self, token: &str) -> bool {
-        let rest = self.rest.strip_prefix(token);
-        rest.inspect(|rest| self.rest = rest).is_some()
-    }
-
-    fn eat_after_space(&mut self, token: &str) -> bool {
-        let rest = self.rest.trim_start().strip_prefix(token);
-        rest.inspect(|rest| self.rest = rest).is_some()
-    }
-
-    /// The text up to `end`; both are consumed.
-    fn until(&mut self, end: &str) -> Result<&'a str> {
-        let found = self.rest.split_once(end);
-        let (text, rest) = found.ok_or_else(|| anyhow!("no {end:?}"))?;
-        self.rest = rest;
-        Ok(text)
-    }
-}
-
-/// Text with its entity and character references replaced.
-fn decode(raw: &str) -> Result<String> {
-    let mut parts = raw.split('&');
-    let mut out = parts.next().unwrap_or_default().to_string();
-    for part in parts {
-        let (entity, text) = (part.split_once(';'))
-            .with_context(|| format!("'&' without ';' before {:?}", head(part, 12)))?;
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => char_reference(entity),
-        };
-        out.push(decoded.with_context(|| format!("unknown entity &{};", head(entity, 12)))?);
-        out.push_str(text);
-    }
-    Ok(out)
-}
-
-fn char_reference(entity: &str) -> Option<char> {
-    let number = entity.strip_prefix('#')?;
-    let code = match number.strip_prefix('x') {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => number.parse(),
+    let Some(document) = open.pop().filter(|_| open.is_empty()) else {
+        let name = open.last().map(|e| e.name.clone()).unwrap_or_default();
+        bail!("truncated: <{name}> is never closed");
     };
-    char::from_u32(code.ok()?)
+    let root_only = document.children.len() == 1 && document.text.trim().is_empty();
+    ensure!(root_only, "not one root element, or text outside it");
+    Ok(document)
+}
+
+/// A start tag's name and attributes (values normalised as XML 1.0 says: entities resolved,
+/// literal tabs and newlines turned into spaces).
+fn element(tag: &quick_xml::events::BytesStart<'_>) -> Result<Element> {
+    let name = std::str::from_utf8(tag.name().as_ref())?.to_string();
+    ensure!(!name.is_empty(), "an element without a name");
+    let mut element = Element {
+        name,
+        ..Element::default()
+    };
+    for attr in tag.attributes() {
+        let attr = attr?;
+        let key = std::str::from_utf8(attr.key.as_ref())?.to_string();
+        let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)?;
+        element.attrs.push((key, value.into_owned()));
+    }
+    Ok(element)
 }
 
 #[cfg(test)]
