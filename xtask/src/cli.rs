@@ -24,7 +24,7 @@ Usage:
   cargo xtask keys [--json]        each stage's content key and the inputs it covers
                                    (--planned <keys>: fail unless they equal the plan job's)
   cargo xtask workflows            write .github/workflows/ from the job table (xtask/src/workflows/)
-  cargo xtask compare [--scenario S,..|all] [--setup-seconds N] [--jobs a,b] [--scheduled] [--dry-run]
+  cargo xtask compare [--scenario S,..|all] [--jobs a,b] [--scheduled] [--dry-run]
   cargo xtask list
   cargo xtask <command> --help
 
@@ -41,9 +41,9 @@ ci flags:
 
 compare measures the workflow jobs two ways, per-job builds and the shared pipeline, and
 writes target/xtask/compare.{json,md} (see docs/performance.md). `--scenario` picks from cold
-(the default), warm, rust-change, python-change, docs-change (or all); `--setup-seconds` is
-what each job pays before its first stage in the critical path (default 30); `--jobs` picks
-jobs by name.
+(the default), warm, rust-change, python-change, docs-change (or all); `--jobs` picks jobs by
+name. The critical path adds each job's setup, its steps priced as measured under act
+(`--dry-run` prints each job's).
 
 `cargo xtask list` shows the stages and how they depend on each other.";
 
@@ -379,18 +379,9 @@ fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<Command> {
                     .map_err(|_| anyhow::anyhow!("`--scenario` takes plain text"))?;
                 opts.scenarios = crate::compare::Scenario::parse_list(&value)?;
             }
-            Long("setup-seconds") => {
-                let value = parser
-                    .value()?
-                    .string()
-                    .map_err(|_| anyhow::anyhow!("`--setup-seconds` takes plain text"))?;
-                opts.setup_seconds = value.parse().map_err(|_| {
-                    anyhow::anyhow!("`--setup-seconds {value}`: expected whole seconds (0 or more)")
-                })?;
-            }
             other => bail!(
                 "unknown argument `{}` for compare; it accepts: --scenario S,..|all, \
-                 --setup-seconds N, --jobs a,b, --scheduled, --dry-run, --help",
+                 --jobs a,b, --scheduled, --dry-run, --help",
                 shown(&other)
             ),
         }

@@ -131,6 +131,8 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), StageArgs::default()))
                 .collect(),
+            setup: vec![],
+            entry: None,
         };
         assert_eq!(
             builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),

@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::Options;
+use super::{Options, setup};
 use crate::graph::{self, Artifact, Schedule, StageArgs};
-use crate::workflows::gate::{self, Runs};
-use crate::workflows::jobs::{Instance, Os, instances};
+use crate::workflows::Setup;
+use crate::workflows::gate;
+use crate::workflows::jobs::{Instance, Os, instances, workflows};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +39,11 @@ pub struct Job {
     /// Its `cargo xtask` calls, in order (docker-down follows at the end when it started
     /// services).
     pub calls: Vec<(String, StageArgs)>,
+    /// What it does before its first call.
+    pub setup: Vec<Setup>,
+    /// The pipeline workflow it belongs to and its entry there (whose rule decides whether it
+    /// runs); none for the per-job variant.
+    pub entry: Option<(&'static str, String)>,
 }
 
 impl PartialOrd for Variant {
@@ -78,9 +84,11 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
     };
     let mut jobs: Vec<Job> = workflows
         .iter()
-        .flat_map(|file| instances(file))
-        .filter(|i: &Instance| i.os == Os::Linux && !i.calls.is_empty())
-        .map(|i| Job {
+        .flat_map(|file| instances(file).into_iter().map(move |i| (*file, i)))
+        .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
+        .map(|(file, i)| Job {
+            setup: crate::workflows::setup(&i),
+            entry: Some((file, i.entry)),
             name: i.name,
             needs: i.needs,
             calls: i.calls,
@@ -191,6 +199,8 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             name,
             needs: vec![],
             calls,
+            setup: job.setup.clone(),
+            entry: None,
         })
     });
     for job in without_builds {
@@ -212,6 +222,8 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             .collect();
         if pythons.len() < 2 {
             out.push(Job {
+                setup: setup::per_job(&job.setup, None),
+                entry: None,
                 name: job.name,
                 needs: vec![],
                 calls,
@@ -233,73 +245,50 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 name: format!("{} ({python})", job.name),
                 needs: vec![],
                 calls,
+                setup: setup::per_job(&job.setup, Some(1)),
+                entry: None,
             });
         }
     }
     out
 }
 
-/// The shared jobs that run after an edit changed the keys of `changed` stages, each with the
-/// calls that run, by the plan job's rule ([`gate::runs`]): a stage whose key changed or that
-/// always runs; then every build that a running call of a job that needs it consumes; and a
-/// job's services with the job.
+/// The shared jobs that run after an edit changed the keys of `changed` stages (every other
+/// record passed on main), each with the calls that run: the plan job's rule
+/// ([`gate::stage_runs`], the one the workflows render) for each call, and a job's services
+/// with the calls that run. A job of a workflow without a plan job runs whole.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
-    let rule = |call: &str| graph::stage(call).map(gate::runs).ok();
-    let mut running: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for job in jobs {
-        let own: BTreeSet<&str> = job
-            .calls
+    let all = workflows();
+    let passed = |_entry: &str, stage: &str| !changed.contains(stage);
+    let runs = |job: &Job, call: &str| -> Option<bool> {
+        let stage = graph::stage(call).ok()?;
+        let Some((file, entry)) = &job.entry else {
+            return Some(true);
+        };
+        match all
             .iter()
-            .map(|(c, _)| c.as_str())
-            .filter(|c| match rule(c) {
-                Some(Runs::WhenKeyChanged) => changed.contains(*c),
-                Some(Runs::Always) => true,
-                _ => false,
-            })
-            .collect();
-        if !own.is_empty() {
-            running.insert(&job.name, own);
+            .find(|w| w.file == *file)
+            .filter(|w| gate::gated(w))
+        {
+            Some(workflow) => gate::stage_runs(workflow, entry, stage, &passed),
+            None => Some(true),
         }
-    }
-    loop {
-        let mut added = Vec::new();
-        for job in jobs {
-            let wanted: BTreeSet<Artifact> = jobs
-                .iter()
-                .filter(|other| other.needs.contains(&job.name))
-                .flat_map(|other| running.get(other.name.as_str()).into_iter().flatten())
-                .filter_map(|c| graph::stage(c).ok())
-                .flat_map(|s| s.consumes.iter().copied())
-                .collect();
-            for (call, _) in &job.calls {
-                let builds_wanted =
-                    graph::stage(call).is_ok_and(|s| s.produces.iter().any(|a| wanted.contains(a)));
-                let known = running
-                    .get(job.name.as_str())
-                    .is_some_and(|r| r.contains(call.as_str()));
-                if rule(call) == Some(Runs::ForConsumers) && builds_wanted && !known {
-                    added.push((job.name.as_str(), call.as_str()));
-                }
-            }
-        }
-        if added.is_empty() {
-            break;
-        }
-        for (job, call) in added {
-            running.entry(job).or_default().insert(call);
-        }
-    }
+    };
     jobs.iter()
         .filter_map(|job| {
-            let calls = running.get(job.name.as_str())?;
+            let decided: Vec<((String, StageArgs), Option<bool>)> = job
+                .calls
+                .iter()
+                .map(|call| (call.clone(), runs(job, &call.0)))
+                .collect();
+            if !decided.iter().any(|(_, runs)| *runs == Some(true)) {
+                return None;
+            }
             Some(Job {
-                calls: job
-                    .calls
-                    .iter()
-                    .filter(|(c, _)| {
-                        calls.contains(c.as_str()) || rule(c) == Some(Runs::WithItsJob)
-                    })
-                    .cloned()
+                calls: decided
+                    .into_iter()
+                    .filter(|(_, runs)| *runs != Some(false))
+                    .map(|(call, _)| call)
                     .collect(),
                 ..job.clone()
             })
@@ -413,6 +402,34 @@ mod tests {
         })
         .unwrap();
         assert!(names(&scheduled[1].1).contains(&"upstream"));
+    }
+
+    #[test]
+    fn each_job_is_charged_the_setup_its_workflow_renders() {
+        let all = variants(None);
+        let find = |variant: usize, name: &str| {
+            all[variant]
+                .1
+                .iter()
+                .find(|j| j.name == name)
+                .unwrap()
+                .setup
+                .clone()
+        };
+        // Shared: test-unit downloads the archive and restores the plan's xtask.
+        let shared = find(1, "test-unit");
+        assert!(shared.contains(&Setup::Download(Artifact::RustTests)));
+        assert!(shared.contains(&Setup::XtaskBinary));
+        assert!(!shared.contains(&Setup::BuildXtask));
+        // Per job: it builds the archive itself, so it restores the workspace's Rust cache
+        // and compiles xtask, and downloads nothing.
+        let own = find(0, "test-unit");
+        assert!(own.contains(&Setup::RustCache { workspace: true }));
+        assert!(own.contains(&Setup::BuildXtask));
+        assert!(!own.iter().any(|s| matches!(s, Setup::Download(_))));
+        // One interpreter per per-job Python job, three in the shared one.
+        assert!(find(1, "python / python-test").contains(&Setup::Python(3)));
+        assert!(find(0, "python / python-test (3.12)").contains(&Setup::Python(1)));
     }
 
     #[test]

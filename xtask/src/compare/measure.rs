@@ -120,6 +120,7 @@ pub fn run_job(
         name: job.name.clone(),
         passed: error.is_none(),
         seconds,
+        setup_seconds: super::setup::seconds(&job.setup),
         error,
         rust_tests: job
             .calls

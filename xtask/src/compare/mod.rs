@@ -14,7 +14,7 @@
 //! generated from ([`jobs`]); every stage runs through [`crate::ci::run_stage`] ([`measure`]);
 //! [`report`] holds the results: per job and in total wall and CPU time, rustc invocations that
 //! compiled something and wheel builds, and each variant's critical path as GitHub would
-//! schedule the jobs, with a setup cost per job. It is a measurement, not a gate: `cargo xtask
+//! schedule the jobs, with each job's setup priced step by step ([`setup`]). It is a measurement, not a gate: `cargo xtask
 //! ci` never runs it.
 
 mod caches;
@@ -22,6 +22,7 @@ mod jobs;
 mod measure;
 mod report;
 mod scenario;
+mod setup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,13 +42,7 @@ use crate::graph::Artifact;
 use crate::keys;
 use crate::output::{Output, Tone};
 use crate::report::format_seconds;
-
-/// What a GitHub job spends before its first stage, by default: the part measurable here is
-/// the xtask build with its dependencies restored (7.7 s, the median of three runs, in
-/// docs/ci.md); runner start-up, checkout, the toolchain, cache restores and artifact downloads
-/// cannot be measured on this machine, and 30 s in all is an estimate. `--setup-seconds` sets
-/// it.
-pub const DEFAULT_SETUP_SECONDS: u32 = 30;
+use crate::workflows::gate;
 
 /// The name of the shared variant's first job, which computes the content keys.
 const PLAN_JOB: &str = "plan";
@@ -62,8 +57,6 @@ pub struct Options {
     pub dry_run: bool,
     /// The situations measured, in order.
     pub scenarios: Vec<Scenario>,
-    /// Added to every job that runs, in the critical path.
-    pub setup_seconds: u32,
 }
 
 impl Default for Options {
@@ -73,7 +66,6 @@ impl Default for Options {
             scheduled: false,
             dry_run: false,
             scenarios: vec![Scenario::Cold],
-            setup_seconds: DEFAULT_SETUP_SECONDS,
         }
     }
 }
@@ -138,26 +130,18 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
             };
             let mut result = run.jobs(ctx, out, jobs, &running)?;
             if *variant == Variant::Shared {
-                result.add_plan_job(PLAN_JOB, plan_seconds);
+                result.add_plan_job(PLAN_JOB, plan_seconds, setup::seconds(&gate::plan_setup()));
             }
             if *variant == Variant::PerJob && scenario.warm() {
                 per_job_warm = Some(result.clone());
             }
             results.push(result);
         }
-        scenarios.push(ScenarioResult::new(
-            *scenario,
-            &changed,
-            results,
-            opts.setup_seconds,
-        ));
+        scenarios.push(ScenarioResult::new(*scenario, &changed, results));
         // Written after every scenario, so a long run that stops keeps what it measured.
-        write_report(
-            ctx,
-            &CompareReport::new(ctx, scenarios.clone(), opts.setup_seconds)?,
-        )?;
+        write_report(ctx, &CompareReport::new(ctx, scenarios.clone())?)?;
     }
-    let report = CompareReport::new(ctx, scenarios, opts.setup_seconds)?;
+    let report = CompareReport::new(ctx, scenarios)?;
     let markdown = report.markdown();
     eprintln!("\n{markdown}");
     out.step_summary(&markdown);
@@ -206,6 +190,11 @@ fn print_plan(
 ) -> Result<()> {
     for (variant, jobs) in variants {
         println!("== {} ({} jobs)", variant.name(), jobs.len());
+        if *variant == Variant::Shared {
+            println!("  {PLAN_JOB}");
+            println!("    {}", setup::describe(&gate::plan_setup()));
+            println!("    $ cargo xtask keys");
+        }
         for job in jobs {
             let needs = if job.needs.is_empty() {
                 String::new()
@@ -218,6 +207,7 @@ fn print_plan(
                 .join(variant.name())
                 .join(slug(&job.name))
                 .join("target");
+            println!("    {}", setup::describe(&job.setup));
             println!("    CARGO_TARGET_DIR={}", ctx.rel(&target).display());
             for line in call_lines(job) {
                 println!("    $ {line}");

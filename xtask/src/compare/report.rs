@@ -20,6 +20,10 @@ pub struct JobResult {
     #[serde(default)]
     pub skipped: bool,
     pub seconds: f64,
+    /// What the job spends before its first stage on a GitHub runner ([`super::setup`]); the
+    /// critical path adds it to `seconds` when the job runs.
+    #[serde(default)]
+    pub setup_seconds: f64,
     pub cpu_seconds: f64,
     /// CPU of the commands that compiled something.
     pub compile_cpu_seconds: f64,
@@ -59,7 +63,7 @@ pub struct VariantResult {
     pub jobs_run: usize,
     pub rust_tests: bool,
     /// The longest chain of jobs through `needs:`, with jobs in parallel as GitHub runs them
-    /// and the setup cost added to every job that runs.
+    /// and each job's setup added when it runs.
     pub critical_path_seconds: f64,
     /// The same without the setup cost.
     pub critical_path_without_setup_seconds: f64,
@@ -93,9 +97,9 @@ impl VariantResult {
         self.rust_tests = jobs.iter().any(|j| j.rust_tests && !j.skipped);
     }
 
-    /// The shared pipeline's first job, which computes the keys (`seconds`, measured) and which
-    /// every other job needs.
-    pub fn add_plan_job(&mut self, name: &str, seconds: f64) {
+    /// The shared pipeline's first job, which computes the keys (`seconds`, measured) after its
+    /// `setup_seconds`, and which every other job needs.
+    pub fn add_plan_job(&mut self, name: &str, seconds: f64, setup_seconds: f64) {
         for job in &self.jobs {
             self.needs
                 .entry(job.name.clone())
@@ -108,6 +112,7 @@ impl VariantResult {
                 name: name.to_string(),
                 passed: true,
                 seconds,
+                setup_seconds,
                 cpu_seconds: seconds,
                 ..JobResult::default()
             },
@@ -117,13 +122,18 @@ impl VariantResult {
 }
 
 /// When the last job finishes if every job starts as soon as the jobs it needs are done, each
-/// job that runs taking its measured time plus `setup` seconds (a skipped job takes none).
-pub fn critical_path(jobs: &[JobResult], needs: &BTreeMap<String, Vec<String>>, setup: f64) -> f64 {
+/// job that runs taking its measured time plus, with `setup`, its setup (a skipped job takes
+/// none).
+pub fn critical_path(
+    jobs: &[JobResult],
+    needs: &BTreeMap<String, Vec<String>>,
+    setup: bool,
+) -> f64 {
     fn finish(
         name: &str,
         jobs: &[JobResult],
         needs: &BTreeMap<String, Vec<String>>,
-        setup: f64,
+        setup: bool,
         memo: &mut BTreeMap<String, f64>,
     ) -> f64 {
         if let Some(t) = memo.get(name) {
@@ -133,7 +143,7 @@ pub fn critical_path(jobs: &[JobResult], needs: &BTreeMap<String, Vec<String>>, 
             .iter()
             .find(|j| j.name == name)
             .filter(|j| !j.skipped)
-            .map(|j| j.seconds + setup)
+            .map(|j| j.seconds + if setup { j.setup_seconds } else { 0.0 })
             .unwrap_or(0.0);
         let start = needs
             .get(name)
@@ -165,11 +175,10 @@ impl ScenarioResult {
         scenario: Scenario,
         changed: &BTreeSet<String>,
         mut variants: Vec<VariantResult>,
-        setup_seconds: u32,
     ) -> ScenarioResult {
         for v in &mut variants {
-            v.critical_path_seconds = critical_path(&v.jobs, &v.needs, setup_seconds.into());
-            v.critical_path_without_setup_seconds = critical_path(&v.jobs, &v.needs, 0.0);
+            v.critical_path_seconds = critical_path(&v.jobs, &v.needs, true);
+            v.critical_path_without_setup_seconds = critical_path(&v.jobs, &v.needs, false);
         }
         ScenarioResult {
             scenario,
@@ -189,7 +198,6 @@ pub struct CompareReport {
     pub format: u32,
     pub commit: String,
     pub cores: usize,
-    pub setup_seconds: u32,
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -202,11 +210,7 @@ fn ratio(per_job: f64, shared: f64) -> String {
 }
 
 impl CompareReport {
-    pub fn new(
-        ctx: &Context,
-        scenarios: Vec<ScenarioResult>,
-        setup_seconds: u32,
-    ) -> Result<CompareReport> {
+    pub fn new(ctx: &Context, scenarios: Vec<ScenarioResult>) -> Result<CompareReport> {
         let commit = crate::artifacts::Sources::of(ctx, crate::graph::Artifact::RustTests)
             .map(|s| s.commit)
             .unwrap_or_default();
@@ -214,10 +218,9 @@ impl CompareReport {
             .map(|n| n.get())
             .unwrap_or(1);
         Ok(CompareReport {
-            format: 2,
+            format: 3,
             commit,
             cores,
-            setup_seconds,
             scenarios,
         })
     }
@@ -231,10 +234,10 @@ impl CompareReport {
     pub fn markdown(&self) -> String {
         let mut text = format!(
             "### cargo xtask compare\n\nCommit `{}`, {} cores; jobs run one after the other; \
-             critical paths add {} s of setup to every job that runs.\n\n",
+             critical paths add each job's setup (its steps as docs/performance.md prices them) \
+             to every job that runs.\n\n",
             crate::artifacts::short(&self.commit, 10),
             self.cores,
-            self.setup_seconds
         );
         text.push_str(&self.overview());
         for scenario in &self.scenarios {
@@ -440,6 +443,7 @@ mod tests {
             name: name.into(),
             passed: true,
             seconds,
+            setup_seconds: 10.0,
             ..JobResult::default()
         };
         let jobs = [
@@ -453,13 +457,13 @@ mod tests {
             ("test-b".to_string(), vec!["build".to_string()]),
         ]
         .into();
-        assert_eq!(critical_path(&jobs, &needs, 0.0), 150.0);
-        assert_eq!(critical_path(&jobs, &BTreeMap::new(), 0.0), 120.0);
+        assert_eq!(critical_path(&jobs, &needs, false), 150.0);
+        assert_eq!(critical_path(&jobs, &BTreeMap::new(), false), 120.0);
         // Setup is paid by each job of the chain.
-        assert_eq!(critical_path(&jobs, &needs, 10.0), 170.0);
+        assert_eq!(critical_path(&jobs, &needs, true), 170.0);
         let mut skipped = jobs.to_vec();
         skipped[3] = JobResult::skipped("lint");
-        assert_eq!(critical_path(&skipped, &BTreeMap::new(), 10.0), 110.0);
+        assert_eq!(critical_path(&skipped, &BTreeMap::new(), true), 110.0);
     }
 
     #[test]
@@ -469,6 +473,7 @@ mod tests {
                 name: "j".into(),
                 passed,
                 seconds,
+                setup_seconds: 30.0,
                 cpu_seconds: seconds,
                 compile_cpu_seconds: seconds,
                 rustc_compiles: compiles,
@@ -478,20 +483,18 @@ mod tests {
             VariantResult::new(variant, vec![job], &BTreeMap::new())
         };
         let mut shared = result(Variant::Shared, true, 100.0, 200);
-        shared.add_plan_job("plan", 5.0);
+        shared.add_plan_job("plan", 5.0, 30.0);
         let scenario = |shared: VariantResult| {
             ScenarioResult::new(
                 Scenario::Warm,
                 &BTreeSet::new(),
                 vec![result(Variant::PerJob, true, 400.0, 800), shared],
-                30,
             )
         };
         let report = CompareReport {
-            format: 2,
+            format: 3,
             commit: "abc".into(),
             cores: 2,
-            setup_seconds: 30,
             scenarios: vec![scenario(shared.clone())],
         };
         let md = report.markdown();

@@ -51,6 +51,8 @@ pub enum Save {
 
 /// One cache: restored by a step at the start of the job, saved by one at its end.
 pub struct Cache {
+    /// What it holds (`tools`, `uv`, `hypothesis`, an artifact's name).
+    pub name: &'static str,
     /// The restore step's id, when the save step reads its `cache-hit`.
     pub id: Option<&'static str>,
     pub path: String,
@@ -175,6 +177,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             })
             .collect();
         caches.push(Cache {
+            name: "tools",
             id: Some("tools"),
             path: TOOLS_DIR.to_string(),
             key: format!(
@@ -195,6 +198,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             job.key
         );
         caches.push(Cache {
+            name: "uv",
             id: None,
             path: "~/.cache/uv".to_string(),
             key: format!(
@@ -208,6 +212,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
     if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
         let prefix = format!("hypothesis-{os}-{}-", job.key);
         caches.push(Cache {
+            name: "hypothesis",
             id: None,
             path: "icechunk-python/.hypothesis/".to_string(),
             key: format!("{prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"),
@@ -225,6 +230,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
 /// requests reuse what main built for every key they did not change.
 pub fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
     Cache {
+        name: artifact.name(),
         id: Some(artifact.name()),
         path: format!("target/xtask/artifacts/{}/", artifacts::subdir(artifact)),
         key: format!(

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::caches::{XTASK_BIN, rust_cache_for_xtask, xtask_bin_key, xtask_bin_restore};
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
-use super::steps::{step, with_if};
+use super::steps::{Setup, step, with_if};
 use super::yaml::Node;
 use crate::graph::{self, Services, Stage};
 use crate::pins;
@@ -185,21 +185,52 @@ pub fn runs(stage: &Stage) -> Runs {
     }
 }
 
-/// Whether `stage` of `entry` must run, over the plan job's lookups.
-fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
+/// One way a stage of a gated entry comes to run on a pull request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// Every time.
+    Always,
+    /// The pass record of `stage` in `entry` is missing (its key has not passed on main).
+    Missing {
+        entry: &'static str,
+        stage: &'static str,
+    },
+}
+
+impl Term {
+    /// The term as an expression over the plan job's lookups.
+    fn expression(self) -> String {
+        match self {
+            Term::Always => "true".to_string(),
+            Term::Missing { entry, stage } => format!(
+                "steps.{}.outputs.cache-hit != 'true'",
+                record_id(entry, stage)
+            ),
+        }
+    }
+}
+
+/// The plan's rule: `stage` of `entry` runs on a pull request when one of these terms holds
+/// (none: it runs with its job). The plan job renders it ([`plan_job`]); compare evaluates it
+/// ([`stage_runs`]).
+fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<Term> {
     match runs(stage) {
         Runs::WhenKeyChanged => {
-            return vec![format!(
-                "steps.{}.outputs.cache-hit != 'true'",
-                record_id(entry, stage.name)
-            )];
+            let entry = entry_keys(workflow).into_iter().find(|k| *k == entry);
+            return entry
+                .map(|entry| Term::Missing {
+                    entry,
+                    stage: stage.name,
+                })
+                .into_iter()
+                .collect();
         }
         Runs::WithItsJob => return Vec::new(),
-        Runs::Always => return vec!["true".to_string()],
+        Runs::Always => return vec![Term::Always],
         Runs::ForConsumers => {}
     }
     // A build runs when a job that downloads what it builds runs.
-    let mut conditions = Vec::new();
+    let mut terms = Vec::new();
     for other in entry_keys(workflow) {
         if other == entry || !entry_needs(workflow.file, other).iter().any(|n| n == entry) {
             continue;
@@ -208,10 +239,39 @@ fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<Strin
             .into_iter()
             .filter(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
         {
-            conditions.extend(stage_condition(workflow, other, consumer));
+            for term in stage_terms(workflow, other, consumer) {
+                if !terms.contains(&term) {
+                    terms.push(term);
+                }
+            }
         }
     }
-    conditions
+    terms
+}
+
+fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
+    stage_terms(workflow, entry, stage)
+        .into_iter()
+        .map(Term::expression)
+        .collect()
+}
+
+/// Whether `stage` of `entry` runs on a pull request whose records say `passed(entry, stage)`:
+/// the rule the plan job renders, evaluated. `None` for a stage that runs with its job.
+pub fn stage_runs(
+    workflow: &Workflow,
+    entry: &str,
+    stage: &Stage,
+    passed: &dyn Fn(&str, &str) -> bool,
+) -> Option<bool> {
+    let terms = stage_terms(workflow, entry, stage);
+    if terms.is_empty() {
+        return None;
+    }
+    Some(terms.iter().any(|term| match term {
+        Term::Always => true,
+        Term::Missing { entry, stage } => !passed(entry, stage),
+    }))
 }
 
 fn expression(conditions: Vec<String>) -> String {
@@ -297,20 +357,48 @@ pub const PLANNED_KEYS_OUTPUT: &str = "keys";
 /// exists. With `planned`, an expression for the plan's keys, the binary is the plan's and
 /// `keys --planned` checks its keys against the plan's.
 fn setup_steps(planned: Option<String>) -> Vec<Node> {
+    tagged_setup_steps(planned)
+        .into_iter()
+        .map(|(_, node)| node)
+        .collect()
+}
+
+/// What the plan job does before it computes the keys, as `compare` prices it.
+pub fn plan_setup() -> Vec<Setup> {
+    tagged_setup_steps(None)
+        .into_iter()
+        .filter_map(|(setup, _)| setup)
+        .collect()
+}
+
+/// [`setup_steps`], each with the setup it stands for (the keys step: xtask's build).
+fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
     let mut steps = vec![
-        Node::Map(step(
-            pins::CHECKOUT,
-            vec![("persist-credentials", Node::bool(false))],
-        )),
-        Node::Map(step(pins::RUST_TOOLCHAIN, vec![])),
+        (
+            Some(Setup::Checkout),
+            Node::Map(step(
+                pins::CHECKOUT,
+                vec![("persist-credentials", Node::bool(false))],
+            )),
+        ),
+        (
+            Some(Setup::Toolchain),
+            Node::Map(step(pins::RUST_TOOLCHAIN, vec![])),
+        ),
     ];
     match planned {
         None => {
-            steps.push(Node::Map(rust_cache_for_xtask(Os::Linux, true)));
-            steps.push(Node::map([
-                ("id", Node::str("keys")),
-                ("run", Node::str("cargo xtask keys")),
-            ]));
+            steps.push((
+                Some(Setup::RustCache { workspace: false }),
+                Node::Map(rust_cache_for_xtask(Os::Linux, true)),
+            ));
+            steps.push((
+                Some(Setup::BuildXtask),
+                Node::map([
+                    ("id", Node::str("keys")),
+                    ("run", Node::str("cargo xtask keys")),
+                ]),
+            ));
             let mut lookup = vec![("id".to_string(), Node::str(XTASK_BIN_STEP))];
             lookup.extend(step(
                 pins::CACHE_RESTORE,
@@ -320,30 +408,36 @@ fn setup_steps(planned: Option<String>) -> Vec<Node> {
                     ("lookup-only", Node::bool(true)),
                 ],
             ));
-            steps.push(Node::Map(lookup));
-            steps.push(with_if(
-                step(
-                    pins::CACHE_SAVE,
-                    vec![
-                        ("path", Node::str(XTASK_BIN)),
-                        ("key", Node::str(xtask_bin_key(Os::Linux))),
-                    ],
+            steps.push((None, Node::Map(lookup)));
+            steps.push((
+                None,
+                with_if(
+                    step(
+                        pins::CACHE_SAVE,
+                        vec![
+                            ("path", Node::str(XTASK_BIN)),
+                            ("key", Node::str(xtask_bin_key(Os::Linux))),
+                        ],
+                    ),
+                    Some(format!(
+                        "steps.{XTASK_BIN_STEP}.outputs.cache-hit != 'true'"
+                    )),
                 ),
-                Some(format!(
-                    "steps.{XTASK_BIN_STEP}.outputs.cache-hit != 'true'"
-                )),
             ));
         }
         Some(planned) => {
-            steps.push(xtask_bin_restore(Os::Linux));
-            steps.push(Node::map([
-                ("id", Node::str("keys")),
-                ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
-                (
-                    "run",
-                    Node::str(format!("{XTASK_BIN} keys --planned \"$PLANNED_KEYS\"")),
-                ),
-            ]));
+            steps.push((Some(Setup::XtaskBinary), xtask_bin_restore(Os::Linux)));
+            steps.push((
+                None,
+                Node::map([
+                    ("id", Node::str("keys")),
+                    ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
+                    (
+                        "run",
+                        Node::str(format!("{XTASK_BIN} keys --planned \"$PLANNED_KEYS\"")),
+                    ),
+                ]),
+            ));
         }
     }
     steps
@@ -522,6 +616,75 @@ mod tests {
             keys["run"].as_str(),
             Some(r#"target/debug/xtask keys --planned "$PLANNED_KEYS""#)
         );
+    }
+
+    /// The plan job's outputs, evaluated for a pull request whose records say `passed`.
+    fn rendered_runs(
+        workflow: &Workflow,
+        passed: &dyn Fn(&str, &str) -> bool,
+    ) -> BTreeMap<String, bool> {
+        let plan = plan_job(workflow);
+        let Node::Map(entries) = plan else { panic!() };
+        let Some((_, Node::Map(outputs))) = entries.iter().find(|(k, _)| k == "outputs") else {
+            panic!("no outputs")
+        };
+        let lookups: BTreeMap<String, bool> = records(workflow)
+            .into_iter()
+            .map(|(entry, stage)| {
+                let term = Term::Missing {
+                    entry,
+                    stage: stage.name,
+                }
+                .expression();
+                (term, !passed(entry, stage.name))
+            })
+            .collect();
+        outputs
+            .iter()
+            .filter(|(name, _)| name.starts_with("stage-") || name.starts_with("run-"))
+            .map(|(name, value)| {
+                let Node::Str(text) = value else {
+                    panic!("{name}")
+                };
+                let inner = text.trim_start_matches("${{ ").trim_end_matches(" }}");
+                let on = inner.split(" || ").any(|part| match part {
+                    "true" => true,
+                    p if FORCE.split(" || ").any(|f| f == p) => false,
+                    p => *lookups.get(p).unwrap_or_else(|| panic!("unknown term {p}")),
+                });
+                (name.clone(), on)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_rendered_plan_and_the_evaluated_rule_agree() {
+        let ci = ci();
+        let stages: Vec<&str> = records(&ci).iter().map(|(_, s)| s.name).collect();
+        // Nothing passed, everything passed, and each stage alone changed.
+        let mut cases: Vec<Vec<&str>> = vec![stages.clone(), vec![]];
+        cases.extend(stages.iter().map(|s| vec![*s]));
+        for changed in cases {
+            let passed = |_: &str, stage: &str| !changed.contains(&stage);
+            let rendered = rendered_runs(&ci, &passed);
+            for key in entry_keys(&ci) {
+                let evaluated: Vec<bool> = entry_stages(&ci, key)
+                    .into_iter()
+                    .filter_map(|s| {
+                        let on = stage_runs(&ci, key, s, &passed);
+                        if let Some(&shown) = rendered.get(&format!("stage-{key}-{}", s.name)) {
+                            assert_eq!(on, Some(shown), "{key} {} with {changed:?}", s.name);
+                        }
+                        on
+                    })
+                    .collect();
+                assert_eq!(
+                    rendered[&format!("run-{key}")],
+                    evaluated.iter().any(|on| *on),
+                    "{key} with {changed:?}"
+                );
+            }
+        }
     }
 
     #[test]

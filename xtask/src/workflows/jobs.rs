@@ -350,6 +350,9 @@ pub struct Instance {
     pub name: String,
     /// The key of the workflow entry it stands for (`shared-build`, `python`).
     pub entry: String,
+    /// The workflow file that holds the job, and the job's key there.
+    pub file: &'static str,
+    pub job: &'static str,
     pub os: Os,
     pub needs: Vec<String>,
     pub calls: Vec<(String, StageArgs)>,
@@ -366,19 +369,23 @@ pub fn instances(file: &str) -> Vec<Instance> {
     let mut expanded: Vec<(&str, Vec<Instance>)> = Vec::new();
     for entry in &workflow.entries {
         match entry {
-            Entry::Job(job) => expanded.push((job.key, vec![expand(job, job.key, job.key, None)])),
+            Entry::Job(job) => expanded.push((
+                job.key,
+                vec![expand(workflow.file, job, job.key, job.key, None)],
+            )),
             Entry::Call { key, file, stages } => {
                 let called = all.iter().find(|w| w.file == *file);
                 let switches = match called.map(|w| &w.trigger) {
                     Some(Trigger::Called { switches }) => *switches,
                     _ => &[],
                 };
-                let jobs = called.into_iter().flat_map(|w| w.jobs());
                 let mut list = Vec::new();
-                for job in jobs {
-                    let on = |s: &&str| !switches.contains(s) || stages.contains(s);
-                    let name = format!("{key} / {}", job.key);
-                    list.push(expand(job, key, &name, Some(&on)));
+                if let Some(called) = called {
+                    for job in called.jobs() {
+                        let on = |s: &&str| !switches.contains(s) || stages.contains(s);
+                        let name = format!("{key} / {}", job.key);
+                        list.push(expand(called.file, job, key, &name, Some(&on)));
+                    }
                 }
                 expanded.push((key, list));
             }
@@ -448,7 +455,13 @@ fn consumed(instance: &Instance) -> Vec<Artifact> {
         .collect()
 }
 
-fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>) -> Instance {
+fn expand(
+    file: &'static str,
+    job: &Job,
+    entry: &str,
+    name: &str,
+    on: Option<&dyn Fn(&&str) -> bool>,
+) -> Instance {
     let calls: Vec<(String, StageArgs)> = job
         .stages()
         .filter(|s| on.is_none_or(|on| on(&s.name)))
@@ -457,6 +470,8 @@ fn expand(job: &Job, entry: &str, name: &str, on: Option<&dyn Fn(&&str) -> bool>
     Instance {
         name: name.to_string(),
         entry: entry.to_string(),
+        file,
+        job: job.key,
         os: job.os,
         needs: Vec::new(),
         starts_services: calls

@@ -12,6 +12,8 @@ pub(crate) mod render;
 mod steps;
 mod yaml;
 
+pub use steps::Setup;
+
 use std::fmt;
 use std::path::Path;
 
@@ -54,6 +56,41 @@ pub fn stale(root: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(stale)
+}
+
+/// What the job `instance` stands for does before its first stage, as its workflow renders it:
+/// a step that its caller's switches turn off (`if: inputs.<stage>`, a stage the instance does
+/// not run) is left out.
+pub fn setup(instance: &jobs::Instance) -> Vec<Setup> {
+    let all = jobs::workflows();
+    let found = all.iter().find(|w| w.file == instance.file).and_then(|w| {
+        w.jobs()
+            .find(|j| j.key == instance.job)
+            .map(|job| render::setup(w, job))
+    });
+    let on = |node: &Option<yaml::Node>| {
+        let Some(yaml::Node::Map(fields)) = node else {
+            return true;
+        };
+        let Some((_, yaml::Node::Str(condition))) = fields.iter().find(|(k, _)| k == "if") else {
+            return true;
+        };
+        let switches: Option<Vec<&str>> = condition
+            .split(" || ")
+            .map(|term| term.strip_prefix("inputs."))
+            .collect();
+        switches.is_none_or(|names| {
+            names
+                .iter()
+                .any(|name| instance.calls.iter().any(|(call, _)| call == name))
+        })
+    };
+    found
+        .into_iter()
+        .flatten()
+        .filter(|(_, node)| on(node))
+        .map(|(setup, _)| setup)
+        .collect()
 }
 
 /// Write every generated file, remove files of [`DIR`] that are not generated; returns what

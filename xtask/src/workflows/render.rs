@@ -7,7 +7,7 @@ use super::caches::{
 };
 use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
-    ON_MAIN, condition, python_version, step, step_condition, uses_plans_xtask, with_if,
+    ON_MAIN, Setup, condition, python_version, step, step_condition, uses_plans_xtask, with_if,
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
@@ -268,22 +268,30 @@ fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
     components
 }
 
-fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
+/// What `job` does before its first stage, each step with the node that does it (none for
+/// xtask's build, which happens in the first step that calls `cargo xtask`).
+pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     let stages: Vec<&Stage> = job.stages().collect();
     let os = job.os.platform();
-    let mut out = vec![Node::Map(step(
-        pins::CHECKOUT,
-        vec![("persist-credentials", Node::bool(false))],
-    ))];
+    let mut out = vec![(
+        Setup::Checkout,
+        Some(Node::Map(step(
+            pins::CHECKOUT,
+            vec![("persist-credentials", Node::bool(false))],
+        ))),
+    )];
     let components = rust_components(&stages);
-    out.push(Node::Map(step(
-        pins::RUST_TOOLCHAIN,
-        if components.is_empty() {
-            vec![]
-        } else {
-            vec![("components", Node::str(components.join(", ")))]
-        },
-    )));
+    out.push((
+        Setup::Toolchain,
+        Some(Node::Map(step(
+            pins::RUST_TOOLCHAIN,
+            if components.is_empty() {
+                vec![]
+            } else {
+                vec![("components", Node::str(components.join(", ")))]
+            },
+        ))),
+    ));
     let python = python_version(job);
     if let Some(version) = &python {
         let users: Vec<&Stage> = stages
@@ -298,65 +306,99 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             pins::SETUP_PYTHON,
             vec![("python-version", Node::str(version))],
         ));
-        out.push(with_if(node, step_condition(workflow, job, &users)));
+        out.push((
+            Setup::Python(version.lines().count()),
+            Some(with_if(node, step_condition(workflow, job, &users))),
+        ));
     }
-    // How this job's steps call xtask.
-    let xtask = if uses_plans_xtask(workflow, job) {
-        out.push(xtask_bin_restore(job.os));
-        XTASK_BIN
+    if uses_plans_xtask(workflow, job) {
+        out.push((Setup::XtaskBinary, Some(xtask_bin_restore(job.os))));
     } else {
-        out.push(Node::Map(rust_cache(workflow, job)));
-        "cargo xtask"
-    };
+        let workspace = stages.iter().any(|s| s.inputs.toolchain);
+        out.push((
+            Setup::RustCache { workspace },
+            Some(Node::Map(rust_cache(workflow, job))),
+        ));
+        out.push((Setup::BuildXtask, None));
+    }
     let nextest_users: Vec<&Stage> = stages
         .iter()
         .copied()
         .filter(|s| s.tools.contains(&Tool::Nextest))
         .collect();
     if !nextest_users.is_empty() {
-        out.push(with_if(
-            step(
-                pins::INSTALL_ACTION,
-                vec![(
-                    "tool",
-                    Node::str(format!("cargo-nextest@{NEXTEST_VERSION}")),
-                )],
-            ),
-            step_condition(workflow, job, &nextest_users),
+        out.push((
+            Setup::Nextest,
+            Some(with_if(
+                step(
+                    pins::INSTALL_ACTION,
+                    vec![(
+                        "tool",
+                        Node::str(format!("cargo-nextest@{NEXTEST_VERSION}")),
+                    )],
+                ),
+                step_condition(workflow, job, &nextest_users),
+            )),
         ));
     }
-    let caches = caches(workflow, job, &stages, python.is_some());
-    for cache in &caches {
-        out.push(cache.restore());
+    for cache in caches(workflow, job, &stages, python.is_some()) {
+        out.push((Setup::Cache(cache.name), Some(cache.restore())));
     }
     for artifact in job.consumes() {
-        out.push(Node::Map(step(
-            pins::DOWNLOAD_ARTIFACT,
-            vec![
-                ("name", Node::str(format!("{}-{os}", artifact.name()))),
-                (
-                    "path",
-                    Node::str(format!(
-                        "target/xtask/artifacts/{}/",
-                        artifacts::subdir(artifact)
-                    )),
-                ),
-                ("github-token", Node::str("${{ github.token }}")),
-                ("run-id", Node::str("${{ github.run_id }}")),
-            ],
-        )));
+        out.push((
+            Setup::Download(artifact),
+            Some(Node::Map(step(
+                pins::DOWNLOAD_ARTIFACT,
+                vec![
+                    ("name", Node::str(format!("{}-{os}", artifact.name()))),
+                    (
+                        "path",
+                        Node::str(format!(
+                            "target/xtask/artifacts/{}/",
+                            artifacts::subdir(artifact)
+                        )),
+                    ),
+                    ("github-token", Node::str("${{ github.token }}")),
+                    ("run-id", Node::str("${{ github.run_id }}")),
+                ],
+            ))),
+        ));
     }
-    let reused: Vec<Artifact> = stages
-        .iter()
+    if !reused(job).is_empty() {
+        out.push((
+            Setup::Keys,
+            Some(Node::map([
+                ("id", Node::str("keys")),
+                ("run", Node::str("cargo xtask keys")),
+            ])),
+        ));
+    }
+    out
+}
+
+/// The artifacts `job` builds and shares, which it may reuse by content key.
+fn reused(job: &Job) -> Vec<Artifact> {
+    job.stages()
         .flat_map(|s| s.produces.iter().copied())
         .filter(|a| job.shares(*a))
+        .collect()
+}
+
+fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
+    let stages: Vec<&Stage> = job.stages().collect();
+    let os = job.os.platform();
+    let mut out: Vec<Node> = setup(workflow, job)
+        .into_iter()
+        .filter_map(|(_, node)| node)
         .collect();
-    if !reused.is_empty() {
-        out.push(Node::map([
-            ("id", Node::str("keys")),
-            ("run", Node::str("cargo xtask keys")),
-        ]));
-    }
+    // How this job's steps call xtask.
+    let xtask = if uses_plans_xtask(workflow, job) {
+        XTASK_BIN
+    } else {
+        "cargo xtask"
+    };
+    let caches = caches(workflow, job, &stages, python_version(job).is_some());
+    let reused = reused(job);
     for stage in &stages {
         let kept: Vec<Cache> = stage
             .produces

@@ -108,3 +108,30 @@ pub fn python_version(job: &Job) -> Option<String> {
         PYTHON_VERSIONS[0].to_string()
     })
 }
+
+/// One thing a generated job does before its first stage. The renderer writes a job's setup
+/// from this list ([`super::render::setup`]), and `compare` prices the same list, so the cost
+/// it charges a job is the cost of the steps the job has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Setup {
+    Checkout,
+    Toolchain,
+    /// setup-python with this many interpreters.
+    Python(usize),
+    /// rust-cache's restore: the workspace's build (`workspace`) or xtask's dependencies only.
+    RustCache {
+        workspace: bool,
+    },
+    /// The first `cargo xtask` call compiles xtask (its dependencies restored).
+    BuildXtask,
+    /// xtask's binary as the plan job made it.
+    XtaskBinary,
+    /// install-action's cargo-nextest.
+    Nextest,
+    /// A cache restored by actions/cache (`tools`, `uv`, `hypothesis`).
+    Cache(&'static str),
+    /// An artifact of this run, downloaded.
+    Download(Artifact),
+    /// `cargo xtask keys` before a build that may reuse its artifact by key.
+    Keys,
+}

@@ -1,0 +1,182 @@
+//! What a job costs before its first stage: the runner's start-up plus the price of each of its
+//! setup steps ([`Setup`], the list the workflows are rendered from). A price was measured under
+//! act on this machine where act runs the real action (docs/performance.md, "Setup per job,
+//! executed under act", says how); where act runs a stand-in or nothing (runner start-up,
+//! checkout, the toolchain, nextest's install), it is an estimate and says so.
+
+use crate::graph::Artifact;
+use crate::workflows::Setup;
+
+/// Where a price comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The median of that step's execution time under act: every job of `run.sh push docs-pr
+    /// py-pr queue`, one job at a time (docs/performance.md).
+    Act,
+    /// Not measurable under act; why, and where the figure comes from.
+    Estimate(&'static str),
+}
+
+/// A GitHub-hosted runner's start-up until the job's first step: GitHub publishes no figure.
+/// Depot's published target for starting its own runners is five seconds
+/// (depot.dev/blog/github-actions-breaking-five-second-barrier); a GitHub-hosted VM is not
+/// faster, so this is a lower bound.
+pub const RUNNER_START: (f64, Source) = (
+    5.0,
+    Source::Estimate("a lower bound: Depot's published start-up target for its own runners"),
+);
+
+/// actions/cache's restore rate under act: a 45 MB tools cache (the checks' and the wheel
+/// job's) restored in 1.6 s, the median of its six hits.
+const RESTORE_MB_PER_S: f64 = 45.0 / 1.6;
+
+/// The price of one step.
+pub fn price(step: Setup) -> (f64, Source) {
+    use Source::{Act, Estimate};
+    match step {
+        Setup::Checkout => (
+            2.0,
+            Estimate("act copies the tree instead of checking it out"),
+        ),
+        Setup::Toolchain => (
+            15.0,
+            Estimate("act's stand-in only checks the host's toolchain; rustup installing 1.95.0"),
+        ),
+        Setup::Nextest => (
+            2.0,
+            Estimate("act's stand-in only checks the host's cargo-nextest; one binary download"),
+        ),
+        Setup::Python(_) => (0.2, Act),
+        // Under act every rust-cache restore misses (each job's CARGO_HOME is in the key): a
+        // hit is priced at the restore rate measured for actions/cache and the size of the
+        // entry act saved (the workspace's build 270 MB, xtask's dependencies 91 MB).
+        Setup::RustCache { workspace: true } => (
+            270.0 / RESTORE_MB_PER_S,
+            Estimate("act never restores it; its size at the measured restore rate"),
+        ),
+        Setup::RustCache { workspace: false } => (
+            91.0 / RESTORE_MB_PER_S,
+            Estimate("act never restores it; its size at the measured restore rate"),
+        ),
+        // xtask and, as act restores no Rust cache, its dependencies: an upper bound (7.7 s
+        // with the dependencies restored, docs/ci.md).
+        Setup::BuildXtask => (15.9, Act),
+        Setup::XtaskBinary => (0.3, Act),
+        // Median of ten hits; the Python jobs' took 17-28 s, as act's jobs share one HOME and
+        // their entry held every tool the run had installed (117 MB, against 45 MB).
+        Setup::Cache("tools") => (2.3, Act),
+        Setup::Cache("hypothesis") => (0.2, Act),
+        Setup::Cache(_) => (0.3, Act),
+        // Most of it passes before the transfer starts (the transfer itself takes under a
+        // second); GitHub's may be shorter.
+        Setup::Download(Artifact::RustTests) => (14.6, Act),
+        Setup::Download(_) => (9.4, Act),
+        Setup::Keys => (0.3, Act),
+    }
+}
+
+/// A job's whole setup: the runner's start-up and every step.
+pub fn seconds(steps: &[Setup]) -> f64 {
+    RUNNER_START.0 + steps.iter().map(|s| price(*s).0).sum::<f64>()
+}
+
+/// `steps` as one line: each step and its price, the estimates marked.
+pub fn describe(steps: &[Setup]) -> String {
+    let mut parts = vec![format!("runner {:.1}*", RUNNER_START.0)];
+    for step in steps {
+        let (seconds, source) = price(*step);
+        let mark = if matches!(source, Source::Estimate(_)) {
+            "*"
+        } else {
+            ""
+        };
+        parts.push(format!("{} {seconds:.1}{mark}", name(*step)));
+    }
+    format!(
+        "setup {:.1} s = {} (* estimated)",
+        seconds(steps),
+        parts.join(" + ")
+    )
+}
+
+fn name(step: Setup) -> String {
+    match step {
+        Setup::Checkout => "checkout".into(),
+        Setup::Toolchain => "toolchain".into(),
+        Setup::Python(n) => format!("python×{n}"),
+        Setup::RustCache { workspace: true } => "rust-cache".into(),
+        Setup::RustCache { workspace: false } => "rust-cache(xtask)".into(),
+        Setup::BuildXtask => "xtask build".into(),
+        Setup::XtaskBinary => "xtask binary".into(),
+        Setup::Nextest => "nextest".into(),
+        Setup::Cache(what) => format!("{what} cache"),
+        Setup::Download(artifact) => format!("{} download", artifact.name()),
+        Setup::Keys => "keys".into(),
+    }
+}
+
+/// The setup of a per-job job made from a shared one: it downloads nothing, computes no keys, and it builds what
+/// it consumes itself, so it restores the workspace's Rust cache and compiles xtask where the
+/// shared job restored the plan's binary; `pythons` interpreters when it was split per
+/// interpreter.
+pub fn per_job(shared: &[Setup], pythons: Option<usize>) -> Vec<Setup> {
+    let mut out = Vec::new();
+    for step in shared {
+        match *step {
+            Setup::Download(_) | Setup::Keys | Setup::BuildXtask => {}
+            Setup::XtaskBinary | Setup::RustCache { .. } => {
+                out.push(Setup::RustCache { workspace: true });
+                out.push(Setup::BuildXtask);
+            }
+            Setup::Python(n) => out.push(Setup::Python(pythons.unwrap_or(n))),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_per_job_job_builds_what_the_shared_one_downloads() {
+        let shared = [
+            Setup::Checkout,
+            Setup::Toolchain,
+            Setup::Python(3),
+            Setup::XtaskBinary,
+            Setup::Cache("uv"),
+            Setup::Download(Artifact::Wheels),
+        ];
+        assert_eq!(
+            per_job(&shared, Some(1)),
+            vec![
+                Setup::Checkout,
+                Setup::Toolchain,
+                Setup::Python(1),
+                Setup::RustCache { workspace: true },
+                Setup::BuildXtask,
+                Setup::Cache("uv"),
+            ]
+        );
+        assert!(
+            seconds(&per_job(&shared, Some(1)))
+                > seconds(&shared) - price(Setup::Download(Artifact::Wheels)).0
+        );
+    }
+
+    #[test]
+    fn the_description_sums_what_it_lists() {
+        let steps = [Setup::Checkout, Setup::Keys];
+        let line = describe(&steps);
+        assert!(
+            line.starts_with(&format!("setup {:.1} s = runner", seconds(&steps))),
+            "{line}"
+        );
+        assert!(
+            line.contains("checkout 2.0*") && line.contains("keys"),
+            "{line}"
+        );
+    }
+}
