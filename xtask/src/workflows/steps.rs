@@ -110,7 +110,7 @@ pub fn python_version(job: &Job) -> Option<String> {
 }
 
 /// One thing a generated job does before its first stage. The renderer writes a job's setup
-/// from this list ([`super::render::setup`]), and `compare` prices the same list, so the cost
+/// from this list (`render::setup`), and `compare` prices the same list, so the cost
 /// it charges a job is the cost of the steps the job has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Setup {
