@@ -145,7 +145,7 @@ fn run(command: Command) -> Result<ExitCode> {
             // Also as a file: CI's pass records are cache entries of it, keyed by these keys.
             let text = serde_json::to_string_pretty(&keys)? + "\n";
             std::fs::create_dir_all(ctx.xtask_dir())?;
-            std::fs::write(ctx.xtask_dir().join("keys.json"), &text)?;
+            std::fs::write(ctx.keys_file(), &text)?;
             if json {
                 print!("{text}");
             } else {

@@ -117,6 +117,16 @@ impl Context {
         self.xtask_dir().join("report.json")
     }
 
+    /// `target/xtask/keys.json`: every stage's key, as `cargo xtask keys` last wrote them.
+    pub fn keys_file(&self) -> PathBuf {
+        self.xtask_dir().join("keys.json")
+    }
+
+    /// xtask's own binary as `cargo xtask` builds it (the dev profile).
+    pub fn xtask_binary(&self) -> PathBuf {
+        self.target_dir.join("debug").join("xtask")
+    }
+
     /// `path` relative to the workspace root when it is inside it (how plans show paths).
     pub fn rel(&self, path: &Path) -> PathBuf {
         path.strip_prefix(&self.root)
@@ -162,6 +172,22 @@ impl Context {
         self
     }
 
+    /// The paths of a GitHub runner's checkout, as the workflows name them: relative to the
+    /// checkout, the target directory at cargo's default place, the tools where
+    /// [`tools_dir_from_env`] puts them on a runner (no `XTASK_TOOLS_DIR`, no
+    /// `XDG_CACHE_HOME`). Render them with [`slashed`].
+    pub fn on_runner() -> Context {
+        let tools = TOOLS_UNDER_CACHE
+            .iter()
+            .fold(PathBuf::from("~/.cache"), |dir, part| dir.join(part));
+        Context::new(
+            PathBuf::new(),
+            PathBuf::from(DEFAULT_TARGET),
+            tools,
+            std::iter::empty(),
+        )
+    }
+
     /// The context content keys plan with: this workspace and its flags, but nothing this
     /// machine happens to have — every interpreter of [`PYTHON_VERSIONS`] by its bare name, no
     /// Docker engine, the pinned tools under `<tools>`, `cargo` from PATH, the target
@@ -170,7 +196,7 @@ impl Context {
     pub fn for_keys(&self) -> Context {
         let ctx = Context {
             root: self.root.clone(),
-            target_dir: self.root.join("target"),
+            target_dir: self.root.join(DEFAULT_TARGET),
             tools_dir: PathBuf::from("<tools>"),
             ci: self.ci,
             github_actions: self.github_actions,
@@ -212,6 +238,20 @@ impl Context {
     }
 }
 
+/// cargo's target directory when nothing moves it.
+const DEFAULT_TARGET: &str = "target";
+/// Where the pinned tools live under a cache directory.
+const TOOLS_UNDER_CACHE: [&str; 2] = ["icechunk-xtask", "tools"];
+
+/// A relative path with `/` between its parts, whatever the platform (the workflows' paths).
+pub fn slashed(path: &Path) -> String {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
 /// `XTASK_TOOLS_DIR`, else `$XDG_CACHE_HOME/icechunk-xtask/tools`, else
 /// `~/.cache/icechunk-xtask/tools`.
 fn tools_dir_from_env() -> PathBuf {
@@ -222,7 +262,9 @@ fn tools_dir_from_env() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| std::env::temp_dir().join("cache"));
-    cache.join("icechunk-xtask").join("tools")
+    TOOLS_UNDER_CACHE
+        .iter()
+        .fold(cache, |dir, part| dir.join(part))
 }
 
 /// `python3.X` from PATH, else the newest pyenv install of 3.X (pyenv users keep versions
@@ -316,5 +358,23 @@ pub mod testing {
             false,
             Some(crate::tools::NEXTEST_VERSION),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_names_the_paths_a_local_run_uses_relative_to_its_checkout() {
+        let runner = Context::on_runner();
+        assert_eq!(slashed(&runner.keys_file()), "target/xtask/keys.json");
+        assert_eq!(slashed(&runner.xtask_binary()), "target/debug/xtask");
+        assert_eq!(slashed(&runner.tools_dir), "~/.cache/icechunk-xtask/tools");
+        // The same parts as a machine's own default, under its cache directory.
+        let local = tools_dir_from_env();
+        if std::env::var_os("XTASK_TOOLS_DIR").is_none() {
+            assert!(local.ends_with("icechunk-xtask/tools"), "{}", local.display());
+        }
     }
 }

@@ -5,13 +5,29 @@
 use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, step, step_condition, with_if, xtask_tools};
 use super::yaml::Node;
+use std::path::PathBuf;
+
 use crate::artifacts;
+use crate::context::{Context, slashed};
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins;
 use crate::tools::Tool;
 
-/// Where `cargo xtask` leaves xtask's binary (the workflows set no `CARGO_TARGET_DIR`).
-pub const XTASK_BIN: &str = "target/debug/xtask";
+/// A path of a runner's checkout ([`Context::on_runner`]) as the workflows write it.
+pub fn on_runner(path: impl Fn(&Context) -> PathBuf) -> String {
+    slashed(&path(&Context::on_runner()))
+}
+
+/// Where `cargo xtask` leaves xtask's binary on a runner (the workflows set no
+/// `CARGO_TARGET_DIR`).
+pub fn xtask_bin() -> String {
+    on_runner(Context::xtask_binary)
+}
+
+/// Where an artifact's files are on a runner, as upload and download take it (a directory).
+pub fn artifact_path(artifact: Artifact) -> String {
+    format!("{}/", on_runner(|ctx| artifacts::dir(ctx, artifact)))
+}
 
 /// The cache entry of xtask's binary: one per content of what builds it (its sources, the
 /// workspace's manifest, lock file and cargo config, the toolchain), made by the plan job.
@@ -29,7 +45,7 @@ pub fn xtask_bin_restore(os: Os) -> Node {
     Node::Map(step(
         pins::CACHE_RESTORE,
         vec![
-            ("path", Node::str(XTASK_BIN)),
+            ("path", Node::str(xtask_bin())),
             ("key", Node::str(xtask_bin_key(os))),
             ("fail-on-cache-miss", Node::bool(true)),
         ],
@@ -157,7 +173,6 @@ pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
     step(pins::RUST_CACHE, with)
 }
 
-pub const TOOLS_DIR: &str = "~/.cache/icechunk-xtask/tools";
 /// Stages whose tests keep hypothesis examples between runs.
 const HYPOTHESIS_STAGES: [&str; 2] = ["python-test", "upstream"];
 
@@ -179,7 +194,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
         caches.push(Cache {
             name: "tools",
             id: Some("tools"),
-            path: TOOLS_DIR.to_string(),
+            path: on_runner(|ctx| ctx.tools_dir.clone()),
             key: format!(
                 "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
                 names.join("-")
@@ -232,7 +247,7 @@ pub fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: A
     Cache {
         name: artifact.name(),
         id: Some(artifact.name()),
-        path: format!("target/xtask/artifacts/{}/", artifacts::subdir(artifact)),
+        path: artifact_path(artifact),
         key: format!(
             "artifact-{}-{}-${{{{ steps.keys.outputs.key-{} }}}}",
             artifact.name(),

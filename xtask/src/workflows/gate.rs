@@ -13,10 +13,11 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use super::caches::{XTASK_BIN, rust_cache_for_xtask, xtask_bin_key, xtask_bin_restore};
+use super::caches::{on_runner, rust_cache_for_xtask, xtask_bin, xtask_bin_key, xtask_bin_restore};
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
 use super::yaml::Node;
+use crate::context::Context;
 use crate::graph::{self, Services, Stage};
 use crate::pins;
 
@@ -333,7 +334,7 @@ pub fn plan_job(workflow: &Workflow) -> Node {
         node.extend(step(
             pins::CACHE_RESTORE,
             vec![
-                ("path", Node::str("target/xtask/keys.json")),
+                ("path", Node::str(on_runner(Context::keys_file))),
                 ("key", Node::str(record_key(entry, stage.name))),
                 ("lookup-only", Node::bool(true)),
             ],
@@ -403,7 +404,7 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
             lookup.extend(step(
                 pins::CACHE_RESTORE,
                 vec![
-                    ("path", Node::str(XTASK_BIN)),
+                    ("path", Node::str(xtask_bin())),
                     ("key", Node::str(xtask_bin_key(Os::Linux))),
                     ("lookup-only", Node::bool(true)),
                 ],
@@ -415,7 +416,7 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
                     step(
                         pins::CACHE_SAVE,
                         vec![
-                            ("path", Node::str(XTASK_BIN)),
+                            ("path", Node::str(xtask_bin())),
                             ("key", Node::str(xtask_bin_key(Os::Linux))),
                         ],
                     ),
@@ -434,7 +435,7 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
                     ("env", Node::map([("PLANNED_KEYS", Node::Str(planned))])),
                     (
                         "run",
-                        Node::str(format!("{XTASK_BIN} keys --planned \"$PLANNED_KEYS\"")),
+                        Node::str(format!("{} keys --planned \"$PLANNED_KEYS\"", xtask_bin())),
                     ),
                 ]),
             ));
@@ -465,7 +466,7 @@ pub fn save_steps(workflow: &Workflow) -> Vec<Node> {
         node.extend(step(
             pins::CACHE_SAVE,
             vec![
-                ("path", Node::str("target/xtask/keys.json")),
+                ("path", Node::str(on_runner(Context::keys_file))),
                 ("key", Node::str(record_key(entry, stage.name))),
             ],
         ));

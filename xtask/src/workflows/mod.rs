@@ -283,7 +283,7 @@ mod tests {
                         .collect::<Vec<_>>()
                 };
                 let bin = |s: &serde_yaml_ng::Value| {
-                    s["with"]["path"].as_str() == Some(caches::XTASK_BIN)
+                    s["with"]["path"].as_str() == Some(caches::xtask_bin().as_str())
                 };
                 let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
                 if job == gate::PLAN {
@@ -308,7 +308,7 @@ mod tests {
                         "{name}: {job}"
                     );
                     assert!(
-                        runs.iter().any(|r| r.starts_with(caches::XTASK_BIN)),
+                        runs.iter().any(|r| r.starts_with(&caches::xtask_bin())),
                         "{name}: {job}: {runs:?}"
                     );
                 }

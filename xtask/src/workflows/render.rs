@@ -3,7 +3,8 @@
 //! written once, in [`super::jobs`], and never by hand.
 
 use super::caches::{
-    Cache, TOOLS_DIR, XTASK_BIN, artifact_cache, caches, rust_cache, xtask_bin_restore,
+    Cache, artifact_cache, artifact_path, caches, on_runner, rust_cache, xtask_bin,
+    xtask_bin_restore,
 };
 use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
@@ -11,7 +12,6 @@ use super::steps::{
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
-use crate::artifacts;
 use crate::graph::{Artifact, Stage, StageId};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
@@ -351,13 +351,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
                 pins::DOWNLOAD_ARTIFACT,
                 vec![
                     ("name", Node::str(format!("{}-{os}", artifact.name()))),
-                    (
-                        "path",
-                        Node::str(format!(
-                            "target/xtask/artifacts/{}/",
-                            artifacts::subdir(artifact)
-                        )),
-                    ),
+                    ("path", Node::str(artifact_path(artifact))),
                     ("github-token", Node::str("${{ github.token }}")),
                     ("run-id", Node::str("${{ github.run_id }}")),
                 ],
@@ -393,9 +387,9 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         .collect();
     // How this job's steps call xtask.
     let xtask = if uses_plans_xtask(workflow, job) {
-        XTASK_BIN
+        xtask_bin()
     } else {
-        "cargo xtask"
+        "cargo xtask".to_string()
     };
     let caches = caches(workflow, job, &stages, python_version(job).is_some());
     let reused = reused(job);
@@ -424,13 +418,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         for artifact in stage.produces.iter().filter(|a| job.shares(**a)) {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name()))),
-                (
-                    "path",
-                    Node::str(format!(
-                        "target/xtask/artifacts/{}/",
-                        artifacts::subdir(*artifact)
-                    )),
-                ),
+                ("path", Node::str(artifact_path(*artifact))),
                 ("retention-days", Node::int(3)),
                 ("if-no-files-found", Node::str("error")),
                 // A re-run of this job replaces what the first attempt uploaded.
@@ -464,7 +452,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         .any(|s| s.consumes.contains(&Artifact::Wheels))
     {
         // Pruned before it is saved: what `uv cache prune --ci` keeps is what pays to restore.
-        let uv = format!("{TOOLS_DIR}/uv-{}/bin/uv", Tool::Uv.version());
+        let uv = on_runner(|ctx| Tool::Uv.program(ctx));
         out.push(Node::map([
             ("if", Node::str(format!("always() && {ON_MAIN}"))),
             ("run", Node::str(format!("{uv} cache prune --ci"))),
