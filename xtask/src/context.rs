@@ -374,7 +374,11 @@ mod tests {
         // The same parts as a machine's own default, under its cache directory.
         let local = tools_dir_from_env();
         if std::env::var_os("XTASK_TOOLS_DIR").is_none() {
-            assert!(local.ends_with("icechunk-xtask/tools"), "{}", local.display());
+            assert!(
+                local.ends_with("icechunk-xtask/tools"),
+                "{}",
+                local.display()
+            );
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn jobs_table() -> String {
                         job.os.runner(),
                         match job.pythons {
                             Pythons::Every => " (every Python)",
+                            Pythons::Newest => " (the newest Python)",
                             Pythons::Default => "",
                         }
                     ),

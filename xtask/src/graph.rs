@@ -125,7 +125,26 @@ pub struct Stage {
     /// The flags `cargo xtask ci` runs this stage with.
     pub ci_args: &'static [&'static str],
     pub schedule: Schedule,
+    /// The rustup components its commands run (clippy-driver is in `clippy`).
+    pub rust_components: &'static [&'static str],
+    /// What its runs keep for the next (the workflows cache it per job).
+    pub keeps: &'static [Kept],
 }
+
+/// A directory a stage keeps between runs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// The cache's name in the workflows.
+    pub name: &'static str,
+    /// Relative to the workspace root, ending in `/`.
+    pub path: &'static str,
+}
+
+/// Hypothesis's database of the examples that failed, which it tries first next time.
+const HYPOTHESIS: Kept = Kept {
+    name: "hypothesis",
+    path: "icechunk-python/.hypothesis/",
+};
 
 impl Stage {
     /// Parse `args` against this stage's flags.
@@ -266,6 +285,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &["clippy", "rustfmt"],
+        keeps: &[],
     },
     Stage {
         id: StageId::LintWorkflows,
@@ -289,6 +310,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::Codespell,
@@ -308,6 +331,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::BuildArtifacts,
@@ -330,6 +355,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &["clippy"],
+        keeps: &[],
     },
     Stage {
         id: StageId::TestUnit,
@@ -351,6 +378,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[PARTITION],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::DockerUp,
@@ -380,6 +409,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[BACKEND],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::TestFull,
@@ -400,6 +431,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[PARTITION],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::BuildWheels,
@@ -422,6 +455,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::PythonLint,
@@ -442,6 +477,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[],
         ci_args: &[],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
     },
     Stage {
         id: StageId::PythonTest,
@@ -464,6 +501,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[SERVICES_FULL, PYTHON],
         ci_args: &["--full"],
         schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[HYPOTHESIS],
     },
     Stage {
         id: StageId::Upstream,
@@ -486,6 +525,8 @@ pub static STAGES: &[Stage] = &[
         flags: &[INDEX_URL],
         ci_args: &[],
         schedule: Schedule::Scheduled,
+        rust_components: &[],
+        keeps: &[HYPOTHESIS],
     },
 ];
 

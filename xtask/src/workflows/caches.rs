@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::artifacts;
 use crate::context::{Context, slashed};
-use crate::graph::{Artifact, Services, Stage};
+use crate::graph::{Artifact, Kept, Services, Stage};
 use crate::pins;
 use crate::tools::Tool;
 
@@ -173,11 +173,8 @@ pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
     step(pins::RUST_CACHE, with)
 }
 
-/// Stages whose tests keep hypothesis examples between runs.
-const HYPOTHESIS_STAGES: [&str; 2] = ["python-test", "upstream"];
-
 /// The caches a job restores at its start and saves at its end: the tools xtask installs, uv's
-/// downloads for the Python stages, hypothesis's examples.
+/// downloads for the Python stages, what a stage keeps between runs (hypothesis's examples).
 pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
     let os = job.os.platform();
     let mut caches = Vec::new();
@@ -224,16 +221,22 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             save: Save::OnMain,
         });
     }
-    if stages.iter().any(|s| HYPOTHESIS_STAGES.contains(&s.name)) {
-        let prefix = format!("hypothesis-{os}-{}-", job.key);
+    let mut kept: Vec<&Kept> = Vec::new();
+    for k in stages.iter().flat_map(|s| s.keeps) {
+        if !kept.contains(&k) {
+            kept.push(k);
+        }
+    }
+    for k in kept {
+        let prefix = format!("{}-{os}-{}-", k.name, job.key);
         caches.push(Cache {
-            name: "hypothesis",
+            name: k.name,
             id: None,
-            path: "icechunk-python/.hypothesis/".to_string(),
+            path: k.path.to_string(),
             key: format!("{prefix}${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"),
             restore_prefix: Some(prefix),
             condition: None,
-            // Saved after failures too: a failing example is what the cache is for.
+            // Saved after failures too: what a failed run found is what it keeps.
             save: Save::Always,
         });
     }

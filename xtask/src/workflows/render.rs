@@ -12,7 +12,7 @@ use super::steps::{
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
-use crate::graph::{Artifact, Stage, StageId};
+use crate::graph::{Artifact, Stage};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
 
@@ -254,16 +254,13 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     Node::Map(node)
 }
 
-/// The rustup components a job's stages run: rustfmt for lint-rust, and clippy-driver for both
-/// builds that compile the workspace with it (lint-rust's and the nextest archive).
+/// The rustup components a job's stages run, each once, in stage order.
 fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
-    let has = |id: StageId| stages.iter().any(|s| s.id == id);
     let mut components = Vec::new();
-    if has(StageId::LintRust) || has(StageId::BuildArtifacts) {
-        components.push("clippy");
-    }
-    if has(StageId::LintRust) {
-        components.push("rustfmt");
+    for component in stages.iter().flat_map(|s| s.rust_components) {
+        if !components.contains(component) {
+            components.push(*component);
+        }
     }
     components
 }

@@ -99,13 +99,11 @@ pub fn python_version(job: &Job) -> Option<String> {
     if !python_stage && !xtask_tools(job).iter().any(|t| t.needs_python()) {
         return None;
     }
-    Some(if job.pythons == Pythons::Every {
+    Some(match job.pythons {
         // setup-python installs each line; the last is the default `python`.
-        PYTHON_VERSIONS.join("\n")
-    } else if job.stages.contains(&"upstream") {
-        PYTHON_VERSIONS[PYTHON_VERSIONS.len() - 1].to_string()
-    } else {
-        PYTHON_VERSIONS[0].to_string()
+        Pythons::Every => PYTHON_VERSIONS.join("\n"),
+        Pythons::Newest => PYTHON_VERSIONS[PYTHON_VERSIONS.len() - 1].to_string(),
+        Pythons::Default => PYTHON_VERSIONS[0].to_string(),
     })
 }
 
