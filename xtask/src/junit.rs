@@ -277,15 +277,20 @@ fn build(reader: &mut quick_xml::Reader<&[u8]>) -> Result<Element> {
     let mut open = vec![Element::default()];
     loop {
         let event = reader.read_event()?;
+        // The depth of an element that starts here (the root's is 1).
+        let depth = open.len();
         let Some(top) = open.last_mut() else {
             bail!("an end tag without its start");
         };
         match event {
             Event::Start(tag) => {
-                ensure!(open.len() <= MAX_DEPTH, "elements nested too deeply");
+                ensure!(depth < MAX_DEPTH, "elements nested too deeply");
                 open.push(element(&tag)?);
             }
-            Event::Empty(tag) => top.children.push(element(&tag)?),
+            Event::Empty(tag) => {
+                ensure!(depth < MAX_DEPTH, "elements nested too deeply");
+                top.children.push(element(&tag)?);
+            }
             Event::End(_) => {
                 let done = open.pop().filter(|_| !open.is_empty());
                 let (Some(done), Some(parent)) = (done, open.last_mut()) else {
@@ -695,6 +700,14 @@ tests/test_x.py:14: AssertionError</failure></testcase></testsuite></testsuites>
         for xml in &cases {
             assert!(failures(xml).is_err(), "accepted {xml:?}");
         }
+        // Nesting: 63 levels are read, the 64th is refused, an empty element included.
+        let nested = |open: usize, inner: &str| {
+            format!("{}{inner}{}", "<a>".repeat(open), "</a>".repeat(open))
+        };
+        assert!(failures(&nested(63, "")).is_ok());
+        assert!(failures(&nested(64, "")).is_err());
+        assert!(failures(&nested(62, "<b/>")).is_ok());
+        assert!(failures(&nested(63, "<b/>")).is_err());
         let error = format!("{:#}", failures("<a>\n<b>&bogus;</b></a>").err().unwrap());
         assert!(
             error.contains("line 2") && error.contains("&bogus;"),
