@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::cmd::Cmd;
 use crate::plan::{Action, Outcome, Runner};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 
 /// Bytes of a test's detail in the summary; a captured output's tail gets half of it.
 const DETAIL_LIMIT: usize = 4096;
@@ -256,18 +256,21 @@ impl Element {
 /// names the line it was found on.
 fn document(xml: &str) -> Result<Element> {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let tree = build(&mut reader).with_context(|| {
-        let at = usize::try_from(reader.error_position().max(reader.buffer_position()))
-            .unwrap_or(usize::MAX);
-        let line = xml
-            .as_bytes()
-            .iter()
-            .take(at)
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1;
-        format!("malformed JUnit XML (line {line})")
-    })?;
+    // quick-xml's messages repeat the error they wrap: one line, not the chain.
+    let tree = build(&mut reader)
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| {
+            let at = usize::try_from(reader.error_position().max(reader.buffer_position()))
+                .unwrap_or(usize::MAX);
+            let line = xml
+                .as_bytes()
+                .iter()
+                .take(at)
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            format!("malformed JUnit XML (line {line})")
+        })?;
     Ok(tree)
 }
 
@@ -713,6 +716,9 @@ tests/test_x.py:14: AssertionError</failure></testcase></testsuite></testsuites>
             error.contains("line 2") && error.contains("&bogus;"),
             "{error}"
         );
+        // A mismatched end tag is said once.
+        let error = format!("{:#}", failures("<a><b></c></a>").err().unwrap());
+        assert_eq!(error.matches("</c>").count(), 1, "{error}");
         // Every truncation of a real report is an error, never a panic.
         for (cut, _) in NEXTEST.char_indices().filter(|(i, _)| i % 7 == 0) {
             assert!(

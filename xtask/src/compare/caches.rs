@@ -133,6 +133,7 @@ mod tests {
                 .collect(),
             setup: vec![],
             entry: None,
+            rendered: None,
         };
         assert_eq!(
             builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),

@@ -44,6 +44,9 @@ pub struct Job {
     /// The pipeline workflow it belongs to and its entry there (whose rule decides whether it
     /// runs); none for the per-job variant.
     pub entry: Option<(&'static str, String)>,
+    /// The workflow file and key of the job it runs as (none for the per-job variant), whose
+    /// steps its setup is.
+    pub rendered: Option<(&'static str, &'static str)>,
 }
 
 impl PartialOrd for Variant {
@@ -87,7 +90,8 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
         .flat_map(|file| instances(file).into_iter().map(move |i| (*file, i)))
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
-            setup: crate::workflows::setup(&i),
+            setup: crate::workflows::setup(i.file, i.job, &i.calls),
+            rendered: Some((i.file, i.job)),
             entry: Some((file, i.entry)),
             name: i.name,
             needs: i.needs,
@@ -201,6 +205,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             calls,
             setup: job.setup.clone(),
             entry: None,
+            rendered: None,
         })
     });
     for job in without_builds {
@@ -222,8 +227,9 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             .collect();
         if pythons.len() < 2 {
             out.push(Job {
-                setup: setup::per_job(&job.setup, None),
+                setup: setup::per_job(&job.setup, &calls, None),
                 entry: None,
+                rendered: None,
                 name: job.name,
                 needs: vec![],
                 calls,
@@ -231,7 +237,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             continue;
         }
         for python in pythons {
-            let calls = calls
+            let calls: Vec<(String, StageArgs)> = calls
                 .iter()
                 .map(|(c, args)| {
                     let mut args = args.clone();
@@ -244,9 +250,10 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             out.push(Job {
                 name: format!("{} ({python})", job.name),
                 needs: vec![],
+                setup: setup::per_job(&job.setup, &calls, Some(1)),
                 calls,
-                setup: setup::per_job(&job.setup, Some(1)),
                 entry: None,
+                rendered: None,
             });
         }
     }
@@ -284,12 +291,19 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
             if !decided.iter().any(|(_, runs)| *runs == Some(true)) {
                 return None;
             }
+            let calls: Vec<(String, StageArgs)> = decided
+                .into_iter()
+                .filter(|(_, runs)| *runs != Some(false))
+                .map(|(call, _)| call)
+                .collect();
+            // The steps the plan switches off are not paid for.
+            let setup = match job.rendered {
+                Some((file, key)) => crate::workflows::setup(file, key, &calls),
+                None => job.setup.clone(),
+            };
             Some(Job {
-                calls: decided
-                    .into_iter()
-                    .filter(|(_, runs)| *runs != Some(false))
-                    .map(|(call, _)| call)
-                    .collect(),
+                calls,
+                setup,
                 ..job.clone()
             })
         })

@@ -4,8 +4,9 @@
 //! executed under act", says how); where act runs a stand-in or nothing (runner start-up,
 //! checkout, the toolchain, nextest's install), it is an estimate and says so.
 
-use crate::graph::Artifact;
-use crate::workflows::Setup;
+use crate::graph::{self, Artifact, Stage, StageArgs};
+use crate::tools::Tool;
+use crate::workflows::{Setup, TOOLS_CACHE};
 
 /// Where a price comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +65,8 @@ pub fn price(step: Setup) -> (f64, Source) {
         Setup::XtaskBinary => (0.3, Act),
         // Median of ten hits; the Python jobs' took 17-28 s, as act's jobs share one HOME and
         // their entry held every tool the run had installed (117 MB, against 45 MB).
-        Setup::Cache("tools") => (2.3, Act),
-        Setup::Cache("hypothesis") => (0.2, Act),
+        Setup::Cache(TOOLS_CACHE) => (2.3, Act),
+        // uv's (4 hits, 0.23-0.27 s) and hypothesis's (2 hits, 0.18-0.19 s).
         Setup::Cache(_) => (0.3, Act),
         // Most of it passes before the transfer starts (the transfer itself takes under a
         // second); GitHub's may be shorter.
@@ -115,19 +116,33 @@ fn name(step: Setup) -> String {
     }
 }
 
-/// The setup of a per-job job made from a shared one: it downloads nothing, computes no keys, and it builds what
-/// it consumes itself, so it restores the workspace's Rust cache and compiles xtask where the
-/// shared job restored the plan's binary; `pythons` interpreters when it was split per
+/// The setup of a per-job job that runs `calls`, made from the shared job it comes from: it
+/// downloads nothing and computes no keys; it compiles xtask, with the workspace's Rust cache
+/// when one of its calls compiles (it builds what the shared job downloaded) and xtask's
+/// otherwise; nextest only when a call runs it; `pythons` interpreters when it was split per
 /// interpreter.
-pub fn per_job(shared: &[Setup], pythons: Option<usize>) -> Vec<Setup> {
+pub fn per_job(
+    shared: &[Setup],
+    calls: &[(String, StageArgs)],
+    pythons: Option<usize>,
+) -> Vec<Setup> {
+    let stages: Vec<&Stage> = calls
+        .iter()
+        .filter_map(|(c, _)| graph::stage(c).ok())
+        .collect();
+    let compiles = stages.iter().any(|s| s.inputs.toolchain);
+    let nextest = stages.iter().any(|s| s.tools.contains(&Tool::Nextest));
     let mut out = Vec::new();
     for step in shared {
         match *step {
             Setup::Download(_) | Setup::Keys | Setup::BuildXtask => {}
             Setup::XtaskBinary | Setup::RustCache { .. } => {
-                out.push(Setup::RustCache { workspace: true });
+                out.push(Setup::RustCache {
+                    workspace: compiles,
+                });
                 out.push(Setup::BuildXtask);
             }
+            Setup::Nextest if !nextest => {}
             Setup::Python(n) => out.push(Setup::Python(pythons.unwrap_or(n))),
             other => out.push(other),
         }
@@ -149,8 +164,12 @@ mod tests {
             Setup::Cache("uv"),
             Setup::Download(Artifact::Wheels),
         ];
+        let calls: Vec<(String, StageArgs)> = ["build-wheels", "python-test"]
+            .iter()
+            .map(|c| (c.to_string(), StageArgs::default()))
+            .collect();
         assert_eq!(
-            per_job(&shared, Some(1)),
+            per_job(&shared, &calls, Some(1)),
             vec![
                 Setup::Checkout,
                 Setup::Toolchain,
@@ -160,9 +179,19 @@ mod tests {
                 Setup::Cache("uv"),
             ]
         );
-        assert!(
-            seconds(&per_job(&shared, Some(1)))
-                > seconds(&shared) - price(Setup::Download(Artifact::Wheels)).0
+        // A job that builds nothing restores only xtask's Rust cache, and no nextest.
+        let codespell = [("codespell".to_string(), StageArgs::default())];
+        assert_eq!(
+            per_job(
+                &[Setup::Checkout, Setup::XtaskBinary, Setup::Nextest],
+                &codespell,
+                None
+            ),
+            vec![
+                Setup::Checkout,
+                Setup::RustCache { workspace: false },
+                Setup::BuildXtask
+            ]
         );
     }
 
@@ -174,8 +203,9 @@ mod tests {
             line.starts_with(&format!("setup {:.1} s = runner", seconds(&steps))),
             "{line}"
         );
+        let checkout = format!("checkout {:.1}*", price(Setup::Checkout).0);
         assert!(
-            line.contains("checkout 2.0*") && line.contains("keys"),
+            line.contains(&checkout) && line.contains("keys 0.3 "),
             "{line}"
         );
     }

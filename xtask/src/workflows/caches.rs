@@ -3,7 +3,7 @@
 //! Rust caches, and xtask's binary, which the plan job makes once per run.
 
 use super::jobs::{Job, Os, Trigger, Workflow};
-use super::steps::{ON_MAIN, step, step_condition, with_if, xtask_tools};
+use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
 use super::yaml::Node;
 use std::path::PathBuf;
 
@@ -189,8 +189,8 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             })
             .collect();
         caches.push(Cache {
-            name: "tools",
-            id: Some("tools"),
+            name: TOOLS_CACHE,
+            id: Some(TOOLS_CACHE),
             path: on_runner(|ctx| ctx.tools_dir.clone()),
             key: format!(
                 "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",

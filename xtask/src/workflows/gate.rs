@@ -187,20 +187,17 @@ pub fn runs(stage: &Stage) -> Runs {
 }
 
 /// One way a stage of a gated entry comes to run on a pull request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Term {
     /// Every time.
     Always,
     /// The pass record of `stage` in `entry` is missing (its key has not passed on main).
-    Missing {
-        entry: &'static str,
-        stage: &'static str,
-    },
+    Missing { entry: String, stage: &'static str },
 }
 
 impl Term {
     /// The term as an expression over the plan job's lookups.
-    fn expression(self) -> String {
+    fn expression(&self) -> String {
         match self {
             Term::Always => "true".to_string(),
             Term::Missing { entry, stage } => format!(
@@ -211,23 +208,19 @@ impl Term {
     }
 }
 
-/// The plan's rule: `stage` of `entry` runs on a pull request when one of these terms holds
-/// (none: it runs with its job). The plan job renders it ([`plan_job`]); compare evaluates it
-/// ([`stage_runs`]).
-fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<Term> {
+/// The plan's rule: `None` for a stage that runs with its job (docker-up); otherwise the terms
+/// of which one must hold for `stage` of `entry` to run on a pull request (none: it never
+/// does). The plan job renders it ([`plan_job`]); compare evaluates it ([`stage_runs`]).
+fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Term>> {
     match runs(stage) {
         Runs::WhenKeyChanged => {
-            let entry = entry_keys(workflow).into_iter().find(|k| *k == entry);
-            return entry
-                .map(|entry| Term::Missing {
-                    entry,
-                    stage: stage.name,
-                })
-                .into_iter()
-                .collect();
+            return Some(vec![Term::Missing {
+                entry: entry.to_string(),
+                stage: stage.name,
+            }]);
         }
-        Runs::WithItsJob => return Vec::new(),
-        Runs::Always => return vec![Term::Always],
+        Runs::WithItsJob => return None,
+        Runs::Always => return Some(vec![Term::Always]),
         Runs::ForConsumers => {}
     }
     // A build runs when a job that downloads what it builds runs.
@@ -240,21 +233,19 @@ fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<Term> {
             .into_iter()
             .filter(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
         {
-            for term in stage_terms(workflow, other, consumer) {
+            for term in stage_terms(workflow, other, consumer).into_iter().flatten() {
                 if !terms.contains(&term) {
                     terms.push(term);
                 }
             }
         }
     }
-    terms
+    Some(terms)
 }
 
 fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
-    stage_terms(workflow, entry, stage)
-        .into_iter()
-        .map(Term::expression)
-        .collect()
+    let terms = stage_terms(workflow, entry, stage).unwrap_or_default();
+    terms.iter().map(Term::expression).collect()
 }
 
 /// Whether `stage` of `entry` runs on a pull request whose records say `passed(entry, stage)`:
@@ -265,10 +256,7 @@ pub fn stage_runs(
     stage: &Stage,
     passed: &dyn Fn(&str, &str) -> bool,
 ) -> Option<bool> {
-    let terms = stage_terms(workflow, entry, stage);
-    if terms.is_empty() {
-        return None;
-    }
+    let terms = stage_terms(workflow, entry, stage)?;
     Some(terms.iter().any(|term| match term {
         Term::Always => true,
         Term::Missing { entry, stage } => !passed(entry, stage),
@@ -427,7 +415,7 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
             ));
         }
         Some(planned) => {
-            steps.push((Some(Setup::XtaskBinary), xtask_bin_restore(Os::Linux)));
+            steps.push((None, xtask_bin_restore(Os::Linux)));
             steps.push((
                 None,
                 Node::map([
@@ -633,7 +621,7 @@ mod tests {
             .into_iter()
             .map(|(entry, stage)| {
                 let term = Term::Missing {
-                    entry,
+                    entry: entry.to_string(),
                     stage: stage.name,
                 }
                 .expression();

@@ -12,13 +12,14 @@ pub(crate) mod render;
 mod steps;
 mod yaml;
 
-pub use steps::Setup;
+pub use steps::{Setup, TOOLS_CACHE};
 
 use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::graph::StageArgs;
 use crate::plan::{Action, Outcome, Runner};
 
 pub const DIR: &str = ".github/workflows";
@@ -58,14 +59,14 @@ pub fn stale(root: &Path) -> Result<Vec<String>> {
     Ok(stale)
 }
 
-/// What the job `instance` stands for does before its first stage, as its workflow renders it:
-/// a step that its caller's switches turn off (`if: inputs.<stage>`, a stage the instance does
-/// not run) is left out.
-pub fn setup(instance: &jobs::Instance) -> Vec<Setup> {
+/// What the job `job` of the workflow `file` does before its first stage, as the workflow
+/// renders it, when it runs `calls`: a step that a caller's switches turn off (`if:
+/// inputs.<stage>`, a stage not among `calls`) is left out.
+pub fn setup(file: &str, job: &str, calls: &[(String, StageArgs)]) -> Vec<Setup> {
     let all = jobs::workflows();
-    let found = all.iter().find(|w| w.file == instance.file).and_then(|w| {
+    let found = all.iter().find(|w| w.file == file).and_then(|w| {
         w.jobs()
-            .find(|j| j.key == instance.job)
+            .find(|j| j.key == job)
             .map(|job| render::setup(w, job))
     });
     let on = |node: &Option<yaml::Node>| {
@@ -82,7 +83,7 @@ pub fn setup(instance: &jobs::Instance) -> Vec<Setup> {
         switches.is_none_or(|names| {
             names
                 .iter()
-                .any(|name| instance.calls.iter().any(|(call, _)| call == name))
+                .any(|name| calls.iter().any(|(call, _)| call == name))
         })
     };
     found

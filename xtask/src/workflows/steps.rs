@@ -107,6 +107,9 @@ pub fn python_version(job: &Job) -> Option<String> {
     })
 }
 
+/// The name of the cache of the tools xtask installs.
+pub const TOOLS_CACHE: &str = "tools";
+
 /// One thing a generated job does before its first stage. The renderer writes a job's setup
 /// from this list (`render::setup`), and `compare` prices the same list, so the cost
 /// it charges a job is the cost of the steps the job has.
