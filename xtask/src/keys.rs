@@ -585,14 +585,14 @@ mod tests {
             ctx.root.clone(),
             "/elsewhere/target".into(),
             "/home/someone/.cache/tools".into(),
-            [("CARGO".to_string(), "/opt/rust/bin/cargo".to_string())],
+            [("CARGO".to_string(), "/elsewhere/rust/bin/cargo".to_string())],
         )
         .with_facts(
             crate::pins::PYTHON_VERSIONS
                 .iter()
                 .map(|v| crate::context::Interpreter {
                     version: v.to_string(),
-                    path: format!("/opt/python{v}/bin/python{v}").into(),
+                    path: format!("/elsewhere/python{v}/bin/python{v}").into(),
                 })
                 .collect(),
             true,

@@ -93,7 +93,7 @@ fn record(line: &str, root: &Path, tools: &Path, out: &mut Accesses) {
         }
         _ => (true, true),
     };
-    // What an open returned, as strace resolved it (`= 3</work/repo/file>`): the real path.
+    // What an open returned, as strace resolved it (`= 3</src/repo/file>`): the real path.
     let opened = rest
         .rsplit_once(") = ")
         .and_then(|(_, ret)| decoded(ret))
@@ -218,7 +218,7 @@ fn unquote(arg: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The path strace decoded for a file descriptor: `AT_FDCWD</work/repo>` → `/work/repo`.
+/// The path strace decoded for a file descriptor: `AT_FDCWD</src/repo>` → `/src/repo`.
 fn decoded(arg: &str) -> Option<String> {
     let start = arg.find('<')?;
     let end = arg.rfind('>')?;
