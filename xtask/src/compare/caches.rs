@@ -132,8 +132,7 @@ mod tests {
                 .map(|c| (c.to_string(), StageArgs::default()))
                 .collect(),
             setup: vec![],
-            entry: None,
-            rendered: None,
+            origin: None,
         };
         assert_eq!(
             builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),

@@ -41,12 +41,19 @@ pub struct Job {
     pub calls: Vec<(String, StageArgs)>,
     /// What it does before its first call.
     pub setup: Vec<Setup>,
-    /// The pipeline workflow it belongs to and its entry there (whose rule decides whether it
-    /// runs); none for the per-job variant.
-    pub entry: Option<(&'static str, String)>,
-    /// The workflow file and key of the job it runs as (none for the per-job variant), whose
-    /// steps its setup is.
-    pub rendered: Option<(&'static str, &'static str)>,
+    /// Where a shared job comes from; none for the per-job variant.
+    pub origin: Option<Origin>,
+}
+
+/// A shared job's place in the workflows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// The pipeline workflow and its entry, whose rule decides whether the job runs.
+    pub pipeline: &'static str,
+    pub entry: String,
+    /// The workflow file that holds the job and its key there, whose steps its setup is.
+    pub file: &'static str,
+    pub job: &'static str,
 }
 
 impl PartialOrd for Variant {
@@ -91,8 +98,12 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
             setup: crate::workflows::setup(i.file, i.job, &i.calls),
-            rendered: Some((i.file, i.job)),
-            entry: Some((file, i.entry)),
+            origin: Some(Origin {
+                pipeline: file,
+                entry: i.entry,
+                file: i.file,
+                job: i.job,
+            }),
             name: i.name,
             needs: i.needs,
             calls: i.calls,
@@ -204,8 +215,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             needs: vec![],
             calls,
             setup: job.setup.clone(),
-            entry: None,
-            rendered: None,
+            origin: None,
         })
     });
     for job in without_builds {
@@ -228,8 +238,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
         if pythons.len() < 2 {
             out.push(Job {
                 setup: setup::per_job(&job.setup, &calls, None),
-                entry: None,
-                rendered: None,
+                origin: None,
                 name: job.name,
                 needs: vec![],
                 calls,
@@ -252,8 +261,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
                 needs: vec![],
                 setup: setup::per_job(&job.setup, &calls, Some(1)),
                 calls,
-                entry: None,
-                rendered: None,
+                origin: None,
             });
         }
     }
@@ -269,15 +277,15 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
     let passed = |_entry: &str, stage: &str| !changed.contains(stage);
     let runs = |job: &Job, call: &str| -> Option<bool> {
         let stage = graph::stage(call).ok()?;
-        let Some((file, entry)) = &job.entry else {
+        let Some(origin) = &job.origin else {
             return Some(true);
         };
         match all
             .iter()
-            .find(|w| w.file == *file)
+            .find(|w| w.file == origin.pipeline)
             .filter(|w| gate::gated(w))
         {
-            Some(workflow) => gate::stage_runs(workflow, entry, stage, &passed),
+            Some(workflow) => gate::stage_runs(workflow, &origin.entry, stage, &passed),
             None => Some(true),
         }
     };
@@ -297,8 +305,8 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
                 .map(|(call, _)| call)
                 .collect();
             // The steps the plan switches off are not paid for.
-            let setup = match job.rendered {
-                Some((file, key)) => crate::workflows::setup(file, key, &calls),
+            let setup = match &job.origin {
+                Some(origin) => crate::workflows::setup(origin.file, origin.job, &calls),
                 None => job.setup.clone(),
             };
             Some(Job {

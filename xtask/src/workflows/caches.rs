@@ -2,11 +2,11 @@
 //! tools xtask installs, uv's downloads, hypothesis's examples, artifacts by content key), the
 //! Rust caches, and xtask's binary, which the plan job makes once per run.
 
+use std::path::PathBuf;
+
 use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
 use super::yaml::Node;
-use std::path::PathBuf;
-
 use crate::artifacts;
 use crate::context::{Context, slashed};
 use crate::graph::{Artifact, Kept, Services, Stage};
