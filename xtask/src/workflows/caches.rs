@@ -124,9 +124,7 @@ impl Cache {
 /// xtask, whose dependencies all such jobs share in one small cache that only the plan job
 /// saves.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
-    // The stages that compile are those whose inputs include the toolchain.
-    let compiles = job.stages().any(|s| s.inputs.toolchain);
-    if !compiles {
+    if !job.compiles() {
         return rust_cache_for_xtask(job.os, false);
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);

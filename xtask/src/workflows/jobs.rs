@@ -53,6 +53,11 @@ impl Job {
             .filter_map(|name| graph::stage(name).ok())
     }
 
+    /// Whether its stages compile the workspace (their inputs include the toolchain).
+    pub fn compiles(&self) -> bool {
+        self.stages().any(|s| s.inputs.toolchain)
+    }
+
     /// The artifacts it builds and those it takes from other jobs.
     pub fn produces(&self) -> Vec<Artifact> {
         self.stages()

@@ -311,9 +311,10 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     if uses_plans_xtask(workflow, job) {
         out.push((Setup::XtaskBinary, Some(xtask_bin_restore(job.os))));
     } else {
-        let workspace = stages.iter().any(|s| s.inputs.toolchain);
         out.push((
-            Setup::RustCache { workspace },
+            Setup::RustCache {
+                workspace: job.compiles(),
+            },
             Some(Node::Map(rust_cache(workflow, job))),
         ));
         out.push((Setup::BuildXtask, None));

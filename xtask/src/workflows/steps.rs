@@ -30,7 +30,7 @@ pub fn uses_plans_xtask(workflow: &Workflow, job: &Job) -> bool {
             !callers.is_empty() && callers.iter().all(|t| matches!(t, Trigger::Pipeline))
         }
     };
-    under_plan && job.os == Os::Linux && !job.stages().any(|s| s.inputs.toolchain)
+    under_plan && job.os == Os::Linux && !job.compiles()
 }
 
 /// The condition under which a step that serves `stages` runs: always, or when a switch of the
