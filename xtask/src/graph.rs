@@ -44,6 +44,16 @@ impl Artifact {
         }
     }
 
+    /// The directory of sources the artifact holds byte-for-byte copies of, when it has one:
+    /// its build may then repack the artifact of an earlier build whose other sources were the
+    /// same instead of compiling (the wheel's Python package, which maturin copies).
+    pub fn copied_sources(self) -> Option<&'static str> {
+        match self {
+            Artifact::RustTests => None,
+            Artifact::Wheels => Some(PYTHON_PACKAGE_SOURCES),
+        }
+    }
+
     /// The one stage that produces this artifact.
     pub fn producer(self) -> &'static Stage {
         let name = self.producer_name();
@@ -226,6 +236,9 @@ const RUST_TEST_READS: &[&str] = &[
     "icechunk-python/src",
     "workspace-hack",
 ];
+/// The Python package's sources, which maturin copies into the wheel (pyproject.toml's
+/// `python-source`).
+const PYTHON_PACKAGE_SOURCES: &str = "icechunk-python/python";
 /// What the wheel is built from (also its manifest's sources): maturin reads every member's
 /// manifest (`cargo metadata`), the README the package's metadata embeds, and .gitignore.
 const WHEEL_SOURCES: &[&str] = &[
@@ -240,13 +253,13 @@ const WHEEL_SOURCES: &[&str] = &[
     "icechunk-python/pyo3-config.txt",
     "icechunk-python/README.md",
     "icechunk-python/src",
-    "icechunk-python/python",
+    PYTHON_PACKAGE_SOURCES,
     "workspace-hack",
     "xtask/Cargo.toml",
 ];
 /// What the Python checks read, besides the wheel.
 const PYTHON_SOURCES: &[&str] = &[
-    "icechunk-python/python",
+    PYTHON_PACKAGE_SOURCES,
     "icechunk-python/tests",
     "icechunk-python/pyproject.toml",
     "icechunk-python/requirements",
@@ -256,7 +269,7 @@ const PYTHON_SOURCES: &[&str] = &[
 /// What the Python lints read: the Python sources, and .gitignore, which ruff follows to pick
 /// the files it checks.
 const PYTHON_LINT_SOURCES: &[&str] = &[
-    "icechunk-python/python",
+    PYTHON_PACKAGE_SOURCES,
     "icechunk-python/tests",
     "icechunk-python/pyproject.toml",
     "icechunk-python/requirements",

@@ -71,6 +71,20 @@ pub struct Manifest {
     pub env: String,
     pub files: Vec<FileDigest>,
     pub built_at_unix: u64,
+    /// For an artifact with [`Artifact::copied_sources`]: what a later build may reuse when
+    /// only those sources change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled_part: Option<CompiledPart>,
+}
+
+/// The part of an artifact that was compiled, apart from the members that are byte-for-byte
+/// copies of its [`Artifact::copied_sources`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompiledPart {
+    /// The hash of the artifact's sources other than the copied ones, as [`Sources`] hashes.
+    pub source_hash: String,
+    /// The members that copy a source file, by their name in the artifact.
+    pub copied: Vec<String>,
 }
 
 /// The state of the sources now.
@@ -136,6 +150,18 @@ pub fn listed_files(ctx: &Context, specs: &[&str]) -> Result<Vec<String>> {
     files.sort_unstable();
     files.dedup();
     Ok(files)
+}
+
+/// The hash of an artifact's sources other than its [`Artifact::copied_sources`].
+pub fn compiled_sources_hash(ctx: &Context, artifact: Artifact) -> Result<String> {
+    let copied = artifact.copied_sources().map(|dir| format!("{dir}/"));
+    let files = listed_files(ctx, sources(artifact))?;
+    let files: Vec<&str> = files
+        .iter()
+        .map(String::as_str)
+        .filter(|f| copied.as_deref().is_none_or(|dir| !f.starts_with(dir)))
+        .collect();
+    hash_files(&ctx.root, &files)
 }
 
 /// sha256 over every file's path and [`entry_digest`].
@@ -314,12 +340,17 @@ pub fn write_manifest(ctx: &Context, artifact: Artifact, recipe: &str) -> Result
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        compiled_part: None,
     };
-    std::fs::write(
-        dir.join(MANIFEST),
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )?;
+    save_manifest(ctx, &manifest)?;
     Ok(manifest)
+}
+
+/// Write a manifest into its artifact's directory.
+pub fn save_manifest(ctx: &Context, manifest: &Manifest) -> Result<()> {
+    let path = dir(ctx, manifest.artifact).join(MANIFEST);
+    std::fs::write(&path, serde_json::to_string_pretty(manifest)? + "\n")
+        .with_context(|| format!("could not write {}", path.display()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,26 +390,33 @@ pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Fres
             now.describe()
         )));
     }
+    Ok(match built_otherwise(ctx, &manifest, recipe)? {
+        Some(why) => Freshness::Stale(why),
+        None => Freshness::Current(manifest),
+    })
+}
+
+/// How an artifact was built otherwise than it would be now, apart from its sources: by
+/// another toolchain, other commands or under other settings; `None` when alike.
+pub fn built_otherwise(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Option<String>> {
     let rustc = rustc_version(ctx)?;
     if manifest.rustc != rustc {
-        return Ok(Freshness::Stale(format!(
+        return Ok(Some(format!(
             "it was built by {}, but the toolchain is now {rustc}",
             manifest.rustc
         )));
     }
     if manifest.recipe != recipe {
-        return Ok(Freshness::Stale(
-            "its build commands have changed since".to_string(),
-        ));
+        return Ok(Some("its build commands have changed since".to_string()));
     }
     let env = crate::environment::settings(&ctx.root);
     if manifest.env != env {
-        return Ok(Freshness::Stale(format!(
+        return Ok(Some(format!(
             "it was built with other settings ({}), which change what is built",
             env_difference(&manifest.env, &env)
         )));
     }
-    Ok(Freshness::Current(manifest))
+    Ok(None)
 }
 
 /// The variables whose values differ between two `NAME=value` listings, each as `NAME` with

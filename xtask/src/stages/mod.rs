@@ -4,6 +4,7 @@
 pub mod clippy;
 pub mod lints;
 pub mod python;
+mod repack;
 pub mod rust;
 pub mod services;
 
@@ -22,11 +23,11 @@ pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
         StageId::LintRust => Ok(rust::lint(ctx)),
         StageId::LintWorkflows => Ok(lints::workflows(ctx)),
         StageId::Codespell => Ok(lints::codespell(ctx)),
-        StageId::BuildArtifacts => Ok(build(ctx, Artifact::RustTests)),
+        StageId::BuildArtifacts => build(ctx, Artifact::RustTests),
         StageId::TestUnit => Ok(rust::test_unit(ctx, args)),
         StageId::DockerUp => services::up(ctx, args),
         StageId::TestFull => Ok(rust::test_full(ctx, args)),
-        StageId::BuildWheels => Ok(build(ctx, Artifact::Wheels)),
+        StageId::BuildWheels => build(ctx, Artifact::Wheels),
         StageId::PythonLint => python::lint(ctx),
         StageId::PythonTest => python::test(ctx, args),
         StageId::Upstream => python::upstream(ctx, args),
@@ -65,17 +66,34 @@ fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
         .action(Require(recipe(ctx, artifact)))
 }
 
-/// The plan of a build stage: nothing more when the artifact already matches the sources, else
-/// what its commands need, a clean directory, the build, and the manifest.
-fn build(ctx: &Context, artifact: Artifact) -> Plan {
-    let mut plan = Plan::new()
-        .action(SkipIfCurrent(recipe(ctx, artifact)))
+/// The plan of a build stage: nothing more when the artifact already matches the sources, or
+/// (for an artifact that copies some sources) when repacking it with them is enough; else what
+/// its commands need, a clean directory, the build, and the manifest.
+fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
+    let recipe = recipe(ctx, artifact);
+    // Only the wheel copies sources; the interpreter runs the script that repacks it.
+    let repacker = match artifact.copied_sources() {
+        Some(_) => Some(python::required_interpreter(ctx)?.path.clone()),
+        None => None,
+    };
+    let mut plan = Plan::new().action(SkipIfCurrent(recipe.clone()));
+    if let Some(python) = &repacker {
+        plan = plan.action(repack::Repack {
+            recipe: recipe.clone(),
+            python: python.clone(),
+        });
+    }
+    plan = plan
         .extend(build_needs(artifact))
         .action(ResetDir(artifact));
     for cmd in build_commands(ctx, artifact) {
         plan = plan.run(cmd);
     }
-    plan.action(WriteManifest(recipe(ctx, artifact)))
+    plan = plan.action(WriteManifest(recipe));
+    if let Some(python) = repacker {
+        plan = plan.action(repack::RecordCompiledPart { artifact, python });
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl Venv {
 }
 
 /// The interpreter for single-venv stages: the required 3.11.
-fn required_interpreter(ctx: &Context) -> Result<&Interpreter> {
+pub(super) fn required_interpreter(ctx: &Context) -> Result<&Interpreter> {
     match ctx.interpreters().first() {
         Some(i) if i.version == PYTHON_VERSIONS[0] => Ok(i),
         _ => bail!(
@@ -320,11 +320,14 @@ mod tests {
             plan_lines(&context(), "build-wheels", &[]),
             [
                 "- stop here when python-wheels already matches the sources (its manifest)",
+                "- stop here after repacking python-wheels with the Python sources when nothing \
+                 else changed since it was built (its manifest)",
                 "- ensure maturin 1.16.0",
                 "- empty the directory of python-wheels",
                 "$ /tools/maturin-1.16.0/bin/maturin build --locked --manifest-path \
                  icechunk-python/Cargo.toml --profile ci --out target/xtask/artifacts/wheels",
                 "- write the manifest of python-wheels",
+                "- record which members of python-wheels copy the Python sources",
             ]
         );
     }

@@ -243,19 +243,17 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
 
 /// An artifact kept across runs by its content key: restored before its build (which then finds
 /// its manifest current and compiles nothing), saved on main when the restore missed, so pull
-/// requests reuse what main built for every key they did not change.
+/// requests reuse what main built for every key they did not change. An artifact that copies
+/// some sources also restores main's newest one on a miss: its build repacks it when only
+/// those sources changed (its manifest says), and builds anew otherwise.
 pub fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
+    let prefix = format!("artifact-{}-{}-", artifact.name(), job.os.platform());
     Cache {
         name: artifact.name(),
         id: Some(artifact.name()),
         path: artifact_path(artifact),
-        key: format!(
-            "artifact-{}-{}-${{{{ steps.keys.outputs.key-{} }}}}",
-            artifact.name(),
-            job.os.platform(),
-            stage.name
-        ),
-        restore_prefix: None,
+        key: format!("{prefix}${{{{ steps.keys.outputs.key-{} }}}}", stage.name),
+        restore_prefix: artifact.copied_sources().map(|_| prefix.clone()),
         condition: step_condition(workflow, job, &[stage]),
         save: Save::BuiltOnMain,
     }
