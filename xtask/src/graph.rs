@@ -168,6 +168,13 @@ impl Stage {
         self.parse_args(&args)
     }
 
+    /// Whether it runs the Rust toolchain: it compiles (the toolchain is one of its inputs), or
+    /// it runs the test archive, which nextest runs through cargo and whose tests run cargo. A
+    /// stage that only uses an artifact does not: its build compared the toolchain.
+    pub fn uses_toolchain(&self) -> bool {
+        self.inputs.toolchain || self.tools.contains(&Tool::Nextest)
+    }
+
     /// Whether it builds an artifact (build-artifacts, build-wheels).
     pub fn builds(&self) -> bool {
         !self.produces.is_empty()

@@ -5,7 +5,7 @@ use std::fmt;
 
 use anyhow::{Context as _, Result};
 
-use super::{Freshness, dir, freshness, recipe, require, short, write_manifest};
+use super::{Asker, Freshness, dir, freshness, recipe, require, short, write_manifest};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::graph::Artifact;
@@ -46,7 +46,7 @@ impl fmt::Display for SkipIfCurrent {
 impl Action for SkipIfCurrent {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
         let Recipe { artifact, text } = &self.0;
-        match freshness(runner.ctx(), *artifact, text)? {
+        match freshness(runner.ctx(), *artifact, text, Asker::Build)? {
             Freshness::Current(manifest) => Ok(Outcome::Done(format!(
                 "{} is up to date (built from commit {}, sources unchanged): nothing to build",
                 artifact.name(),

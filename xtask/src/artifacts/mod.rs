@@ -3,8 +3,8 @@
 //! A manifest records what an artifact was built from: the commit, whether the sources had
 //! uncommitted changes, a hash of the sources' contents, the rustc version, the build recipe
 //! (the exact commands) and the sha256 of every file. An artifact is current when the sources,
-//! rustc and recipe hash the same today; the commit is recorded for people, so committing an
-//! unchanged tree does not force a rebuild.
+//! recipe and settings hash the same today, and for its build ([`Asker::Build`]) rustc too; the
+//! commit is recorded for people, so committing an unchanged tree does not force a rebuild.
 
 mod actions;
 
@@ -360,8 +360,26 @@ pub enum Freshness {
     Current(Manifest),
 }
 
-/// Whether the artifact on disk matches the sources, rustc and recipe of today.
-pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Freshness> {
+/// Who asks whether an artifact is current, which decides whether the toolchain is compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asker {
+    /// Its build: would building now make it? Sources, toolchain, commands and settings.
+    Build,
+    /// A stage that uses it: was it built from these sources, by these commands, under these
+    /// settings? The toolchain is its build's to compare: locally the build stage runs first
+    /// in the same invocation, and in CI the artifact is the one this run's build job checked
+    /// or made. So a job that only uses artifacts needs no Rust toolchain.
+    User,
+}
+
+/// Whether the artifact on disk matches the sources, recipe and settings of today, and for its
+/// build the toolchain too.
+pub fn freshness(
+    ctx: &Context,
+    artifact: Artifact,
+    recipe: &str,
+    asker: Asker,
+) -> Result<Freshness> {
     let Some(manifest) = read_manifest(ctx, artifact)? else {
         return Ok(Freshness::Missing);
     };
@@ -390,21 +408,29 @@ pub fn freshness(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Fres
             now.describe()
         )));
     }
-    Ok(match built_otherwise(ctx, &manifest, recipe)? {
+    Ok(match built_otherwise(ctx, &manifest, recipe, asker)? {
         Some(why) => Freshness::Stale(why),
         None => Freshness::Current(manifest),
     })
 }
 
 /// How an artifact was built otherwise than it would be now, apart from its sources: by
-/// another toolchain, other commands or under other settings; `None` when alike.
-pub fn built_otherwise(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Option<String>> {
-    let rustc = rustc_version(ctx)?;
-    if manifest.rustc != rustc {
-        return Ok(Some(format!(
-            "it was built by {}, but the toolchain is now {rustc}",
-            manifest.rustc
-        )));
+/// another toolchain (asked by its build only), other commands or under other settings; `None`
+/// when alike.
+pub fn built_otherwise(
+    ctx: &Context,
+    manifest: &Manifest,
+    recipe: &str,
+    asker: Asker,
+) -> Result<Option<String>> {
+    if asker == Asker::Build {
+        let rustc = rustc_version(ctx)?;
+        if manifest.rustc != rustc {
+            return Ok(Some(format!(
+                "it was built by {}, but the toolchain is now {rustc}",
+                manifest.rustc
+            )));
+        }
     }
     if manifest.recipe != recipe {
         return Ok(Some("its build commands have changed since".to_string()));
@@ -449,7 +475,7 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
     let artifact = recipe.artifact;
     let producer = artifact.producer_name();
     let location = ctx.rel(&dir(ctx, artifact));
-    match freshness(ctx, artifact, &recipe.text)? {
+    match freshness(ctx, artifact, &recipe.text, Asker::User)? {
         Freshness::Current(manifest) => {
             for file in &manifest.files {
                 let (sha256, _) = sha256_file(&dir(ctx, artifact).join(&file.name))?;
@@ -570,7 +596,7 @@ mod tests {
     fn a_fresh_build_is_current_and_records_its_origin() {
         let s = Scratch::new("fresh");
         assert_eq!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
             Freshness::Missing
         );
         let manifest = s.build();
@@ -580,7 +606,7 @@ mod tests {
         assert_eq!(manifest.files.len(), 1);
         assert_eq!(manifest.files[0].bytes, 13);
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
             Freshness::Current(_)
         ));
     }
@@ -591,12 +617,14 @@ mod tests {
         s.build();
         s.write("README.md", "docs are not sources of the archive\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
             Freshness::Current(_)
         ));
 
         s.write("icechunk/src/lib.rs", "pub fn b() {}\n");
-        let Freshness::Stale(why) = freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap() else {
+        let Freshness::Stale(why) =
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap()
+        else {
             panic!("an edited source must make the archive stale");
         };
         assert!(why.contains("with uncommitted changes"), "{why}");
@@ -608,12 +636,32 @@ mod tests {
     }
 
     #[test]
+    fn only_its_build_compares_the_toolchain() {
+        let s = Scratch::new("toolchain");
+        let mut manifest = s.build();
+        manifest.rustc = "rustc 1.0.0 (a toolchain gone since)".to_string();
+        save_manifest(&s.ctx, &manifest).unwrap();
+        let Freshness::Stale(why) =
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap()
+        else {
+            panic!("its build must find an artifact of another toolchain stale");
+        };
+        assert!(why.contains("but the toolchain is now rustc "), "{why}");
+        // A stage that uses it runs no rustc: a job without a toolchain can check it.
+        assert!(matches!(
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::User).unwrap(),
+            Freshness::Current(_)
+        ));
+        require(&s.ctx, &recipe()).unwrap();
+    }
+
+    #[test]
     fn a_new_untracked_source_file_makes_it_stale() {
         let s = Scratch::new("untracked");
         s.build();
         s.write("icechunk/src/new.rs", "pub fn c() {}\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE).unwrap(),
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
             Freshness::Stale(_)
         ));
     }
@@ -651,7 +699,7 @@ mod tests {
         let dir = dir(&s.ctx, Artifact::RustTests);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(MANIFEST), "{ not json").unwrap();
-        let err = freshness(&s.ctx, Artifact::RustTests, RECIPE)
+        let err = freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid manifest"), "{err}");

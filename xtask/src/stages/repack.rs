@@ -172,7 +172,7 @@ fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable
     if manifest.files.first().map(|f| &f.sha256) != digest.as_ref() {
         return Ok(Err(format!("{wheel} does not match its manifest")));
     }
-    if let Some(why) = artifacts::built_otherwise(ctx, manifest, recipe)? {
+    if let Some(why) = artifacts::built_otherwise(ctx, manifest, recipe, artifacts::Asker::Build)? {
         return Ok(Err(why));
     }
     if artifacts::compiled_sources_hash(ctx, manifest.artifact)? != part.source_hash {

@@ -277,18 +277,23 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             vec![("persist-credentials", Node::bool(false))],
         ))),
     )];
-    let components = rust_components(&stages);
-    out.push((
-        Setup::Toolchain,
-        Some(Node::Map(step(
-            pins::RUST_TOOLCHAIN,
-            if components.is_empty() {
-                vec![]
-            } else {
-                vec![("components", Node::str(components.join(", ")))]
-            },
-        ))),
-    ));
+    // A job that runs the plan's xtask and no stage that uses the toolchain installs none: its
+    // xtask asks the runner image's cargo only where the workspace is (`cargo metadata`).
+    let plans_xtask = uses_plans_xtask(workflow, job);
+    if !plans_xtask || stages.iter().any(|s| s.uses_toolchain()) {
+        let components = rust_components(&stages);
+        out.push((
+            Setup::Toolchain,
+            Some(Node::Map(step(
+                pins::RUST_TOOLCHAIN,
+                if components.is_empty() {
+                    vec![]
+                } else {
+                    vec![("components", Node::str(components.join(", ")))]
+                },
+            ))),
+        ));
+    }
     let python = python_version(job);
     if let Some(version) = &python {
         let users: Vec<&Stage> = stages
@@ -308,7 +313,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             Some(with_if(node, step_condition(workflow, job, &users))),
         ));
     }
-    if uses_plans_xtask(workflow, job) {
+    if plans_xtask {
         out.push((Setup::XtaskBinary, Some(xtask_bin_restore(job.os))));
     } else {
         out.push((
