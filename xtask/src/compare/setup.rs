@@ -117,7 +117,8 @@ fn name(step: Setup) -> String {
 }
 
 /// The setup of a per-job job that runs `calls`, made from the shared job it comes from: it
-/// downloads nothing and computes no keys; it compiles xtask, with the workspace's Rust cache
+/// downloads nothing and computes no keys; it installs the toolchain (where the shared job,
+/// running the plan's xtask, may not) and compiles xtask, with the workspace's Rust cache
 /// when one of its calls compiles (it builds what the shared job downloaded) and xtask's
 /// otherwise; nextest only when a call runs it; `pythons` interpreters when it was split per
 /// interpreter.
@@ -135,7 +136,8 @@ pub fn per_job(
     let mut out = Vec::new();
     for step in shared {
         match *step {
-            Setup::Download(_) | Setup::Keys | Setup::BuildXtask => {}
+            Setup::Download(_) | Setup::Keys | Setup::BuildXtask | Setup::Toolchain => {}
+            Setup::Checkout => out.extend([Setup::Checkout, Setup::Toolchain]),
             Setup::XtaskBinary | Setup::RustCache { .. } => {
                 out.push(Setup::RustCache {
                     workspace: compiles,
@@ -156,9 +158,10 @@ mod tests {
 
     #[test]
     fn a_per_job_job_builds_what_the_shared_one_downloads() {
+        // The shared job runs the plan's xtask and uses no toolchain; the per-job one builds
+        // xtask.
         let shared = [
             Setup::Checkout,
-            Setup::Toolchain,
             Setup::Python(3),
             Setup::XtaskBinary,
             Setup::Cache("uv"),
@@ -189,6 +192,7 @@ mod tests {
             ),
             vec![
                 Setup::Checkout,
+                Setup::Toolchain,
                 Setup::RustCache { workspace: false },
                 Setup::BuildXtask
             ]
