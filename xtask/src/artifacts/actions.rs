@@ -2,10 +2,11 @@
 //! current, empty its directory, write its manifest, and check it before a stage uses it.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 
-use super::{Asker, Freshness, dir, freshness, recipe, require, short, write_manifest};
+use super::{Asker, Freshness, Sources, dir, freshness, recipe, require, short, write_manifest};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::graph::Artifact;
@@ -64,9 +65,25 @@ impl Action for SkipIfCurrent {
     }
 }
 
-/// Empty an artifact's directory before building it, so no stale file survives.
+/// The hash of an artifact's sources when its build began: taken by [`ResetDir`], checked by
+/// [`WriteManifest`], so that a build the tree changed under is never recorded as current.
+#[derive(Clone, Debug, Default)]
+pub struct BuildStart(Arc<Mutex<Option<String>>>);
+
+impl BuildStart {
+    fn set(&self, hash: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash);
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Empty an artifact's directory before building it, so no stale file survives, and note the
+/// sources' hash the build starts from.
 #[derive(Debug)]
-pub struct ResetDir(pub Artifact);
+pub struct ResetDir(pub Artifact, pub BuildStart);
 
 impl fmt::Display for ResetDir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,6 +93,7 @@ impl fmt::Display for ResetDir {
 
 impl Action for ResetDir {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
+        self.1.set(Sources::of(runner.ctx(), self.0)?.hash);
         let dir = dir(runner.ctx(), self.0);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
@@ -87,9 +105,10 @@ impl Action for ResetDir {
     }
 }
 
-/// Record what was just built (commit, sources hash, rustc, recipe, file hashes).
+/// Record what was just built (commit, sources hash, rustc, recipe, file hashes), when the
+/// sources are still those the build started from.
 #[derive(Debug)]
-pub struct WriteManifest(pub Recipe);
+pub struct WriteManifest(pub Recipe, pub BuildStart);
 
 impl fmt::Display for WriteManifest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,7 +118,13 @@ impl fmt::Display for WriteManifest {
 
 impl Action for WriteManifest {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
-        let manifest = write_manifest(runner.ctx(), self.0.artifact, &self.0.text)?;
+        let started = self.1.get();
+        let manifest = write_manifest(
+            runner.ctx(),
+            self.0.artifact,
+            &self.0.text,
+            started.as_deref(),
+        )?;
         let files: Vec<String> = manifest
             .files
             .iter()

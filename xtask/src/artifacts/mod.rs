@@ -8,7 +8,7 @@
 
 mod actions;
 
-pub use actions::{Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+pub use actions::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -303,10 +303,28 @@ pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifes
     Ok(Some(manifest))
 }
 
-/// Hash the files just built and write the manifest next to them.
-pub fn write_manifest(ctx: &Context, artifact: Artifact, recipe: &str) -> Result<Manifest> {
+/// Hash the files just built and write the manifest next to them. `started` is the sources'
+/// hash when the build began: when the sources hash otherwise now, they changed while it ran,
+/// and what it built may be either tree, so no manifest is written and it is an error.
+pub fn write_manifest(
+    ctx: &Context,
+    artifact: Artifact,
+    recipe: &str,
+    started: Option<&str>,
+) -> Result<Manifest> {
     let dir = dir(ctx, artifact);
     let sources = Sources::of(ctx, artifact)?;
+    if let Some(started) = started.filter(|s| *s != sources.hash) {
+        bail!(
+            "the sources of {} changed while it was built (sources {} when it began, {} now), \
+             so it may have been built from either: it is not recorded as current. Run `cargo \
+             xtask {}` again.",
+            artifact.name(),
+            short(started, 12),
+            short(&sources.hash, 12),
+            artifact.producer_name()
+        );
+    }
     let mut files = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .with_context(|| format!("{} was not created by the build", dir.display()))?
@@ -575,7 +593,7 @@ mod tests {
             let dir = dir(&self.ctx, Artifact::RustTests);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
-            write_manifest(&self.ctx, Artifact::RustTests, RECIPE).unwrap()
+            write_manifest(&self.ctx, Artifact::RustTests, RECIPE, None).unwrap()
         }
     }
 
@@ -653,6 +671,29 @@ mod tests {
             Freshness::Current(_)
         ));
         require(&s.ctx, &recipe()).unwrap();
+    }
+
+    #[test]
+    fn a_build_the_sources_changed_under_is_not_recorded() {
+        let s = Scratch::new("during");
+        let started = Sources::of(&s.ctx, Artifact::RustTests).unwrap().hash;
+        let dir = dir(&s.ctx, Artifact::RustTests);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
+        // Edited while the build ran: the archive may hold either version.
+        s.write("icechunk/src/lib.rs", "pub fn edited() {}\n");
+        let err = write_manifest(&s.ctx, Artifact::RustTests, RECIPE, Some(&started))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("changed while it was built"), "{err}");
+        assert!(err.contains("cargo xtask build-artifacts"), "{err}");
+        assert_eq!(
+            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            Freshness::Missing
+        );
+        // Unchanged since it began: recorded.
+        let now = Sources::of(&s.ctx, Artifact::RustTests).unwrap().hash;
+        write_manifest(&s.ctx, Artifact::RustTests, RECIPE, Some(&now)).unwrap();
     }
 
     #[test]

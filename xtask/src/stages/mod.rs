@@ -10,7 +10,7 @@ pub mod services;
 
 use anyhow::Result;
 
-use crate::artifacts::{Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::graph::{Artifact, Stage, StageArgs, StageId};
@@ -83,13 +83,14 @@ fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
             python: python.clone(),
         });
     }
+    let start = BuildStart::default();
     plan = plan
         .extend(build_needs(artifact))
-        .action(ResetDir(artifact));
+        .action(ResetDir(artifact, start.clone()));
     for cmd in build_commands(ctx, artifact) {
         plan = plan.run(cmd);
     }
-    plan = plan.action(WriteManifest(recipe));
+    plan = plan.action(WriteManifest(recipe, start));
     if let Some(python) = repacker {
         plan = plan.action(repack::RecordCompiledPart { artifact, python });
     }

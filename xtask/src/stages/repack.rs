@@ -56,6 +56,7 @@ impl Action for Repack {
         let Some(manifest) = artifacts::read_manifest(ctx, artifact)? else {
             return Ok(Outcome::Continue);
         };
+        let started = artifacts::Sources::of(ctx, artifact)?.hash;
         let (wheel, copies) = match reusable(ctx, &manifest, &self.recipe.text)? {
             Ok(found) => found,
             Err(why) => {
@@ -84,7 +85,8 @@ impl Action for Repack {
         .with_context(|| format!("could not repack {}", old.display()))?;
         std::fs::rename(&new, &old)
             .with_context(|| format!("could not replace {}", old.display()))?;
-        let mut rebuilt = artifacts::write_manifest(ctx, artifact, &self.recipe.text)?;
+        let mut rebuilt =
+            artifacts::write_manifest(ctx, artifact, &self.recipe.text, Some(&started))?;
         let compiled = manifest.compiled_part.map(|p| p.source_hash);
         rebuilt.compiled_part = compiled.map(|source_hash| CompiledPart {
             source_hash,
@@ -130,13 +132,20 @@ impl Action for RecordCompiledPart {
             &self.python,
             &artifacts::dir(ctx, self.artifact).join(wheel),
         )?;
+        let compiled = artifacts::compiled_sources_hash(ctx, self.artifact)?;
+        // The hash of the other sources must be of the tree the manifest records (the one its
+        // build began from): the whole tree is hashed again after it, so no edit falls between.
+        let unchanged = artifacts::Sources::of(ctx, self.artifact)?.hash == manifest.source_hash;
         match copied(ctx, self.artifact).and_then(|copies| {
+            if !unchanged {
+                return Err("its sources changed since it was built".to_string());
+            }
             verify(ctx, &members, &copies)?;
             Ok(copies)
         }) {
             Ok(copies) => {
                 manifest.compiled_part = Some(CompiledPart {
-                    source_hash: artifacts::compiled_sources_hash(ctx, self.artifact)?,
+                    source_hash: compiled,
                     copied: copies.into_iter().map(|(member, _)| member).collect(),
                 });
                 artifacts::save_manifest(ctx, &manifest)?;
@@ -180,7 +189,28 @@ fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable
             "sources other than the Python package changed since it was built".to_string(),
         ));
     }
-    Ok(copied(ctx, manifest.artifact).map(|copies| (wheel, copies)))
+    let copies = match copied(ctx, manifest.artifact) {
+        Ok(copies) => copies,
+        Err(why) => return Ok(Err(why)),
+    };
+    if let Some(why) = outside_packages(&part.copied, &copies) {
+        return Ok(Err(why));
+    }
+    Ok(Ok((wheel, copies)))
+}
+
+/// maturin copies the package's directory, not every file beside it: a copy outside the
+/// directories the last maturin build was seen to copy is refused (with why).
+fn outside_packages(copied: &[String], copies: &[(String, String)]) -> Option<String> {
+    let top = |member: &str| member.split_once('/').map(|(dir, _)| dir.to_string());
+    let packages: std::collections::BTreeSet<String> =
+        copied.iter().filter_map(|m| top(m)).collect();
+    copies
+        .iter()
+        .find(|(member, _)| top(member).is_none_or(|dir| !packages.contains(&dir)))
+        .map(|(_, path)| {
+            format!("{path} is outside the package directories the last maturin build copied")
+        })
 }
 
 /// The one wheel a manifest lists.
@@ -212,8 +242,10 @@ fn copied(ctx: &Context, artifact: Artifact) -> std::result::Result<Vec<(String,
         if !plain || !on_disk.contains(&file) {
             return Err(format!("{file} is not a plain Python file"));
         }
-        let member = file[dir.len() + 1..].to_string();
-        copies.push((member, file));
+        let Some(member) = file.strip_prefix(dir).and_then(|m| m.strip_prefix('/')) else {
+            return Err(format!("git listed {file} outside {dir}"));
+        };
+        copies.push((member.to_string(), file));
     }
     Ok(copies)
 }
@@ -381,6 +413,23 @@ mod tests {
         let why = copies(&ctx).unwrap_err();
         assert!(why.contains("store.py is not a plain file"), "{why}");
         std::fs::remove_dir_all(&ctx.root).unwrap();
+    }
+
+    #[test]
+    fn only_files_of_a_package_maturin_copied_are_copied() {
+        let copied = ["icechunk/__init__.py".to_string()];
+        let copy = |m: &str| (m.to_string(), format!("icechunk-python/python/{m}"));
+        assert_eq!(
+            outside_packages(&copied, &[copy("icechunk/sub/new.py")]),
+            None
+        );
+        for outside in ["beside.py", "other/__init__.py"] {
+            let why = outside_packages(&copied, &[copy("icechunk/__init__.py"), copy(outside)]);
+            assert!(
+                why.unwrap()
+                    .contains(&format!("python/{outside} is outside"))
+            );
+        }
     }
 
     #[test]
