@@ -192,8 +192,10 @@ pub fn run(
         );
     }
 
-    // Keys only when a stage is reused or recorded by key: they hash the whole tree.
-    let needs_keys = opts.audit || invocations.iter().any(keyed);
+    // Keys only when a stage is reused or recorded by key: they hash the whole tree. A
+    // workflow job records nothing (the conclusion saves the run's records under the plan's
+    // keys), so it computes none, and runs no rustc for them.
+    let needs_keys = opts.audit || (!ctx.github_actions && invocations.iter().any(keyed));
     let mut keys = match needs_keys.then(|| Keys::new(ctx)) {
         None => None,
         Some(Ok(keys)) => Some(keys),

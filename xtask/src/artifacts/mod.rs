@@ -85,6 +85,9 @@ pub struct CompiledPart {
     pub source_hash: String,
     /// The members that copy a source file, by their name in the artifact.
     pub copied: Vec<String>,
+    /// The version of the rules that recorded it (a part recorded under others is not reused).
+    #[serde(default)]
+    pub repacker: String,
 }
 
 /// The state of the sources now.
@@ -203,13 +206,13 @@ pub fn entry_digest(root: &Path, name: &str) -> Result<String> {
 }
 
 #[cfg(unix)]
-fn executable(meta: &std::fs::Metadata) -> bool {
+pub fn executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o111 != 0
 }
 
 #[cfg(not(unix))]
-fn executable(_meta: &std::fs::Metadata) -> bool {
+pub fn executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
@@ -374,8 +377,8 @@ pub fn save_manifest(ctx: &Context, manifest: &Manifest) -> Result<()> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Freshness {
     Missing,
-    Stale(String),
-    Current(Manifest),
+        Stale(String),
+    Current(Box<Manifest>),
 }
 
 /// Who asks whether an artifact is current, which decides whether the toolchain is compared.
@@ -384,9 +387,11 @@ pub enum Asker {
     /// Its build: would building now make it? Sources, toolchain, commands and settings.
     Build,
     /// A stage that uses it: was it built from these sources, by these commands, under these
-    /// settings? The toolchain is its build's to compare: locally the build stage runs first
-    /// in the same invocation, and in CI the artifact is the one this run's build job checked
-    /// or made. So a job that only uses artifacts needs no Rust toolchain.
+    /// settings, and — except in a GitHub Actions job — by this toolchain? In a workflow job
+    /// the artifact is the one this run's build job downloaded to it, after that job compared
+    /// the toolchain (`ci --skip` of the build never happens there), so a job that only uses
+    /// artifacts needs no Rust toolchain. Locally the toolchain is there and compared, as a
+    /// pass recorded after `ci --skip build-wheels` must not cover an older compiler's wheel.
     User,
 }
 
@@ -428,7 +433,7 @@ pub fn freshness(
     }
     Ok(match built_otherwise(ctx, &manifest, recipe, asker)? {
         Some(why) => Freshness::Stale(why),
-        None => Freshness::Current(manifest),
+        None => Freshness::Current(Box::new(manifest)),
     })
 }
 
@@ -441,7 +446,7 @@ pub fn built_otherwise(
     recipe: &str,
     asker: Asker,
 ) -> Result<Option<String>> {
-    if asker == Asker::Build {
+    if asker == Asker::Build || !ctx.github_actions {
         let rustc = rustc_version(ctx)?;
         if manifest.rustc != rustc {
             return Ok(Some(format!(
@@ -654,7 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn only_its_build_compares_the_toolchain() {
+    fn a_workflow_job_that_uses_it_compares_no_toolchain() {
         let s = Scratch::new("toolchain");
         let mut manifest = s.build();
         manifest.rustc = "rustc 1.0.0 (a toolchain gone since)".to_string();
@@ -665,12 +670,24 @@ mod tests {
             panic!("its build must find an artifact of another toolchain stale");
         };
         assert!(why.contains("but the toolchain is now rustc "), "{why}");
-        // A stage that uses it runs no rustc: a job without a toolchain can check it.
+        // Locally a stage that uses it compares the toolchain too (its build may have been
+        // skipped); in a workflow job, which downloaded it from this run's build job, it runs no
+        // rustc, so a job without a toolchain can check it.
         assert!(matches!(
             freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::User).unwrap(),
+            Freshness::Stale(_)
+        ));
+        let in_a_job = Context::new(
+            s.ctx.root.clone(),
+            s.ctx.target_dir.clone(),
+            "/tools".into(),
+            [("GITHUB_ACTIONS".to_string(), "true".to_string())],
+        );
+        assert!(matches!(
+            freshness(&in_a_job, Artifact::RustTests, RECIPE, Asker::User).unwrap(),
             Freshness::Current(_)
         ));
-        require(&s.ctx, &recipe()).unwrap();
+        require(&in_a_job, &recipe()).unwrap();
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! the package holds plain files git lists (anything else, such as an ignored file maturin
 //! might copy, makes the build run maturin).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::artifacts::{self, CompiledPart, Manifest, Recipe};
 use crate::cmd::Cmd;
@@ -25,7 +27,8 @@ use crate::process;
 
 /// Lists and repacks wheels with Python's standard library.
 const SCRIPT: &str = include_str!("repack_wheel.py");
-/// What maturin copies into a wheel from the Python package's sources.
+/// The kinds of file xtask copies in as maturin does (anything else in the package makes the
+/// build run maturin).
 const COPIED_SUFFIXES: &[&str] = &[".py", ".pyi"];
 const COPIED_NAMES: &[&str] = &["py.typed"];
 
@@ -69,35 +72,44 @@ impl Action for Repack {
         };
         let dir = artifacts::dir(ctx, artifact);
         let old = dir.join(&wheel);
-        let new = dir.join(format!("{wheel}.repacked"));
+        // Beside the directory, not in it: nothing but the artifact is uploaded.
+        let new = ctx.xtask_dir().join(format!("{wheel}.repacked"));
+        let spec_file = ctx.xtask_dir().join("repack-spec.json");
         let spec = serde_json::json!({
             "drop": manifest.compiled_part.as_ref().map(|p| &p.copied),
             "add": copies,
         });
-        process::capture(
+        std::fs::write(&spec_file, spec.to_string())
+            .with_context(|| format!("could not write {}", spec_file.display()))?;
+        let repacked = process::capture(
             &script(ctx, &self.python)?
                 .arg("repack")
                 .arg(ctx.rel(&old))
                 .arg(ctx.rel(&new))
-                .arg(spec.to_string()),
+                .arg(ctx.rel(&spec_file)),
             &ctx.root,
-        )
-        .with_context(|| format!("could not repack {}", old.display()))?;
+        );
+        if let Err(e) = repacked {
+            let _ = std::fs::remove_file(&new);
+            return Err(e.context(format!("could not repack {}", old.display())));
+        }
+        // No manifest while the wheel is replaced: if what follows fails, the next build finds
+        // none and builds anew.
+        std::fs::remove_file(dir.join(artifacts::MANIFEST))
+            .with_context(|| format!("could not remove the manifest of {}", artifact.name()))?;
         std::fs::rename(&new, &old)
             .with_context(|| format!("could not replace {}", old.display()))?;
         let mut rebuilt =
             artifacts::write_manifest(ctx, artifact, &self.recipe.text, Some(&started))?;
-        let compiled = manifest.compiled_part.map(|p| p.source_hash);
-        rebuilt.compiled_part = compiled.map(|source_hash| CompiledPart {
-            source_hash,
+        rebuilt.compiled_part = manifest.compiled_part.map(|part| CompiledPart {
             copied: copies.into_iter().map(|(member, _)| member).collect(),
+            ..part
         });
         artifacts::save_manifest(ctx, &rebuilt)?;
         Ok(Outcome::Done(format!(
-            "{} repacked: its compiled part matches the sources it was built from at commit {}, \
-             so the Python files were copied in and maturin did not run",
-            artifact.name(),
-            artifacts::short(&manifest.commit, 10)
+            "{} repacked: nothing but the Python package changed since its compiled part was \
+             built, so the Python files were copied in and maturin did not run",
+            artifact.name()
         )))
     }
 }
@@ -146,6 +158,7 @@ impl Action for RecordCompiledPart {
             Ok(copies) => {
                 manifest.compiled_part = Some(CompiledPart {
                     source_hash: compiled,
+                    repacker: repacker(),
                     copied: copies.into_iter().map(|(member, _)| member).collect(),
                 });
                 artifacts::save_manifest(ctx, &manifest)?;
@@ -172,6 +185,11 @@ fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable
             "its manifest records no compiled part to reuse".to_string()
         ));
     };
+    if part.repacker != repacker() {
+        return Ok(Err(
+            "its compiled part was recorded under other repacking rules".to_string(),
+        ));
+    }
     let wheel = match the_wheel(manifest) {
         Ok(wheel) => wheel.to_string(),
         Err(e) => return Ok(Err(e.to_string())),
@@ -199,18 +217,25 @@ fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable
     Ok(Ok((wheel, copies)))
 }
 
-/// maturin copies the package's directory, not every file beside it: a copy outside the
-/// directories the last maturin build was seen to copy is refused (with why).
+/// maturin copies the package's directories, not every file beside them, and a build without
+/// one fails: the copies must lie in exactly the directories the last maturin build was seen
+/// to copy (why not, when they do not).
 fn outside_packages(copied: &[String], copies: &[(String, String)]) -> Option<String> {
     let top = |member: &str| member.split_once('/').map(|(dir, _)| dir.to_string());
-    let packages: std::collections::BTreeSet<String> =
-        copied.iter().filter_map(|m| top(m)).collect();
-    copies
+    let packages: BTreeSet<String> = copied.iter().filter_map(|m| top(m)).collect();
+    if let Some((_, path)) = copies
         .iter()
         .find(|(member, _)| top(member).is_none_or(|dir| !packages.contains(&dir)))
-        .map(|(_, path)| {
-            format!("{path} is outside the package directories the last maturin build copied")
-        })
+    {
+        return Some(format!(
+            "{path} is outside the package directories the last maturin build copied"
+        ));
+    }
+    let now: BTreeSet<String> = copies.iter().filter_map(|(m, _)| top(m)).collect();
+    packages
+        .difference(&now)
+        .next()
+        .map(|gone| format!("the package directory {gone} the last maturin build copied is gone"))
 }
 
 /// The one wheel a manifest lists.
@@ -239,7 +264,10 @@ fn copied(ctx: &Context, artifact: Artifact) -> std::result::Result<Vec<(String,
         let name = file.rsplit('/').next().unwrap_or_default();
         let plain =
             COPIED_NAMES.contains(&name) || COPIED_SUFFIXES.iter().any(|s| name.ends_with(s));
-        if !plain || !on_disk.contains(&file) {
+        if !on_disk.contains(&file) {
+            return Err(format!("{file} is listed by git but not there"));
+        }
+        if !plain {
             return Err(format!("{file} is not a plain Python file"));
         }
         let Some(member) = file.strip_prefix(dir).and_then(|m| m.strip_prefix('/')) else {
@@ -262,11 +290,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> std::result::Result
         let meta = std::fs::symlink_metadata(root.join(&path)).map_err(|e| e.to_string())?;
         if meta.is_dir() {
             walk(root, &path, files)?;
-        } else if meta.is_file()
-            && !artifacts::entry_digest(root, &slashed)
-                .map_err(|e| e.to_string())?
-                .ends_with(" executable")
-        {
+        } else if meta.is_file() && !artifacts::executable(&meta) {
             files.push(slashed);
         } else {
             return Err(format!("{slashed} is not a plain file"));
@@ -280,6 +304,16 @@ struct Member {
     name: String,
     sha256: String,
     mode: u32,
+}
+
+/// The version of the rules that decide what is copied and how: a hash of this file and the
+/// script, so that a compiled part recorded under other rules is not reused.
+fn repacker() -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(include_str!("repack.rs"));
+    hasher.update([0]);
+    hasher.update(SCRIPT);
+    artifacts::hex(&hasher.finalize())
 }
 
 /// The command that runs the script, written under xtask's directory.
@@ -423,6 +457,8 @@ mod tests {
             outside_packages(&copied, &[copy("icechunk/sub/new.py")]),
             None
         );
+        let why = outside_packages(&copied, &[]).unwrap();
+        assert!(why.contains("the package directory icechunk"), "{why}");
         for outside in ["beside.py", "other/__init__.py"] {
             let why = outside_packages(&copied, &[copy("icechunk/__init__.py"), copy(outside)]);
             assert!(
@@ -453,13 +489,15 @@ with zipfile.ZipFile(sys.argv[1], "w") as w:
             "add": copies,
         });
         let new = ctx.root.join("new.whl");
+        let spec_file = ctx.root.join("spec.json");
+        std::fs::write(&spec_file, spec.to_string()).unwrap();
         process::capture(
             &script(&ctx, &python)
                 .unwrap()
                 .arg("repack")
                 .arg(&old)
                 .arg(&new)
-                .arg(spec.to_string()),
+                .arg(&spec_file),
             &ctx.root,
         )
         .unwrap();

@@ -5,7 +5,7 @@
     repack_wheel.py repack OLD NEW SPEC
         writes NEW: OLD's members without those SPEC's "drop" names, plus SPEC's "add" pairs
         [member name, file path]; the package's members sorted by name, the rest in OLD's order,
-        RECORD rewritten last. SPEC is a JSON object.
+        RECORD rewritten last. SPEC is a file holding a JSON object.
 
 Only the standard library: it runs on the interpreter the project requires.
 """
@@ -78,7 +78,8 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "list":
         json.dump(members(argv[2]), sys.stdout)
     elif len(argv) == 5 and argv[1] == "repack":
-        repack(argv[2], argv[3], json.loads(argv[4]))
+        with open(argv[4], encoding="utf-8") as spec:
+            repack(argv[2], argv[3], json.load(spec))
     else:
         raise SystemExit(__doc__)
 
