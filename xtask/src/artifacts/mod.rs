@@ -377,7 +377,7 @@ pub fn save_manifest(ctx: &Context, manifest: &Manifest) -> Result<()> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Freshness {
     Missing,
-        Stale(String),
+    Stale(String),
     Current(Box<Manifest>),
 }
 

@@ -63,6 +63,10 @@ pub fn price(step: Setup) -> (f64, Source) {
         // with the dependencies restored, docs/ci.md).
         Setup::BuildXtask => (15.9, Act),
         Setup::XtaskBinary => (0.3, Act),
+        Setup::BuildXtaskIfMissing => (
+            0.0,
+            Estimate("never runs with the plan job, which saves xtask's binary first"),
+        ),
         // Median of ten hits; the Python jobs' took 17-28 s, as act's jobs share one HOME and
         // their entry held every tool the run had installed (117 MB, against 45 MB).
         Setup::Cache(TOOLS_CACHE) => (2.3, Act),
@@ -109,6 +113,7 @@ fn name(step: Setup) -> String {
         Setup::RustCache { workspace: false } => "rust-cache(xtask)".into(),
         Setup::BuildXtask => "xtask build".into(),
         Setup::XtaskBinary => "xtask binary".into(),
+        Setup::BuildXtaskIfMissing => "xtask build if missing".into(),
         Setup::Nextest => "nextest".into(),
         Setup::Cache(what) => format!("{what} cache"),
         Setup::Download(artifact) => format!("{} download", artifact.name()),
@@ -136,14 +141,19 @@ pub fn per_job(
     let mut out = Vec::new();
     for step in shared {
         match *step {
-            Setup::Download(_) | Setup::Keys | Setup::BuildXtask | Setup::Toolchain => {}
+            Setup::Download(_)
+            | Setup::Keys
+            | Setup::BuildXtask
+            | Setup::BuildXtaskIfMissing
+            | Setup::Toolchain => {}
             Setup::Checkout => out.extend([Setup::Checkout, Setup::Toolchain]),
-            Setup::XtaskBinary | Setup::RustCache { .. } => {
+            Setup::XtaskBinary | Setup::RustCache { .. } if !out.contains(&Setup::BuildXtask) => {
                 out.push(Setup::RustCache {
                     workspace: compiles,
                 });
                 out.push(Setup::BuildXtask);
             }
+            Setup::XtaskBinary | Setup::RustCache { .. } => {}
             Setup::Nextest if !nextest => {}
             Setup::Python(n) => out.push(Setup::Python(pythons.unwrap_or(n))),
             other => out.push(other),

@@ -52,6 +52,34 @@ pub fn xtask_bin_restore(os: Os) -> Node {
     ))
 }
 
+/// The id of the step that restores xtask's binary where a miss builds it.
+const XTASK_BIN_RESTORE: &str = "xtask-bin";
+
+/// The steps that restore xtask's binary of this content when one was saved, and build it
+/// otherwise (a job that compiles, or runs without the plan job).
+pub fn xtask_bin_restore_or_build(os: Os) -> [Node; 2] {
+    let mut restore = vec![("id".to_string(), Node::str(XTASK_BIN_RESTORE))];
+    restore.extend(step(
+        pins::CACHE_RESTORE,
+        vec![
+            ("path", Node::str(xtask_bin())),
+            ("key", Node::str(xtask_bin_key(os))),
+        ],
+    ));
+    [
+        Node::Map(restore),
+        Node::map([
+            (
+                "if",
+                Node::str(format!(
+                    "steps.{XTASK_BIN_RESTORE}.outputs.cache-hit != 'true'"
+                )),
+            ),
+            ("run", Node::str("cargo build --package xtask")),
+        ]),
+    ]
+}
+
 /// When a cache is saved.
 pub enum Save {
     /// Every run, after failures too.

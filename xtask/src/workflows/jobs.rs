@@ -627,13 +627,25 @@ mod tests {
         let steps = doc["jobs"]["build"]["steps"].as_sequence().unwrap();
         let lint = steps
             .iter()
-            .find(|s| s["run"].as_str() == Some("cargo xtask lint-rust"))
+            .find(|s| {
+                s["run"].as_str()
+                    == Some(&format!(
+                        "{} lint-rust",
+                        crate::workflows::caches::xtask_bin()
+                    ))
+            })
             .unwrap();
         assert_eq!(lint["continue-on-error"].as_bool(), Some(true));
         assert_eq!(lint["id"].as_str(), Some("lint-rust"));
         let archive = steps
             .iter()
-            .find(|s| s["run"].as_str() == Some("cargo xtask build-artifacts"))
+            .find(|s| {
+                s["run"].as_str()
+                    == Some(&format!(
+                        "{} build-artifacts",
+                        crate::workflows::caches::xtask_bin()
+                    ))
+            })
             .unwrap();
         assert!(
             archive.get("continue-on-error").is_none(),

@@ -265,11 +265,14 @@ mod tests {
         }
     }
 
-    /// xtask compiles once per run, in the plan job: every Linux job under the plan that
-    /// compiles nothing restores that binary and runs it, with no Rust cache of its own.
+    /// xtask compiles once per content, in the plan job: every Linux job under the plan that
+    /// compiles nothing restores that binary and runs it, with no Rust cache of its own; every
+    /// other Linux job restores it too and builds it only when none was saved; macOS and
+    /// Windows build their own.
     #[test]
     fn jobs_that_compile_nothing_run_the_plans_xtask() {
         let mut runners = 0;
+        let mut restored_or_built = 0;
         for (name, text) in generate() {
             let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for (job, body) in doc["jobs"].as_mapping().unwrap() {
@@ -297,26 +300,49 @@ mod tests {
                     );
                     continue;
                 }
-                let restored = uses(crate::pins::CACHE_RESTORE.action)
+                let restore = uses(crate::pins::CACHE_RESTORE.action)
                     .into_iter()
-                    .any(|s| bin(s) && s["with"]["fail-on-cache-miss"].as_bool() == Some(true));
-                let compiles_xtask = runs.iter().any(|r| r.starts_with("cargo xtask"));
-                assert!(restored != compiles_xtask, "{name}: {job} both or neither");
-                if restored {
+                    .find(|s| bin(s));
+                let cargo_xtask = runs.iter().any(|r| r.starts_with("cargo xtask"));
+                let Some(restore) = restore else {
+                    assert!(
+                        cargo_xtask,
+                        "{name}: {job} neither restores nor builds xtask"
+                    );
+                    continue;
+                };
+                assert!(
+                    !cargo_xtask,
+                    "{name}: {job} restores xtask and builds it anyway"
+                );
+                assert!(
+                    runs.iter().any(|r| r.starts_with(&caches::xtask_bin())),
+                    "{name}: {job}: {runs:?}"
+                );
+                if restore["with"]["fail-on-cache-miss"].as_bool() == Some(true) {
                     runners += 1;
                     assert!(
                         uses(crate::pins::RUST_CACHE.action).is_empty(),
                         "{name}: {job}"
                     );
+                } else {
+                    let id = restore["id"].as_str().expect("the restore has an id");
+                    let on_miss = format!("steps.{id}.outputs.cache-hit != 'true'");
                     assert!(
-                        runs.iter().any(|r| r.starts_with(&caches::xtask_bin())),
-                        "{name}: {job}: {runs:?}"
+                        steps
+                            .iter()
+                            .any(|s| s["if"].as_str() == Some(on_miss.as_str())
+                                && s["run"].as_str() == Some("cargo build --package xtask")),
+                        "{name}: {job} builds xtask on a miss"
                     );
+                    restored_or_built += 1;
                 }
             }
         }
         // test-unit, test-full, python-lint, python-test, codespell, lint-workflows, ci-passed.
         assert_eq!(runners, 7);
+        // The shared build and the nightly upstream job.
+        assert_eq!(restored_or_built, 2);
     }
 
     /// On main each Rust cache key is saved by one job: others restore it and upload nothing.
@@ -375,7 +401,8 @@ mod tests {
                 .position(find)
                 .unwrap_or_else(|| panic!("step missing in\n{text}"))
         };
-        let keys = position(&|s| s["run"].as_str() == Some("cargo xtask keys"));
+        let xtask = caches::xtask_bin();
+        let keys = position(&|s| s["run"].as_str() == Some(&format!("{xtask} keys")));
         for (artifact, stage) in [
             ("rust-artifacts", "build-artifacts"),
             ("python-wheels", "build-wheels"),
@@ -386,7 +413,7 @@ mod tests {
             let restore = position(&|s| {
                 s["id"].as_str() == Some(artifact) && s["with"]["key"].as_str() == Some(&key)
             });
-            let build = position(&|s| s["run"].as_str() == Some(&format!("cargo xtask {stage}")));
+            let build = position(&|s| s["run"].as_str() == Some(&format!("{xtask} {stage}")));
             let save = position(&|s| {
                 s["uses"]
                     .as_str()

@@ -4,11 +4,12 @@
 
 use super::caches::{
     Cache, artifact_cache, artifact_path, caches, on_runner, rust_cache, xtask_bin,
-    xtask_bin_restore,
+    xtask_bin_restore, xtask_bin_restore_or_build,
 };
 use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
-    ON_MAIN, Setup, condition, python_version, step, step_condition, uses_plans_xtask, with_if,
+    ON_MAIN, Setup, XtaskSource, condition, python_version, step, step_condition, with_if,
+    xtask_source,
 };
 use super::yaml::Node;
 use super::{conclusion, gate};
@@ -279,8 +280,8 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     )];
     // A job that runs the plan's xtask and no stage that uses the toolchain installs none: its
     // xtask asks the runner image's cargo only where the workspace is (`cargo metadata`).
-    let plans_xtask = uses_plans_xtask(workflow, job);
-    if !plans_xtask || stages.iter().any(|s| s.uses_toolchain()) {
+    let source = xtask_source(workflow, job);
+    if source != XtaskSource::Plans || stages.iter().any(|s| s.uses_toolchain()) {
         let components = rust_components(&stages);
         out.push((
             Setup::Toolchain,
@@ -313,7 +314,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             Some(with_if(node, step_condition(workflow, job, &users))),
         ));
     }
-    if plans_xtask {
+    if source == XtaskSource::Plans {
         out.push((Setup::XtaskBinary, Some(xtask_bin_restore(job.os))));
     } else {
         out.push((
@@ -322,7 +323,13 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             },
             Some(Node::Map(rust_cache(workflow, job))),
         ));
-        out.push((Setup::BuildXtask, None));
+        if source == XtaskSource::Built {
+            out.push((Setup::BuildXtask, None));
+        } else {
+            let [restore, build] = xtask_bin_restore_or_build(job.os);
+            out.push((Setup::XtaskBinary, Some(restore)));
+            out.push((Setup::BuildXtaskIfMissing, Some(build)));
+        }
     }
     let nextest_users: Vec<&Stage> = stages
         .iter()
@@ -366,11 +373,19 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             Setup::Keys,
             Some(Node::map([
                 ("id", Node::str("keys")),
-                ("run", Node::str("cargo xtask keys")),
+                ("run", Node::str(format!("{} keys", xtask_command(source)))),
             ])),
         ));
     }
     out
+}
+
+/// How a job's steps call xtask.
+fn xtask_command(source: XtaskSource) -> String {
+    match source {
+        XtaskSource::Built => "cargo xtask".to_string(),
+        XtaskSource::Plans | XtaskSource::RestoredOrBuilt => xtask_bin(),
+    }
 }
 
 /// The artifacts `job` builds and shares, which it may reuse by content key.
@@ -388,12 +403,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         .into_iter()
         .filter_map(|(_, node)| node)
         .collect();
-    // How this job's steps call xtask.
-    let xtask = if uses_plans_xtask(workflow, job) {
-        xtask_bin()
-    } else {
-        "cargo xtask".to_string()
-    };
+    let xtask = xtask_command(xtask_source(workflow, job));
     let caches = caches(workflow, job, &stages, python_version(job).is_some());
     let reused = reused(job);
     for stage in &stages {

@@ -1,5 +1,5 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
-//! switched stage runs under, what a job installs, and whether it runs the plan job's xtask.
+//! switched stage runs under, what a job installs, and where its xtask comes from.
 
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
 use super::yaml::Node;
@@ -9,12 +9,34 @@ use crate::tools::Tool;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
 
-/// Whether `job` runs xtask's binary as the plan job made it instead of compiling xtask: a Linux
-/// job whose stages compile nothing, in a run that has the plan job (the pipeline, or a workflow
-/// that only the pipeline calls). It then needs no Rust cache: `cargo` and `rustc` only answer
-/// `cargo metadata`, `rustc -vV` (an artifact's check) and the tests that run cargo.
-pub fn uses_plans_xtask(workflow: &Workflow, job: &Job) -> bool {
-    let under_plan = match workflow.trigger {
+/// Where a job's xtask comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XtaskSource {
+    /// The plan job's binary, restored; a miss fails the job (the plan job saved it before any
+    /// other job started). A Linux job whose stages compile nothing, in a run that has the
+    /// plan job (the pipeline, or a workflow only the pipeline calls): it needs no Rust cache.
+    Plans,
+    /// The binary of xtask's content when one was saved (in a pipeline run, the plan job's),
+    /// else built: a Linux job that compiles, or one in a run without the plan job.
+    RestoredOrBuilt,
+    /// Built by its first `cargo xtask` call: the plan's binary is Linux's.
+    Built,
+}
+
+/// How `job` gets xtask.
+pub fn xtask_source(workflow: &Workflow, job: &Job) -> XtaskSource {
+    if job.os != Os::Linux {
+        XtaskSource::Built
+    } else if under_plan(workflow) && !job.compiles() {
+        XtaskSource::Plans
+    } else {
+        XtaskSource::RestoredOrBuilt
+    }
+}
+
+/// Whether every run of `workflow` has the plan job.
+fn under_plan(workflow: &Workflow) -> bool {
+    match workflow.trigger {
         Trigger::Pipeline => true,
         Trigger::Nightly { .. } => false,
         Trigger::Called { .. } => {
@@ -29,8 +51,7 @@ pub fn uses_plans_xtask(workflow: &Workflow, job: &Job) -> bool {
                 .collect();
             !callers.is_empty() && callers.iter().all(|t| matches!(t, Trigger::Pipeline))
         }
-    };
-    under_plan && job.os == Os::Linux && !job.compiles()
+    }
 }
 
 /// The condition under which a step that serves `stages` runs: always, or when a switch of the
@@ -127,6 +148,9 @@ pub enum Setup {
     BuildXtask,
     /// xtask's binary as the plan job made it.
     XtaskBinary,
+    /// xtask built when no binary of its content was saved (never in a run with the plan job,
+    /// which saves it before any other job starts).
+    BuildXtaskIfMissing,
     /// install-action's cargo-nextest.
     Nextest,
     /// A cache restored by actions/cache (`tools`, `uv`, `hypothesis`).
