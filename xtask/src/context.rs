@@ -336,6 +336,17 @@ pub mod testing {
         context_with_env(&[])
     }
 
+    /// Run git in a scratch checkout with a fixed author; a failure fails the test.
+    pub fn git(root: &Path, args: &[&str]) {
+        process::capture(
+            &Cmd::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args),
+            root,
+        )
+        .unwrap();
+    }
+
     /// A context whose root is a real directory (for tests that run commands).
     pub fn context_at(root: PathBuf) -> Context {
         let target = root.join("target");

@@ -406,6 +406,7 @@ pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::testing::git;
 
     #[test]
     fn the_plan_check_names_every_stage_whose_key_differs() {
@@ -422,16 +423,6 @@ mod tests {
         assert!(!err.contains("a (plan"), "{err}");
         let err = check_planned("", &here).unwrap_err().to_string();
         assert!(err.contains("--planned takes the plan job's"), "{err}");
-    }
-
-    fn git(root: &std::path::Path, args: &[&str]) {
-        process::capture(
-            &Cmd::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args),
-            root,
-        )
-        .unwrap();
     }
 
     /// A scratch workspace with a file under every path a stage declares.

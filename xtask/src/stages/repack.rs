@@ -357,17 +357,7 @@ fn verify(
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::context::testing::context_at;
-
-    fn git(root: &Path, args: &[&str]) {
-        process::capture(
-            &Cmd::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args),
-            root,
-        )
-        .unwrap();
-    }
+    use crate::context::testing::{context_at, git};
 
     fn write(root: &Path, path: &str, text: &str) {
         let path = root.join(path);
