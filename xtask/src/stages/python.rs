@@ -320,8 +320,11 @@ mod tests {
             plan_lines(&context(), "build-wheels", &[]),
             [
                 "- stop here when python-wheels already matches the sources (its manifest)",
-                "- stop here after repacking python-wheels with the Python sources when nothing \
-                 else changed since it was built (its manifest)",
+                &format!(
+                    "- stop here after repacking python-wheels with the Python sources when \
+                     nothing else changed since it was built (its manifest; repacking rules {})",
+                    &super::super::repack::repacker()[..12]
+                ),
                 "- ensure maturin 1.16.0",
                 "- empty the directory of python-wheels",
                 "$ /tools/maturin-1.16.0/bin/maturin build --locked --manifest-path \

@@ -43,11 +43,14 @@ pub struct Repack {
 
 impl fmt::Display for Repack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The rules' version is part of the plan, so of the key: a change of them reruns
+        // what uses the wheel.
         write!(
             f,
             "stop here after repacking {} with the Python sources when nothing else changed \
-             since it was built (its manifest)",
-            self.recipe.artifact.name()
+             since it was built (its manifest; repacking rules {})",
+            self.recipe.artifact.name(),
+            artifacts::short(&repacker(), 12)
         )
     }
 }
@@ -308,7 +311,7 @@ struct Member {
 
 /// The version of the rules that decide what is copied and how: a hash of this file and the
 /// script, so that a compiled part recorded under other rules is not reused.
-fn repacker() -> String {
+pub(super) fn repacker() -> String {
     let mut hasher = Sha256::new();
     hasher.update(include_str!("repack.rs"));
     hasher.update([0]);
