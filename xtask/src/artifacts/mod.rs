@@ -276,7 +276,8 @@ pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
     commands
         .iter()
         .map(|cmd| {
-            let line = cmd.command_line();
+            // As `--dry-run` prints it: with the variables the command sets.
+            let line = cmd.to_string();
             let line = match &toolchain_dir {
                 Some(dir) => line.replace(dir.as_str(), ""),
                 None => line,
