@@ -24,35 +24,62 @@ pub enum Artifact {
     Wheels,
 }
 
+/// What is known of an artifact, in one place: adding an artifact is a variant, a row here and
+/// its producer's build commands (`stages::build_commands`).
+struct ArtifactKind {
+    /// The name used in docs and, with the platform appended, for workflow artifacts.
+    name: &'static str,
+    /// The one stage that produces it.
+    producer: &'static str,
+    /// Its directory under `target/xtask/artifacts/`.
+    dir: &'static str,
+    /// The directory of sources it holds byte-for-byte copies of, if any.
+    copied_sources: Option<&'static str>,
+}
+
 impl Artifact {
     pub const ALL: [Artifact; 2] = [Artifact::RustTests, Artifact::Wheels];
 
+    fn kind(self) -> ArtifactKind {
+        match self {
+            Artifact::RustTests => ArtifactKind {
+                name: "rust-artifacts",
+                producer: "build-artifacts",
+                dir: "rust",
+                copied_sources: None,
+            },
+            Artifact::Wheels => ArtifactKind {
+                name: "python-wheels",
+                producer: "build-wheels",
+                dir: "wheels",
+                copied_sources: Some(PYTHON_PACKAGE_SOURCES),
+            },
+        }
+    }
+
     /// The name used in docs and, with the platform appended, for workflow artifacts.
     pub fn name(self) -> &'static str {
-        match self {
-            Artifact::RustTests => "rust-artifacts",
-            Artifact::Wheels => "python-wheels",
-        }
+        self.kind().name
     }
 
     /// The name of the one stage that produces this artifact (a test checks it against
     /// [`STAGES`]; error messages name it without looking the graph up).
     pub fn producer_name(self) -> &'static str {
-        match self {
-            Artifact::RustTests => "build-artifacts",
-            Artifact::Wheels => "build-wheels",
-        }
+        self.kind().producer
+    }
+
+    /// Its directory under `target/xtask/artifacts/`.
+    pub fn dir_name(self) -> &'static str {
+        self.kind().dir
     }
 
     /// The directory of sources the artifact holds byte-for-byte copies of, when it has one:
     /// its build may then repack the artifact of an earlier build whose other sources were the
     /// same instead of compiling (the wheel's Python package, which maturin copies).
     pub fn copied_sources(self) -> Option<&'static str> {
-        match self {
-            Artifact::RustTests => None,
-            Artifact::Wheels => Some(PYTHON_PACKAGE_SOURCES),
-        }
+        self.kind().copied_sources
     }
+
 
     /// The one stage that produces this artifact.
     pub fn producer(self) -> &'static Stage {

@@ -15,7 +15,9 @@
 //! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
 //! (`stages::plan` matches every id), and put it in a job. To add or move a job: edit the job
 //! table in `workflows/jobs.rs`, run `cargo xtask workflows` and commit the YAML; `needs:`,
-//! setup steps, caches and artifact transfers follow from the stages.
+//! setup steps, caches and artifact transfers follow from the stages. To add an artifact: a
+//! variant of [`graph::Artifact`] with its row (name, producer, directory, copied sources) and
+//! its build commands in [`stages`].
 
 pub(crate) mod artifacts;
 pub(crate) mod audit;

@@ -28,15 +28,7 @@ pub const ARCHIVE: &str = "nextest-archive.tar.zst";
 
 /// Where an artifact's files live.
 pub fn dir(ctx: &Context, artifact: Artifact) -> PathBuf {
-    ctx.artifacts_dir().join(subdir(artifact))
-}
-
-/// The directory of an artifact under `target/xtask/artifacts/`.
-pub fn subdir(artifact: Artifact) -> &'static str {
-    match artifact {
-        Artifact::RustTests => "rust",
-        Artifact::Wheels => "wheels",
-    }
+        ctx.artifacts_dir().join(artifact.dir_name())
 }
 
 /// The nextest archive.
