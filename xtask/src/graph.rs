@@ -80,7 +80,6 @@ impl Artifact {
         self.kind().copied_sources
     }
 
-
     /// The one stage that produces this artifact.
     pub fn producer(self) -> &'static Stage {
         let name = self.producer_name();

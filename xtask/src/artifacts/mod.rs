@@ -28,7 +28,7 @@ pub const ARCHIVE: &str = "nextest-archive.tar.zst";
 
 /// Where an artifact's files live.
 pub fn dir(ctx: &Context, artifact: Artifact) -> PathBuf {
-        ctx.artifacts_dir().join(artifact.dir_name())
+    ctx.artifacts_dir().join(artifact.dir_name())
 }
 
 /// The nextest archive.
