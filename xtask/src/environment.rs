@@ -428,14 +428,14 @@ mod tests {
     fn only_hashed_variables_reach_the_hash_and_dropped_ones_reach_nothing() {
         let declared = Declared::from_vars(vars(&[
             ("PYTHONPATH", "/shadow"),
-            ("HOME", "/home/a"),
+            ("HOME", "/elsewhere/a"),
             ("OLDPWD", "/x"),
             ("RUSTFLAGS", "-Cdebuginfo=0"),
         ]));
         assert_eq!(
             declared.vars,
             vars(&[
-                ("HOME", "/home/a"),
+                ("HOME", "/elsewhere/a"),
                 ("PIP_CONFIG_FILE", "/dev/null"),
                 ("PYTHONPATH", "/shadow"),
                 ("RUSTFLAGS", "-Cdebuginfo=0"),
@@ -448,7 +448,7 @@ mod tests {
         );
         let other_home = Declared::from_vars(vars(&[
             ("PYTHONPATH", "/shadow"),
-            ("HOME", "/home/b"),
+            ("HOME", "/elsewhere/b"),
             ("RUSTFLAGS", "-Cdebuginfo=0"),
         ]));
         assert_eq!(declared.hashed(), other_home.hashed());

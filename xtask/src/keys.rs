@@ -575,7 +575,7 @@ mod tests {
         let other = Context::new(
             ctx.root.clone(),
             "/elsewhere/target".into(),
-            "/home/someone/.cache/tools".into(),
+            "/elsewhere/tools".into(),
             [("CARGO".to_string(), "/elsewhere/rust/bin/cargo".to_string())],
         )
         .with_facts(

@@ -378,17 +378,17 @@ impl Run {
 mod tests {
     use super::*;
 
-    const LOG: &str = r#"100 execve("/usr/bin/python3", ["python3"], 0x7ffd /* 3 vars */) = 0
+    const LOG: &str = r#"100 execve("/elsewhere/bin/python3", ["python3"], 0x7ffd /* 3 vars */) = 0
 100 openat(AT_FDCWD</repo>, "icechunk-python/tests/test_a.py", O_RDONLY|O_CLOEXEC) = 3</repo/icechunk-python/tests/test_a.py>
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/pyvenv.cfg", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 4</repo/target/xtask/venvs/x/pyvenv.cfg>
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/pyvenv.cfg", O_RDONLY) = 4</repo/target/xtask/venvs/x/pyvenv.cfg>
 101 openat(AT_FDCWD</repo/icechunk-python>, "../README.md", O_RDONLY <unfinished ...>
 100 openat(AT_FDCWD</repo>, "icechunk-python/tests", O_RDONLY|O_DIRECTORY) = 5</repo/icechunk-python/tests>
 101 <... openat resumed>) = 6</repo/README.md>
-100 linkat(AT_FDCWD</home/u/.cache/uv>, "wheels/a.py", AT_FDCWD</repo>, "target/xtask/venvs/x/a.py", 0) = 0
+100 linkat(AT_FDCWD</elsewhere/u/.cache/uv>, "wheels/a.py", AT_FDCWD</repo>, "target/xtask/venvs/x/a.py", 0) = 0
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/a.py", O_RDONLY) = 7</repo/target/xtask/venvs/x/a.py>
 100 openat(AT_FDCWD</tools>, "uv-0.13.9/bin/uv", O_RDONLY) = 8</tools/uv-0.13.9/bin/uv>
-100 openat(AT_FDCWD</repo>, "/etc/hosts", O_RDONLY) = 9</etc/hosts>
+100 openat(AT_FDCWD</repo>, "/elsewhere/hosts", O_RDONLY) = 9</elsewhere/hosts>
 100 newfstatat(AT_FDCWD</repo>, "compose.yaml", {st_mode=S_IFREG|0644, st_size=1, ...}, 0) = 0
 "#;
 
