@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{Manifest, Recipe, Sources, dir, read_manifest, rustc_version, sha256_file, short};
+use super::{Manifest, Recipe, Sources, altered_file, dir, read_manifest, rustc_version, short};
 use crate::context::Context;
 use crate::graph::Artifact;
 
@@ -57,6 +57,7 @@ pub fn freshness(
         commit: manifest.commit.clone(),
         dirty: manifest.dirty,
         hash: manifest.source_hash.clone(),
+        compiled_hash: None,
     };
     if built.hash != now.hash {
         return Ok(Freshness::Stale(format!(
@@ -134,17 +135,14 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
     let location = ctx.rel(&dir(ctx, artifact));
     match freshness(ctx, artifact, &recipe.text, Asker::User)? {
         Freshness::Current(manifest) => {
-            for file in &manifest.files {
-                let (sha256, _) = sha256_file(&dir(ctx, artifact).join(&file.name))?;
-                if sha256 != file.sha256 {
-                    bail!(
-                        "{}/{} does not match its manifest (sha256 {sha256}, expected {}): it \
-                         was modified or truncated. Rebuild it with `cargo xtask {producer}`.",
-                        location.display(),
-                        file.name,
-                        file.sha256
-                    );
-                }
+            if let Some((file, sha256)) = altered_file(ctx, &manifest)? {
+                bail!(
+                    "{}/{} does not match its manifest (sha256 {sha256}, expected {}): it was \
+                     modified or truncated. Rebuild it with `cargo xtask {producer}`.",
+                    location.display(),
+                    file.name,
+                    file.sha256
+                );
             }
             Ok(format!(
                 "# using {} from {} (commit {})",

@@ -91,6 +91,9 @@ pub struct Sources {
     pub commit: String,
     pub dirty: bool,
     pub hash: String,
+    /// For an artifact with [`Artifact::copied_sources`], the hash of its other sources, from
+    /// the same reading of the tree as `hash`.
+    pub compiled_hash: Option<String>,
 }
 
 impl Sources {
@@ -103,13 +106,20 @@ impl Sources {
         let commit = process::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "none".to_string());
-        let files = listed_files(ctx, specs)?;
-        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let mut digests = Vec::new();
+        for file in listed_files(ctx, specs)? {
+            let digest = entry_digest(&ctx.root, &file)?;
+            digests.push((file, digest));
+        }
+        let copied = artifact.copied_sources().map(|dir| format!("{dir}/"));
+        let compiled_hash = copied
+            .map(|dir| hash_digests(digests.iter().filter(|(file, _)| !file.starts_with(&dir))));
         let status = git(&["status", "--porcelain", "--untracked-files=normal", "--"])?;
         Ok(Sources {
             commit,
             dirty: !status.trim().is_empty(),
-            hash: hash_files(&ctx.root, &files)?,
+            hash: hash_digests(digests.iter()),
+            compiled_hash,
         })
     }
 
@@ -150,28 +160,16 @@ pub fn listed_files(ctx: &Context, specs: &[&str]) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The hash of an artifact's sources other than its [`Artifact::copied_sources`].
-pub fn compiled_sources_hash(ctx: &Context, artifact: Artifact) -> Result<String> {
-    let copied = artifact.copied_sources().map(|dir| format!("{dir}/"));
-    let files = listed_files(ctx, sources(artifact))?;
-    let files: Vec<&str> = files
-        .iter()
-        .map(String::as_str)
-        .filter(|f| copied.as_deref().is_none_or(|dir| !f.starts_with(dir)))
-        .collect();
-    hash_files(&ctx.root, &files)
-}
-
-/// sha256 over every file's path and [`entry_digest`].
-fn hash_files(root: &Path, files: &[&str]) -> Result<String> {
+/// sha256 over every file's path and its [`entry_digest`].
+fn hash_digests<'a>(digests: impl Iterator<Item = &'a (String, String)>) -> String {
     let mut hasher = Sha256::new();
-    for file in files {
+    for (file, digest) in digests {
         hasher.update(file.as_bytes());
         hasher.update([0]);
-        hasher.update(entry_digest(root, file)?.as_bytes());
+        hasher.update(digest.as_bytes());
         hasher.update([0]);
     }
-    Ok(hex(&hasher.finalize()))
+    hex(&hasher.finalize())
 }
 
 /// What git would record of the tree entry `name`, as text: a file's content hash and whether
@@ -361,6 +359,20 @@ pub fn write_manifest(
     };
     save_manifest(ctx, &manifest)?;
     Ok(manifest)
+}
+
+/// The first file of an artifact whose bytes no longer match its manifest, with its sha256 now.
+pub fn altered_file<'m>(
+    ctx: &Context,
+    manifest: &'m Manifest,
+) -> Result<Option<(&'m FileDigest, String)>> {
+    for file in &manifest.files {
+        let (sha256, _) = sha256_file(&dir(ctx, manifest.artifact).join(&file.name))?;
+        if sha256 != file.sha256 {
+            return Ok(Some((file, sha256)));
+        }
+    }
+    Ok(None)
 }
 
 /// Write a manifest into its artifact's directory.

@@ -62,8 +62,8 @@ impl Action for Repack {
         let Some(manifest) = artifacts::read_manifest(ctx, artifact)? else {
             return Ok(Outcome::Continue);
         };
-        let started = artifacts::Sources::of(ctx, artifact)?.hash;
-        let (wheel, copies) = match reusable(ctx, &manifest, &self.recipe.text)? {
+        let started = artifacts::Sources::of(ctx, artifact)?;
+        let (wheel, copies) = match reusable(ctx, &manifest, &self.recipe.text, &started)? {
             Ok(found) => found,
             Err(why) => {
                 runner.out().say(
@@ -103,7 +103,7 @@ impl Action for Repack {
         std::fs::rename(&new, &old)
             .with_context(|| format!("could not replace {}", old.display()))?;
         let mut rebuilt =
-            artifacts::write_manifest(ctx, artifact, &self.recipe.text, Some(&started))?;
+            artifacts::write_manifest(ctx, artifact, &self.recipe.text, Some(&started.hash))?;
         rebuilt.compiled_part = manifest.compiled_part.map(|part| CompiledPart {
             copied: copies.into_iter().map(|(member, _)| member).collect(),
             ..part
@@ -147,20 +147,18 @@ impl Action for RecordCompiledPart {
             &self.python,
             &artifacts::dir(ctx, self.artifact).join(wheel),
         )?;
-        let compiled = artifacts::compiled_sources_hash(ctx, self.artifact)?;
         // The hash of the other sources must be of the tree the manifest records (the one its
-        // build began from): the whole tree is hashed again after it, so no edit falls between.
-        let unchanged = artifacts::Sources::of(ctx, self.artifact)?.hash == manifest.source_hash;
-        match copied(ctx, self.artifact).and_then(|copies| {
-            if !unchanged {
-                return Err("its sources changed since it was built".to_string());
-            }
-            verify(ctx, &members, &copies)?;
-            Ok(copies)
-        }) {
-            Ok(copies) => {
+        // build began from): both come from one reading of the tree.
+        let now = artifacts::Sources::of(ctx, self.artifact)?;
+        let recorded = match now.compiled_hash {
+            Some(compiled) if now.hash == manifest.source_hash => copied(ctx, self.artifact)
+                .and_then(|copies| verify(ctx, &members, &copies).map(|()| (compiled, copies))),
+            _ => Err("its sources changed since it was built".to_string()),
+        };
+        match recorded {
+            Ok((source_hash, copies)) => {
                 manifest.compiled_part = Some(CompiledPart {
-                    source_hash: compiled,
+                    source_hash,
                     repacker: repacker(),
                     copied: copies.into_iter().map(|(member, _)| member).collect(),
                 });
@@ -182,7 +180,12 @@ impl Action for RecordCompiledPart {
 /// wheel there cannot be repacked.
 type Reusable = std::result::Result<(String, Vec<(String, String)>), String>;
 
-fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable> {
+fn reusable(
+    ctx: &Context,
+    manifest: &Manifest,
+    recipe: &str,
+    sources: &artifacts::Sources,
+) -> Result<Reusable> {
     let Some(part) = &manifest.compiled_part else {
         return Ok(Err(
             "its manifest records no compiled part to reuse".to_string()
@@ -197,15 +200,13 @@ fn reusable(ctx: &Context, manifest: &Manifest, recipe: &str) -> Result<Reusable
         Ok(wheel) => wheel.to_string(),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let path = artifacts::dir(ctx, manifest.artifact).join(&wheel);
-    let digest = artifacts::sha256_file(&path).ok().map(|(sha, _)| sha);
-    if manifest.files.first().map(|f| &f.sha256) != digest.as_ref() {
+    if !matches!(artifacts::altered_file(ctx, manifest), Ok(None)) {
         return Ok(Err(format!("{wheel} does not match its manifest")));
     }
     if let Some(why) = artifacts::built_otherwise(ctx, manifest, recipe, artifacts::Asker::Build)? {
         return Ok(Err(why));
     }
-    if artifacts::compiled_sources_hash(ctx, manifest.artifact)? != part.source_hash {
+    if sources.compiled_hash.as_ref() != Some(&part.source_hash) {
         return Ok(Err(
             "sources other than the Python package changed since it was built".to_string(),
         ));
