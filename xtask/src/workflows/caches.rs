@@ -39,42 +39,45 @@ pub fn xtask_bin_key(os: Os) -> String {
     )
 }
 
+/// The id of a step that looks xtask's binary up without failing on a miss; the step after it
+/// reads its `cache-hit`.
+pub const XTASK_BIN_STEP: &str = "xtask-bin";
+
+/// The condition of a step that runs when that lookup missed.
+pub fn xtask_bin_missing() -> String {
+    format!("steps.{XTASK_BIN_STEP}.outputs.cache-hit != 'true'")
+}
+
+/// A step of `action` (actions/cache's restore or save) on xtask's binary of this content,
+/// with `more` inputs.
+pub fn xtask_bin_step(action: pins::Pin, os: Os, more: Vec<(&str, Node)>) -> Vec<(String, Node)> {
+    let mut with = vec![
+        ("path", Node::str(xtask_bin())),
+        ("key", Node::str(xtask_bin_key(os))),
+    ];
+    with.extend(more);
+    step(action, with)
+}
+
 /// A step that restores xtask's binary as the plan job made it; a miss fails the job (the plan
 /// job saves it before any other job starts).
 pub fn xtask_bin_restore(os: Os) -> Node {
-    Node::Map(step(
+    Node::Map(xtask_bin_step(
         pins::CACHE_RESTORE,
-        vec![
-            ("path", Node::str(xtask_bin())),
-            ("key", Node::str(xtask_bin_key(os))),
-            ("fail-on-cache-miss", Node::bool(true)),
-        ],
+        os,
+        vec![("fail-on-cache-miss", Node::bool(true))],
     ))
 }
-
-/// The id of the step that restores xtask's binary where a miss builds it.
-const XTASK_BIN_RESTORE: &str = "xtask-bin";
 
 /// The steps that restore xtask's binary of this content when one was saved, and build it
 /// otherwise (a job that compiles, or runs without the plan job).
 pub fn xtask_bin_restore_or_build(os: Os) -> [Node; 2] {
-    let mut restore = vec![("id".to_string(), Node::str(XTASK_BIN_RESTORE))];
-    restore.extend(step(
-        pins::CACHE_RESTORE,
-        vec![
-            ("path", Node::str(xtask_bin())),
-            ("key", Node::str(xtask_bin_key(os))),
-        ],
-    ));
+    let mut restore = vec![("id".to_string(), Node::str(XTASK_BIN_STEP))];
+    restore.extend(xtask_bin_step(pins::CACHE_RESTORE, os, vec![]));
     [
         Node::Map(restore),
         Node::map([
-            (
-                "if",
-                Node::str(format!(
-                    "steps.{XTASK_BIN_RESTORE}.outputs.cache-hit != 'true'"
-                )),
-            ),
+            ("if", Node::str(xtask_bin_missing())),
             ("run", Node::str("cargo build --package xtask")),
         ]),
     ]

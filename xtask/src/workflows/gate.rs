@@ -13,7 +13,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use super::caches::{on_runner, rust_cache_for_xtask, xtask_bin, xtask_bin_key, xtask_bin_restore};
+use super::caches::{
+    XTASK_BIN_STEP, on_runner, rust_cache_for_xtask, xtask_bin, xtask_bin_missing,
+    xtask_bin_restore, xtask_bin_step,
+};
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
 use super::yaml::Node;
@@ -389,28 +392,17 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
                 ]),
             ));
             let mut lookup = vec![("id".to_string(), Node::str(XTASK_BIN_STEP))];
-            lookup.extend(step(
+            lookup.extend(xtask_bin_step(
                 pins::CACHE_RESTORE,
-                vec![
-                    ("path", Node::str(xtask_bin())),
-                    ("key", Node::str(xtask_bin_key(Os::Linux))),
-                    ("lookup-only", Node::bool(true)),
-                ],
+                Os::Linux,
+                vec![("lookup-only", Node::bool(true))],
             ));
             steps.push((None, Node::Map(lookup)));
             steps.push((
                 None,
                 with_if(
-                    step(
-                        pins::CACHE_SAVE,
-                        vec![
-                            ("path", Node::str(xtask_bin())),
-                            ("key", Node::str(xtask_bin_key(Os::Linux))),
-                        ],
-                    ),
-                    Some(format!(
-                        "steps.{XTASK_BIN_STEP}.outputs.cache-hit != 'true'"
-                    )),
+                    xtask_bin_step(pins::CACHE_SAVE, Os::Linux, vec![]),
+                    Some(xtask_bin_missing()),
                 ),
             ));
         }
@@ -431,9 +423,6 @@ fn tagged_setup_steps(planned: Option<String>) -> Vec<(Option<Setup>, Node)> {
     }
     steps
 }
-
-/// The plan job's lookup of xtask's binary.
-const XTASK_BIN_STEP: &str = "xtask-bin";
 
 /// The conclusion's steps after its check: on main, when everything passed, save a record per
 /// job and stage with the keys of this commit.
