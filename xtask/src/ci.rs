@@ -11,14 +11,14 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::artifacts;
-use crate::context::Context;
-use crate::exec::Executor;
 use crate::graph::{Services, Stage, StageArgs};
 use crate::keys::{self, Keys};
-use crate::output::{Output, Tone};
-use crate::process::Interrupted;
-use crate::report::{Report, StageReport, Status};
 use crate::stages;
+use ci_engine::context::Context;
+use ci_engine::exec::Executor;
+use ci_engine::output::{Output, Tone};
+use ci_engine::process::Interrupted;
+use ci_engine::report::{Report, StageReport, Status};
 
 /// A stage with its flags.
 #[derive(Debug)]

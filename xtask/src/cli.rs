@@ -7,11 +7,11 @@ use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
 
 use crate::ci::{self, Invocation, RunOptions};
-use crate::context::Context;
-use crate::exec::Executor;
 use crate::graph::{self, Selection, StageArgs};
-use crate::output::{Output, Tone};
-use crate::process;
+use ci_engine::context::Context;
+use ci_engine::exec::Executor;
+use ci_engine::output::{Output, Tone};
+use ci_engine::process;
 
 const USAGE: &str = "\
 cargo xtask — the repository's CI as commands; `cargo xtask ci` runs what CI runs.
@@ -108,7 +108,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::DockerDown { dry_run } => {
             process::install_signal_handler()?;
-            let ctx = Context::discover()?;
+            let ctx = Context::discover(&crate::project::PROJECT)?;
             let mut executor = Executor::new(&ctx, Output::from_env(ctx.github_actions), dry_run);
             if dry_run {
                 println!("==> cargo xtask docker-down");
@@ -117,7 +117,7 @@ fn run(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Workflows => {
-            let ctx = Context::discover()?;
+            let ctx = Context::discover(&crate::project::PROJECT)?;
             let changed = crate::workflows::write(&ctx.root)?;
             let out = Output::from_env(ctx.github_actions);
             if changed.is_empty() {
@@ -130,7 +130,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Compare(opts) => {
             process::install_signal_handler()?;
-            let ctx = Context::discover()?;
+            let ctx = Context::discover(&crate::project::PROJECT)?;
             let out = Output::from_env(ctx.github_actions);
             let passed = crate::compare::run(&ctx, &out, &opts)?;
             return Ok(if passed {
@@ -140,7 +140,7 @@ fn run(command: Command) -> Result<ExitCode> {
             });
         }
         Command::Keys { json, planned } => {
-            let ctx = Context::discover()?;
+            let ctx = Context::discover(&crate::project::PROJECT)?;
             let keys = crate::keys::all(&ctx)?;
             // Also as a file: CI's pass records are cache entries of it, keyed by these keys.
             let text = serde_json::to_string_pretty(&keys)? + "\n";
@@ -213,7 +213,7 @@ fn run(command: Command) -> Result<ExitCode> {
     };
     let (invocations, skipped) = invocations;
     process::install_signal_handler()?;
-    let ctx = Context::discover()?;
+    let ctx = Context::discover(&crate::project::PROJECT)?;
     let invocations = ci::with_producers(&ctx, invocations, &skipped)?;
     let out = Output::from_env(ctx.github_actions);
     let report = ci::run(&ctx, &out, &invocations, &opts)?;

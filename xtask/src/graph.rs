@@ -245,6 +245,7 @@ const RUST_TEST_SOURCES: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",
     ".cargo",
+    "ci-engine",
     "icechunk",
     "icechunk-python/Cargo.toml",
     "icechunk-python/src",
@@ -288,6 +289,7 @@ const WHEEL_SOURCES: &[&str] = &[
     "icechunk-python/src",
     PYTHON_PACKAGE_SOURCES,
     "workspace-hack",
+    "ci-engine/Cargo.toml",
     "xtask/Cargo.toml",
 ];
 /// What the Python checks read, besides the wheel.
@@ -442,9 +444,11 @@ pub static STAGES: &[Stage] = &[
             packages: &[],
             // What decides what the servers are: the compose file, and the code that starts
             // them natively, creates the bucket and the container and names the variables
-            // it exports (the pins and the backend are in its plan).
+            // it exports (the pins and the backend are in its plan), with the engine's HTTP
+            // client, which creates them.
             paths: &[
                 "compose.yaml",
+                "ci-engine/src/http.rs",
                 "xtask/src/services",
                 "xtask/src/stages/services.rs",
             ],

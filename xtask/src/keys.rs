@@ -14,10 +14,10 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph::{self, Stage};
-use crate::process;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::process;
 
 /// One stage's key and what it covers.
 #[derive(Clone, Debug, Serialize)]
@@ -43,7 +43,7 @@ pub struct Keys {
     packages: BTreeMap<String, (String, Vec<String>)>,
     rustc: String,
     /// The hashed variables of the declared environment and cargo's configuration outside the
-    /// workspace ([`crate::environment::settings`]).
+    /// workspace ([`ci_engine::environment::settings`]).
     env: String,
     /// What each stage runs with its ci flags: its plan, as `--dry-run` prints it for
     /// [`Context::for_keys`], so a change in the xtask code behind a stage changes its key and
@@ -72,7 +72,7 @@ impl Keys {
             files,
             packages: workspace_packages(ctx)?,
             rustc: process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?,
-            env: crate::environment::settings(&ctx.root),
+            env: ci_engine::environment::settings(&ctx.root),
             plans,
             memo: BTreeMap::new(),
         })
@@ -366,7 +366,8 @@ pub fn check_planned(planned: &str, here: &BTreeMap<String, String>) -> Result<(
     anyhow::bail!(
         "this job's keys differ from the plan job's for the same commit: {}. Something this job \
          adds (a variable, a file, a tool) is in a key; compare `cargo xtask keys --json` in \
-         both jobs, and declare it passed or fixed in xtask/src/environment.rs",
+         both jobs, and declare it passed or fixed in ci-engine/src/environment.rs (or, when \
+         only this repository has it, in xtask/src/project.rs)",
         differ.join(", ")
     )
 }
@@ -406,7 +407,7 @@ pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::testing::git;
+    use crate::testing::git;
 
     #[test]
     fn the_plan_check_names_every_stage_whose_key_differs() {
@@ -475,7 +476,7 @@ mod tests {
         }
         write("README.md", "prose\n");
         git(&root, &["init", "-q"]);
-        let ctx = crate::context::testing::context_at(root);
+        let ctx = crate::testing::context_at(root);
         Keys::new(&ctx).unwrap(); // let cargo write its lock file first
         git(&ctx.root, &["add", "-A"]);
         ctx
@@ -522,7 +523,7 @@ mod tests {
             .parent()
             .unwrap()
             .to_path_buf();
-        let ctx = crate::context::testing::context_at(root);
+        let ctx = crate::testing::context_at(root);
         // The names alone: this test reads no file's contents (test-unit's key covers only
         // what it declares).
         let files = crate::artifacts::listed_files(&ctx, &[]).unwrap();
@@ -541,6 +542,30 @@ mod tests {
             "no stage declares these as inputs: add them to a stage's inputs in graph.rs, or to \
              keys::UNCLAIMED if they affect nothing: {unclaimed:?}"
         );
+    }
+
+    #[test]
+    fn the_key_of_xtask_s_binary_covers_every_package_it_is_built_from() {
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        let root = std::path::Path::new(&manifest).parent().unwrap();
+        let packages = workspace_packages(&crate::testing::context_at(root.into())).unwrap();
+        let mut todo = vec!["xtask".to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(name) = todo.pop() {
+            if seen.insert(name.clone()) {
+                todo.extend(packages[&name].1.iter().cloned());
+            }
+        }
+        let dirs: BTreeSet<String> = seen
+            .iter()
+            .map(|n| format!("{}/**", packages[n].0))
+            .collect();
+        let listed: BTreeSet<String> = crate::workflows::caches::XTASK_BIN_SOURCES
+            .iter()
+            .filter(|s| s.ends_with("/**"))
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(dirs, listed);
     }
 
     #[test]
@@ -573,6 +598,7 @@ mod tests {
         // Another machine: every interpreter, nextest on PATH, a Docker engine, its own tools
         // and target directories and the cargo of a toolchain at some path.
         let other = Context::new(
+            &crate::project::PROJECT,
             ctx.root.clone(),
             "/elsewhere/target".into(),
             "/elsewhere/tools".into(),
@@ -581,7 +607,7 @@ mod tests {
         .with_facts(
             crate::pins::PYTHON_VERSIONS
                 .iter()
-                .map(|v| crate::context::Interpreter {
+                .map(|v| ci_engine::context::Interpreter {
                     version: v.to_string(),
                     path: format!("/elsewhere/python{v}/bin/python{v}").into(),
                 })

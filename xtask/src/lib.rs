@@ -2,14 +2,15 @@
 //! GitHub workflows are generated from the same model, and `cargo xtask ci` runs them all
 //! locally.
 //!
-//! Layers, each importing only the ones before it: [`cmd`], [`output`], [`environment`] (the
-//! variables a command may see), [`process`] (the one way to start processes), [`pins`],
-//! [`context`]; [`plan`] (what to run, as data) and [`exec`]
-//! (runs plans, knows no stage); [`graph`] (the stages, as data); the areas a plan touches —
-//! [`tools`], [`artifacts`], [`services`], [`junit`], [`workflows`], [`keys`] — each owning its
-//! actions; [`stages`]
-//! (a plan per stage); and on top [`report`], [`audit`] (stages traced, their reads checked
-//! against their keys), [`ci`], [`compare`] and [`cli`].
+//! It is built on the `ci_engine` crate (commands, plans and their executor, the declared
+//! environment, processes, the context, failed-test and run reports), which names no project;
+//! [`project`] is what the engine must know of this one.
+//!
+//! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`];
+//! [`graph`] (the stages, as data); the areas a plan touches — [`tools`], [`artifacts`],
+//! [`services`], [`workflows`], [`keys`] — each owning its actions; [`stages`] (a plan per
+//! stage); and on top [`audit`] (stages traced, their reads checked against their keys),
+//! [`ci`], [`compare`] and [`cli`].
 //!
 //! To add a stage: declare it in [`graph::STAGES`] (what it produces, consumes, requires and
 //! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
@@ -23,24 +24,18 @@ pub(crate) mod artifacts;
 pub(crate) mod audit;
 pub(crate) mod ci;
 pub mod cli;
-pub(crate) mod cmd;
 pub(crate) mod compare;
-pub(crate) mod context;
 #[cfg(test)]
 mod docs;
-pub(crate) mod environment;
-pub(crate) mod exec;
 pub(crate) mod flags;
 pub(crate) mod graph;
 pub(crate) mod help;
-pub(crate) mod junit;
 pub(crate) mod keys;
-pub(crate) mod output;
 pub(crate) mod pins;
-pub(crate) mod plan;
-pub(crate) mod process;
-pub(crate) mod report;
+pub(crate) mod project;
 pub(crate) mod services;
 pub(crate) mod stages;
+#[cfg(test)]
+mod testing;
 pub(crate) mod tools;
 pub(crate) mod workflows;

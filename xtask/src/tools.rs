@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use crate::cmd::Cmd;
-use crate::context::Context;
-use crate::output::Tone;
-use crate::plan::{Action, Outcome, Runner};
-use crate::process;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::output::Tone;
+use ci_engine::plan::{Action, Outcome, Runner};
+use ci_engine::process;
 
 pub use crate::pins::NEXTEST_VERSION;
 
@@ -359,14 +359,20 @@ fn ensure(runner: &mut dyn Runner, tool: Tool) -> Result<()> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::context::testing::context;
+    use crate::testing::context;
 
     #[test]
     fn nextest_on_path_at_the_pinned_version_is_used_as_is() {
         let ctx = context();
         assert_eq!(Tool::Nextest.program(&ctx), PathBuf::from("cargo-nextest"));
-        let other = Context::new("/repo".into(), "/repo/target".into(), "/tools".into(), [])
-            .with_facts(vec![], false, Some("0.9.1"));
+        let other = Context::new(
+            &crate::project::PROJECT,
+            "/repo".into(),
+            "/repo/target".into(),
+            "/tools".into(),
+            [],
+        )
+        .with_facts(vec![], false, Some("0.9.1"));
         assert_eq!(
             Tool::Nextest.program(&other),
             PathBuf::from(format!(

@@ -20,11 +20,11 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph::Artifact;
-use crate::process;
 use crate::tools::Tool;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::process;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const ARCHIVE: &str = "nextest-archive.tar.zst";
@@ -349,7 +349,7 @@ pub fn write_manifest(
         source_hash: sources.hash,
         rustc: rustc_version(ctx)?,
         recipe: recipe.to_string(),
-        env: crate::environment::settings(&ctx.root),
+        env: ci_engine::environment::settings(&ctx.root),
         files,
         built_at_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -421,7 +421,7 @@ mod tests {
             git(&["init", "-q"]);
             git(&["add", "-A"]);
             git(&["commit", "-q", "-m", "init"]);
-            let ctx = crate::context::testing::context_at(root);
+            let ctx = crate::testing::context_at(root);
             Scratch { ctx }
         }
 
@@ -514,6 +514,7 @@ mod tests {
             Freshness::Stale(_)
         ));
         let in_a_job = Context::new(
+            &crate::project::PROJECT,
             s.ctx.root.clone(),
             s.ctx.target_dir.clone(),
             "/tools".into(),
@@ -577,6 +578,7 @@ mod tests {
     fn in_ci_a_missing_archive_is_an_error_not_a_build() {
         let s = Scratch::new("ci-missing");
         let ctx = Context::new(
+            &crate::project::PROJECT,
             s.ctx.root.clone(),
             s.ctx.target_dir.clone(),
             "/tools".into(),

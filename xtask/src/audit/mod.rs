@@ -8,24 +8,22 @@
 //! [`EXPLAINED`] with the reason it cannot change a result. Anything else is an undeclared read,
 //! and the audit fails naming it. It also lists the declared inputs no traced process read.
 
-mod trace;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-use crate::cmd::Cmd;
-use crate::context::Context;
-use crate::exec::Executor;
 use crate::graph::{Services, Stage};
 use crate::keys::covers_path;
-use crate::output::{Output, Tone};
-use crate::process;
-use crate::report::{StageReport, Status};
 use crate::tools::Tool;
-pub use trace::{Accesses, parse, tracer};
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::exec::Executor;
+use ci_engine::output::{Output, Tone};
+use ci_engine::process;
+use ci_engine::report::{StageReport, Status};
+pub use ci_engine::strace::{Accesses, parse, tracer};
 
 /// Where the tools' pins are written.
 const PINS: &str = "xtask/src/tools.rs";
@@ -422,7 +420,7 @@ mod tests {
 
     #[test]
     fn undeclared_reads_are_named_and_explained_ones_counted() {
-        let ctx = crate::context::testing::context();
+        let ctx = crate::testing::context();
         let stage = crate::graph::stage("python-lint").unwrap();
         let mut accesses = Accesses::default();
         for f in [
@@ -477,7 +475,7 @@ mod tests {
         std::fs::write(dir.join("input.txt"), "hello\n").unwrap();
         let cmd = Cmd::new("sh").args(["-c", "cat input.txt > output.txt; cat output.txt"]);
         let log = dir.join("traces/1.trace");
-        crate::process::capture(&tracer(&cmd, &log), &dir).unwrap();
+        ci_engine::process::capture(&tracer(&cmd, &log), &dir).unwrap();
         let accesses = read_traces(&dir.join("traces"), &dir, Path::new("/nowhere")).unwrap();
         assert!(accesses.read.contains("input.txt"), "{accesses:?}");
         assert!(!accesses.read.contains("output.txt"), "{accesses:?}");

@@ -14,11 +14,11 @@ use anyhow::{Context as _, Result};
 use super::jobs::Job;
 use super::measure::{copy_tree, new_executor};
 use crate::ci::{self, Invocation};
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph;
-use crate::output::{Output, Tone};
-use crate::report::StageReport;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::output::{Output, Tone};
+use ci_engine::report::StageReport;
 
 pub struct DependencyCaches {
     dir: PathBuf,
@@ -106,7 +106,7 @@ impl DependencyCaches {
         for package in crate::keys::workspace_packages(ctx)?.keys() {
             clean = clean.args(["-p", package]);
         }
-        crate::process::capture(&clean, &ctx.root)
+        ci_engine::process::capture(&clean, &ctx.root)
             .context("could not remove the workspace crates from a dependency cache")?;
         let own = target.join("xtask");
         if own.exists() {

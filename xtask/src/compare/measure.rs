@@ -12,12 +12,12 @@ use super::jobs::Job;
 use super::report::JobResult;
 use crate::artifacts;
 use crate::ci::{self, Invocation};
-use crate::cmd::Cmd;
-use crate::context::Context;
-use crate::exec::{CommandRecord, Executor};
 use crate::graph::{self, Artifact, Services};
-use crate::output::Output;
-use crate::report::StageReport;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::exec::{CommandRecord, Executor};
+use ci_engine::output::Output;
+use ci_engine::report::StageReport;
 
 /// rustc invocations that compiled something, from one command's output: cargo's JSON
 /// `compiler-artifact` messages that are not fresh, or — when the output has none (maturin

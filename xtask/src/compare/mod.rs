@@ -37,12 +37,12 @@ use self::jobs::{Job, Variant, call_lines};
 use self::measure::run_job;
 use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
 use self::scenario::AppliedEdit;
-use crate::context::Context;
 use crate::graph::Artifact;
 use crate::keys;
-use crate::output::{Output, Tone};
-use crate::report::format_seconds;
 use crate::workflows::gate;
+use ci_engine::context::Context;
+use ci_engine::output::{Output, Tone};
+use ci_engine::report::format_seconds;
 
 /// The name of the shared variant's first job, which computes the content keys.
 const PLAN_JOB: &str = "plan";

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::Variant;
 use super::scenario::Scenario;
-use crate::context::Context;
-use crate::report::format_seconds;
+use ci_engine::context::Context;
+use ci_engine::report::format_seconds;
 
 /// What one job cost.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

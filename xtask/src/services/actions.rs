@@ -9,8 +9,8 @@ use super::{
     Backend, Daemon, Endpoint, Ports, create_bucket, create_container, healthy, read_state, record,
     require, spawn, stop, track, wait_ready,
 };
-use crate::output::Tone;
-use crate::plan::{Action, Outcome, Runner};
+use ci_engine::output::Tone;
+use ci_engine::plan::{Action, Outcome, Runner};
 
 /// Reuse servers an earlier docker-up left running when they answer on the same ports (the
 /// rest of the plan is then not needed); stop recorded ones that do not.

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::http;
+use ci_engine::http;
 
 const API_VERSION: &str = "2021-08-06";
 

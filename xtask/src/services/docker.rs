@@ -3,8 +3,8 @@
 
 use super::actions::{CreateContainer, RecordServices, TrackServices, WaitReady};
 use super::{Backend, CONTAINER, Ports, azure_endpoint, endpoints};
-use crate::cmd::Cmd;
-use crate::plan::Plan;
+use ci_engine::cmd::Cmd;
+use ci_engine::plan::Plan;
 
 pub const PROJECT: &str = "icechunk-xtask";
 const COMPOSE_FILE: &str = "compose.yaml";

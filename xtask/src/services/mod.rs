@@ -8,7 +8,6 @@
 mod actions;
 mod azure;
 mod docker;
-pub mod http;
 mod native;
 
 use std::fmt;
@@ -18,11 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::{Cmd, parse_env};
-use crate::context::Context;
-use crate::output::Tone;
-use crate::plan::{Plan, Runner};
-use crate::process;
+use ci_engine::cmd::{Cmd, parse_env};
+use ci_engine::context::Context;
+use ci_engine::output::Tone;
+use ci_engine::plan::{Plan, Runner};
+use ci_engine::{http, process};
 
 pub const BUCKET: &str = "testbucket";
 pub const CONTAINER: &str = "testcontainer";
@@ -493,7 +492,7 @@ fn require(ctx: &Context) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::testing::context;
+    use crate::testing::context;
 
     #[test]
     fn the_test_environment_is_the_same_contract_for_both_backends() {
@@ -542,8 +541,8 @@ mod tests {
 
     #[test]
     fn down_without_state_stops_nothing() {
-        let ctx = crate::context::testing::context_at(std::env::temp_dir().join("xtask-no-state"));
-        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        let ctx = crate::testing::context_at(std::env::temp_dir().join("xtask-no-state"));
+        let mut runner = ci_engine::plan::testing::Recorder::new(&ctx);
         stop(&mut runner).unwrap();
         assert!(runner.ran.is_empty());
     }

@@ -6,10 +6,10 @@ use super::actions::{
     WriteLauncher,
 };
 use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
-use crate::cmd::Cmd;
-use crate::context::Context;
-use crate::plan::Plan;
 use crate::tools::{Ensure, Tool};
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::plan::Plan;
 
 /// Runs moto's S3 server with one write at a time, so conditional writes are atomic as on S3.
 const MOTO_LAUNCHER: &str = include_str!("moto_atomic.py");

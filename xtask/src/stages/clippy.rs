@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cmd::Cmd;
-use crate::context::Context;
-use crate::output::{Tone, annotation};
-use crate::plan::{Action, Outcome, Runner};
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::output::{Tone, annotation};
+use ci_engine::plan::{Action, Outcome, Runner};
 
 /// `cmd` with the workspace's crates compiled by clippy-driver.
 pub fn linted(ctx: &Context, cmd: Cmd) -> Cmd {
@@ -47,7 +47,8 @@ impl Action for RequireDriver {
         let found = if Path::new(&driver).components().count() > 1 {
             Path::new(&driver).is_file()
         } else {
-            crate::process::capture(&Cmd::new(&driver).arg("--version"), &runner.ctx().root).is_ok()
+            ci_engine::process::capture(&Cmd::new(&driver).arg("--version"), &runner.ctx().root)
+                .is_ok()
         };
         if !found {
             bail!(

@@ -1,10 +1,10 @@
 //! Repository-wide lints: the GitHub workflows (zizmor, actionlint, the xtask drift check) and
 //! spelling (codespell).
 
-use crate::context::Context;
-use crate::plan::Plan;
 use crate::tools::{Ensure, Tool};
 use crate::workflows;
+use ci_engine::context::Context;
+use ci_engine::plan::Plan;
 
 /// The generated workflows first (a stale one is the most likely finding), then the linters.
 pub fn workflows(ctx: &Context) -> Plan {
@@ -31,8 +31,8 @@ pub fn codespell(ctx: &Context) -> Plan {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
-    use crate::context::testing::context;
     use crate::stages::testing::plan_lines;
+    use crate::testing::context;
 
     #[test]
     fn lint_workflows_plan() {

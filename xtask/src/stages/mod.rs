@@ -11,11 +11,11 @@ pub mod services;
 use anyhow::Result;
 
 use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph::{Artifact, Stage, StageArgs, StageId};
-use crate::plan::Plan;
 use crate::tools::{Ensure, Tool};
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::plan::Plan;
 
 /// The plan of one stage with its flags.
 pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
@@ -100,8 +100,8 @@ fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
 #[cfg(test)]
 pub(crate) mod testing {
     //! Plans rendered the way `--dry-run` prints them.
-    use crate::context::Context;
     use crate::graph::stage;
+    use ci_engine::context::Context;
 
     pub fn plan_lines(ctx: &Context, name: &str, args: &[&str]) -> Vec<String> {
         let stage = stage(name).unwrap();
@@ -119,7 +119,7 @@ mod tests {
     /// The workflows cache the tools a stage declares; its plan must ensure exactly those.
     #[test]
     fn every_stage_declares_the_tools_its_plan_ensures() {
-        let ctx = crate::context::testing::context();
+        let ctx = crate::testing::context();
         for stage in STAGES {
             let args = stage.ci_args().unwrap();
             let mut ensured: Vec<String> = plan(stage, &ctx, &args)
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn stages_that_require_services_check_them() {
-        let ctx = crate::context::testing::context();
+        let ctx = crate::testing::context();
         for stage in STAGES.iter().filter(|s| s.services == Services::Requires) {
             let args = stage.ci_args().unwrap();
             let lines = plan(stage, &ctx, &args).unwrap().lines();
@@ -150,8 +150,9 @@ mod tests {
 
     #[test]
     fn the_recipe_ignores_where_the_artifact_and_the_tools_live() {
-        let a = crate::context::testing::context();
+        let a = crate::testing::context();
         let b = Context::new(
+            &crate::project::PROJECT,
             "/repo".into(),
             "/elsewhere/target".into(),
             "/other-tools".into(),
@@ -166,6 +167,7 @@ mod tests {
         // `cargo xtask` runs xtask with cargo's path in $CARGO; xtask's binary run directly
         // finds cargo on PATH (as the jobs that restore the plan job's xtask do).
         let c = Context::new(
+            &crate::project::PROJECT,
             "/repo".into(),
             "/repo/target".into(),
             "/other-tools".into(),

@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::artifacts;
-use crate::cmd::Cmd;
-use crate::context::{Context, Interpreter, PYTHON_VERSIONS};
 use crate::graph::{Artifact, StageArgs};
-use crate::junit::{TestRun, TestRuns};
-use crate::output::Tone;
-use crate::plan::{Action, Outcome, Plan, Runner};
-use crate::process;
+use crate::pins::PYTHON_VERSIONS;
 use crate::services;
 use crate::tools::{self, Tool};
+use ci_engine::cmd::Cmd;
+use ci_engine::context::{Context, Interpreter};
+use ci_engine::junit::{TestRun, TestRuns};
+use ci_engine::output::Tone;
+use ci_engine::plan::{Action, Outcome, Plan, Runner};
+use ci_engine::process;
 
 const PACKAGE_DIR: &str = "icechunk-python";
 /// The null device, where mypy writes no cache.
@@ -309,8 +310,8 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
-    use crate::context::testing::context;
     use crate::stages::testing::plan_lines;
+    use crate::testing::context;
 
     const VENV: &str = "UV_PYTHON_DOWNLOADS=never /tools/uv-0.13.9/bin/uv";
 
@@ -438,7 +439,8 @@ mod tests {
 
     #[test]
     fn python_test_requires_3_11() {
-        let ctx = crate::context::Context::new(
+        let ctx = ci_engine::context::Context::new(
+            &crate::project::PROJECT,
             "/repo".into(),
             "/repo/target".into(),
             "/tools".into(),
@@ -475,10 +477,10 @@ mod tests {
         );
 
         // Carry out the install step alone: the index does not answer.
-        let crate::plan::Step::Do(install) = &plan.steps[3] else {
+        let ci_engine::plan::Step::Do(install) = &plan.steps[3] else {
             panic!("{}", lines[3]);
         };
-        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        let mut runner = ci_engine::plan::testing::Recorder::new(&ctx);
         install.perform(&mut runner).unwrap();
         assert!(
             runner.warnings[0].contains("cannot be reached"),
@@ -491,8 +493,8 @@ mod tests {
                  allow --resolution highest --upgrade -r icechunk-python/requirements/upstream.txt"
             )]
         );
-        let on_github = crate::context::testing::context_with_env(&[("GITHUB_ACTIONS", "true")]);
-        let mut runner = crate::plan::testing::Recorder::new(&on_github);
+        let on_github = crate::testing::context_with_env(&[("GITHUB_ACTIONS", "true")]);
+        let mut runner = ci_engine::plan::testing::Recorder::new(&on_github);
         let err = install.perform(&mut runner).unwrap_err().to_string();
         assert!(err.contains("fails without them"), "{err}");
         assert!(runner.ran.is_empty());

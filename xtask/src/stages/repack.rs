@@ -18,12 +18,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{self, CompiledPart, Manifest, Recipe};
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph::Artifact;
-use crate::output::Tone;
-use crate::plan::{Action, Outcome, Runner};
-use crate::process;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::output::Tone;
+use ci_engine::plan::{Action, Outcome, Runner};
+use ci_engine::process;
 
 /// Lists and repacks wheels with Python's standard library.
 const SCRIPT: &str = include_str!("repack_wheel.py");
@@ -290,7 +290,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> std::result::Result
     for entry in entries {
         let entry = entry.map_err(|e| e.to_string())?;
         let path = dir.join(entry.file_name());
-        let slashed = crate::context::slashed(&path);
+        let slashed = ci_engine::context::slashed(&path);
         let meta = std::fs::symlink_metadata(root.join(&path)).map_err(|e| e.to_string())?;
         if meta.is_dir() {
             walk(root, &path, files)?;
@@ -361,7 +361,7 @@ fn verify(
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::context::testing::{context_at, git};
+    use crate::testing::{context_at, git};
 
     fn write(root: &Path, path: &str, text: &str) {
         let path = root.join(path);

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::artifacts;
-use crate::cmd::Cmd;
-use crate::context::Context;
 use crate::graph::{Artifact, StageArgs};
-use crate::junit::TestRun;
-use crate::plan::Plan;
 use crate::services;
 use crate::stages::clippy::{self, RequireDriver};
 use crate::tools::Tool;
+use ci_engine::cmd::Cmd;
+use ci_engine::context::Context;
+use ci_engine::junit::TestRun;
+use ci_engine::plan::Plan;
 
 /// The cargo profile every CI build uses (see `[profile.ci]` in Cargo.toml).
 pub const PROFILE: &str = "ci";
@@ -109,8 +109,8 @@ pub fn test_full(ctx: &Context, args: &StageArgs) -> Plan {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
-    use crate::context::testing::context;
     use crate::stages::testing::plan_lines;
+    use crate::testing::context;
 
     #[test]
     fn lint_rust_plan() {

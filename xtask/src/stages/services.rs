@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 
-use crate::context::Context;
-use crate::exec::Executor;
 use crate::graph::StageArgs;
-use crate::plan::Plan;
 use crate::services;
+use ci_engine::context::Context;
+use ci_engine::exec::Executor;
+use ci_engine::plan::Plan;
 
 pub fn up(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     services::plan_up(ctx, args.backend.as_deref())
@@ -22,8 +22,8 @@ pub fn take_down(exec: &mut Executor<'_>) -> Result<()> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
-    use crate::context::testing::context;
     use crate::stages::testing::plan_lines;
+    use crate::testing::context;
 
     #[test]
     fn docker_up_without_an_engine_plans_the_native_backend() {

@@ -6,16 +6,16 @@ use std::path::PathBuf;
 
 use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
-use super::yaml::Node;
 use crate::artifacts;
-use crate::context::{Context, slashed};
 use crate::graph::{Artifact, Kept, Services, Stage};
 use crate::pins;
 use crate::tools::Tool;
+use ci_engine::context::{Context, slashed};
+use ci_engine::yaml::Node;
 
 /// A path of a runner's checkout ([`Context::on_runner`]) as the workflows write it.
 pub fn on_runner(path: impl Fn(&Context) -> PathBuf) -> String {
-    slashed(&path(&Context::on_runner()))
+    slashed(&path(&Context::on_runner(&crate::project::PROJECT)))
 }
 
 /// Where `cargo xtask` leaves xtask's binary on a runner (the workflows set no
@@ -29,13 +29,25 @@ pub fn artifact_path(artifact: Artifact) -> String {
     format!("{}/", on_runner(|ctx| artifacts::dir(ctx, artifact)))
 }
 
-/// The cache entry of xtask's binary: one per content of what builds it (its sources, the
-/// workspace's manifest, lock file and cargo config, the toolchain), made by the plan job.
+/// What builds xtask's binary: its package and the engine's (a test checks that these are
+/// every workspace package it depends on), the workspace's manifest, lock file and cargo config.
+pub const XTASK_BIN_SOURCES: &[&str] = &[
+    "ci-engine/**",
+    "xtask/**",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+];
+
+/// The cache entry of xtask's binary: one per content of what builds it
+/// ([`XTASK_BIN_SOURCES`], the toolchain), made by the plan job.
 pub fn xtask_bin_key(os: Os) -> String {
+    let files: Vec<String> = XTASK_BIN_SOURCES.iter().map(|f| format!("'{f}'")).collect();
     format!(
-        "xtask-bin-{}-{}-${{{{ hashFiles('xtask/**', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml') }}}}",
+        "xtask-bin-{}-{}-${{{{ hashFiles({}) }}}}",
         os.platform(),
-        pins::TOOLCHAIN
+        pins::TOOLCHAIN,
+        files.join(", ")
     )
 }
 

@@ -5,7 +5,7 @@
 
 use super::gate;
 use super::jobs::{OUTCOME_PREFIX, Os, Workflow};
-use super::yaml::Node;
+use ci_engine::yaml::Node;
 
 /// The conclusion job. A job skipped because one it needs failed leaves that one failed, which
 /// fails this.

@@ -19,10 +19,10 @@ use super::caches::{
 };
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
-use super::yaml::Node;
-use crate::context::Context;
 use crate::graph::{self, Services, Stage};
 use crate::pins;
+use ci_engine::context::Context;
+use ci_engine::yaml::Node;
 
 pub const PLAN: &str = "plan";
 /// When every job runs, whatever the records say (and records are saved afterwards on main):

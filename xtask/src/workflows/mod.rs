@@ -4,13 +4,12 @@
 //! workflows` writes `.github/workflows/`; lint-workflows (and a test, which also rewrites stale
 //! files, as rust-analyzer's codegen does) fails when the files differ.
 
-mod caches;
+pub(crate) mod caches;
 mod conclusion;
 pub mod gate;
 pub mod jobs;
 pub(crate) mod render;
 mod steps;
-mod yaml;
 
 pub use steps::{Setup, TOOLS_CACHE};
 
@@ -20,7 +19,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use crate::graph::StageArgs;
-use crate::plan::{Action, Outcome, Runner};
+use ci_engine::plan::{Action, Outcome, Runner};
+use ci_engine::yaml;
 
 pub const DIR: &str = ".github/workflows";
 /// The command that writes them.
@@ -140,7 +140,7 @@ impl Action for CheckGenerated {
             );
         }
         runner.out().say(
-            crate::output::Tone::Good,
+            ci_engine::output::Tone::Good,
             &format!("{} workflows are current", generate().len()),
         );
         Ok(Outcome::Continue)
@@ -186,8 +186,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(scratch.join(DIR).join("extra.yml"), "name: x\n").unwrap();
-        let ctx = crate::context::testing::context_at(scratch.clone());
-        let mut runner = crate::plan::testing::Recorder::new(&ctx);
+        let ctx = crate::testing::context_at(scratch.clone());
+        let mut runner = ci_engine::plan::testing::Recorder::new(&ctx);
         let err = CheckGenerated.perform(&mut runner).unwrap_err().to_string();
         assert!(err.contains("rust-ci-optimized.yaml differs"), "{err}");
         assert!(err.contains("extra.yml is not generated"), "{err}");

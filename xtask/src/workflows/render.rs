@@ -11,11 +11,11 @@ use super::steps::{
     ON_MAIN, Setup, XtaskSource, condition, python_version, step, step_condition, with_if,
     xtask_source,
 };
-use super::yaml::Node;
 use super::{conclusion, gate};
 use crate::graph::{Artifact, Stage};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::Tool;
+use ci_engine::yaml::Node;
 
 /// The file's whole text.
 pub fn render(workflow: &Workflow) -> String {
@@ -26,7 +26,7 @@ pub fn render(workflow: &Workflow) -> String {
     for line in wrap(workflow.about, 96) {
         text.push_str(&format!("# {line}\n"));
     }
-    text.push_str(&super::yaml::render(&document(workflow)));
+    text.push_str(&ci_engine::yaml::render(&document(workflow)));
     text
 }
 

@@ -2,10 +2,10 @@
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
-use super::yaml::Node;
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins::{PYTHON_VERSIONS, Pin};
 use crate::tools::Tool;
+use ci_engine::yaml::Node;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
 

@@ -134,6 +134,7 @@ pub const COPIED: &[&str] = &[
     ".config/nextest.toml",
     ".github",
     "Cargo.lock",
+    "ci-engine",
     "Cargo.toml",
     "compose.yaml",
     "docs/ci.md",

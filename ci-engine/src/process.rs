@@ -176,8 +176,8 @@ fn expression(cmd: &Cmd, root: &Path, extra_env: &[(String, String)]) -> Result<
     if let Some(file) = &cmd.env_file {
         let text = std::fs::read_to_string(root.join(file)).with_context(|| {
             format!(
-                "`{}` reads its environment from {}, which is missing: start the services with \
-                 `cargo xtask docker-up`",
+                "`{}` reads its environment from {}, which is missing: run the stage that \
+                 writes it first",
                 cmd.program,
                 file.display()
             )

@@ -28,8 +28,8 @@ impl Output {
         }
     }
 
-    /// No colour, no GitHub Actions commands (tests).
-    #[cfg(test)]
+    /// No colour, no GitHub Actions commands (tests; the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn plain() -> Output {
         Output {
             color: false,

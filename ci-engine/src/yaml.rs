@@ -198,9 +198,9 @@ mod tests {
                                     Node::Commented("a/b@0123".into(), "v1.2.3".into()),
                                 )]),
                                 Node::map([
-                                    ("if", Node::str("${{ inputs.lint-rust }}")),
+                                    ("if", Node::str("${{ inputs.lint }}")),
                                     ("run", Node::str("cargo xtask ci")),
-                                    ("with", Node::map([("python-version", Node::str("3.11"))])),
+                                    ("with", Node::map([("python-version", Node::str("3.10"))])),
                                 ]),
                                 Node::map([("run", Node::str("a: b\n  indented\n\nlast # no\n"))]),
                                 Node::str("it's: 'quoted' # here"),
@@ -216,6 +216,6 @@ mod tests {
         let read: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(read, expected(&tree), "{text}");
         assert!(text.contains("uses: a/b@0123 # v1.2.3\n"), "{text}");
-        assert!(text.contains("python-version: \"3.11\"\n"), "{text}");
+        assert!(text.contains("python-version: \"3.10\"\n"), "{text}");
     }
 }

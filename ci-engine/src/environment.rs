@@ -10,6 +10,11 @@
 //!   PATH, temporary and cache directories, terminal and colour settings, the certificates and
 //!   proxies the package registries are reached through): passed, not hashed;
 //! - anything else is **dropped**: no command sees it, so it cannot change a result.
+//!
+//! The lists here are what every project has (the compiler, cargo, the interpreters, uv, pip,
+//! npm); a project adds its own as [`Rules`] (its test suites' knobs, the stores they talk to,
+//! what its services write), declared once by [`declare`] before anything reads the
+//! environment.
 
 use std::sync::OnceLock;
 
@@ -130,35 +135,20 @@ const HASHED: &[&str] = &[
     "CONDA_PREFIX",
 ];
 
-/// Hashed by prefix: everything that configures the compiler, cargo, the test runners, the
-/// interpreters, the test suites and the object stores they talk to.
+/// Hashed by prefix: everything that configures the compiler, cargo, the interpreters and
+/// the installers (a project's [`Rules`] add the rest).
 const HASHED_PREFIXES: &[&str] = &[
     "LC_",
     "CARGO_",
     "RUST_",
-    "NEXTEST_",
-    "PROPTEST_",
-    "ICECHUNK_",
     "PYTHON",
-    "PYTEST_",
-    "HYPOTHESIS_",
     "UV_",
     "PIP_",
-    "MYPY",
-    "RUFF_",
-    "ZARR_",
-    "NUMPY_",
-    "AWS_",
-    "AZURE_",
-    "AZURITE_",
-    "PYO3_",
-    "MATURIN_",
     "CC_",
     "CXX_",
     "CFLAGS_",
     "CXXFLAGS_",
     "AR_",
-    "OBJECT_STORE_",
     "XTASK_",
     "NODE_",
     "NPM_CONFIG_",
@@ -182,12 +172,42 @@ const CARGO_RUN_VARIABLES: &[&str] = &[
     "CARGO_PRIMARY_PACKAGE",
 ];
 
-/// The variables the services write to their env file: commands that use the services read
-/// them from there (their definition is in the services' inputs), so an outer value is dropped.
-pub const SERVICE_PREFIX: &str = "ICECHUNK_TEST_";
+/// What a project adds to the engine's lists.
+#[derive(Debug)]
+pub struct Rules {
+    /// Hashed by prefix: what configures the project's tools, its test suites and the servers
+    /// they talk to.
+    pub hashed_prefixes: &'static [&'static str],
+    /// Dropped by prefix, before anything else: what the project's services write to their env
+    /// file. Commands that use the services read them from there (their definition is in the
+    /// services' inputs), so an outer value must not reach them.
+    pub dropped_prefixes: &'static [&'static str],
+}
 
-/// How the declared environment treats `name`.
-pub fn kind(name: &str) -> Kind {
+/// The rules of a project that adds nothing.
+pub const NO_RULES: Rules = Rules {
+    hashed_prefixes: &[],
+    dropped_prefixes: &[],
+};
+
+static RULES: OnceLock<&'static Rules> = OnceLock::new();
+
+/// Declare the project's rules for this process: [`declared`] follows them. An error when
+/// other rules were declared, or when the environment was read before.
+pub fn declare(rules: &'static Rules) -> anyhow::Result<()> {
+    if DECLARED.get().is_some() && RULES.get().is_none() {
+        anyhow::bail!("the environment was read before the project declared its rules");
+    }
+    let declared = RULES.get_or_init(|| rules);
+    anyhow::ensure!(
+        std::ptr::eq(*declared, rules),
+        "the project's environment rules were declared twice, differently"
+    );
+    Ok(())
+}
+
+/// How the declared environment under `rules` treats `name`.
+pub fn kind(rules: &Rules, name: &str) -> Kind {
     // Windows spells its variables in any case (`Path`, `windir`, `ComSpec`).
     let upper;
     let name = if cfg!(windows) {
@@ -205,7 +225,7 @@ pub fn kind(name: &str) -> Kind {
             }
         })
     };
-    if name.starts_with(SERVICE_PREFIX)
+    if rules.dropped_prefixes.iter().any(|p| name.starts_with(p))
         || listed(CARGO_RUN_VARIABLES)
         || name.starts_with("CARGO_PKG_")
     {
@@ -214,7 +234,12 @@ pub fn kind(name: &str) -> Kind {
     if listed(PASSED) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Kind::Passed;
     }
-    if listed(HASHED) || HASHED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if listed(HASHED)
+        || HASHED_PREFIXES
+            .iter()
+            .chain(rules.hashed_prefixes)
+            .any(|p| name.starts_with(p))
+    {
         return Kind::Hashed;
     }
     Kind::Dropped
@@ -224,6 +249,8 @@ pub fn kind(name: &str) -> Kind {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Declared {
     pub vars: Vec<(String, String)>,
+    /// `NAME=value` lines of the hashed ones.
+    hashed: String,
 }
 
 /// Set for every command whatever the outer environment says: uv and pip read no
@@ -268,40 +295,43 @@ fn cargo_env_names_from(dir: &std::path::Path) -> Vec<String> {
 }
 
 impl Declared {
-    /// The declared environment of `vars`, less the names in `set_by_cargo` (see
+    /// The declared environment of `vars` under `rules`, less the names in `set_by_cargo` (see
     /// [`cargo_env_names`]).
     pub fn from_vars_and_cargo(
+        rules: &Rules,
         vars: impl IntoIterator<Item = (String, String)>,
         set_by_cargo: &[String],
     ) -> Declared {
         Declared::from_vars(
+            rules,
             vars.into_iter()
                 .filter(|(name, _)| !set_by_cargo.contains(name)),
         )
     }
 
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Declared {
+    pub fn from_vars(rules: &Rules, vars: impl IntoIterator<Item = (String, String)>) -> Declared {
         let mut vars: Vec<(String, String)> = FIXED
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .chain(
                 vars.into_iter()
-                    .filter(|(name, _)| kind(name) != Kind::Dropped)
+                    .filter(|(name, _)| kind(rules, name) != Kind::Dropped)
                     .filter(|(name, _)| !FIXED.iter().any(|(f, _)| f == name)),
             )
             .collect();
         vars.sort();
         vars.dedup_by(|a, b| a.0 == b.0);
-        Declared { vars }
+        let hashed = vars
+            .iter()
+            .filter(|(name, _)| kind(rules, name) == Kind::Hashed)
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect();
+        Declared { vars, hashed }
     }
 
     /// `NAME=value` lines of the hashed variables: what keys and recipes include.
     pub fn hashed(&self) -> String {
-        self.vars
-            .iter()
-            .filter(|(name, _)| kind(name) == Kind::Hashed)
-            .map(|(name, value)| format!("{name}={value}\n"))
-            .collect()
+        self.hashed.clone()
     }
 }
 
@@ -333,14 +363,16 @@ pub fn settings(root: &std::path::Path) -> String {
     text
 }
 
-/// The declared environment of this process (read once).
+static DECLARED: OnceLock<Declared> = OnceLock::new();
+
+/// The declared environment of this process (read once), under the rules [`declare`]d before.
 pub fn declared() -> &'static Declared {
-    static DECLARED: OnceLock<Declared> = OnceLock::new();
     DECLARED.get_or_init(|| {
         let set_by_cargo = std::env::current_dir()
             .map(|dir| cargo_env_names_from(&dir))
             .unwrap_or_default();
         Declared::from_vars_and_cargo(
+            RULES.get().copied().unwrap_or(&NO_RULES),
             std::env::vars_os().filter_map(|(name, value)| {
                 Some((name.into_string().ok()?, value.into_string().ok()?))
             }),
@@ -354,6 +386,16 @@ pub fn declared() -> &'static Declared {
 mod tests {
     use super::*;
 
+    /// A project's additions, as a project declares them.
+    const EXAMPLE: Rules = Rules {
+        hashed_prefixes: &["EXAMPLE_"],
+        dropped_prefixes: &["EXAMPLE_SERVICE_"],
+    };
+
+    fn kind(name: &str) -> Kind {
+        super::kind(&EXAMPLE, name)
+    }
+
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -366,15 +408,11 @@ mod tests {
         for name in [
             "RUSTFLAGS",
             "CARGO_PROFILE_CI_OPT_LEVEL",
-            "PROPTEST_CASES",
-            "NEXTEST_RETRIES",
-            "ICECHUNK_FAULT_SEED",
+            "EXAMPLE_SEED",
             "PYTHONPATH",
-            "PYTEST_ADDOPTS",
             "UV_PRERELEASE",
             "CI",
             "XTASK_SERVICES_BACKEND",
-            "AWS_ENDPOINT_URL",
             "LANG",
             "LC_ALL",
             "PIP_FIND_LINKS",
@@ -402,8 +440,9 @@ mod tests {
             "CARGO_MANIFEST_DIR",
             "CARGO_PKG_NAME",
             "CARGO",
-            "ICECHUNK_TEST_S3_ENDPOINT",
+            "EXAMPLE_SERVICE_ENDPOINT",
             "OLDPWD",
+            "PYTEST_ADDOPTS",
             "SOMETHING_ELSE",
         ] {
             assert_eq!(kind(name), Kind::Dropped, "{name}");
@@ -417,6 +456,7 @@ mod tests {
         let names = cargo_env_names(config);
         assert_eq!(names, ["PYO3_CONFIG_FILE", "PYO3_BUILD_EXTENSION_MODULE"]);
         let declared = Declared::from_vars_and_cargo(
+            &EXAMPLE,
             vars(&[("PYO3_CONFIG_FILE", "/checkout/a/x"), ("PYTHONPATH", "/p")]),
             &names,
         );
@@ -426,12 +466,15 @@ mod tests {
 
     #[test]
     fn only_hashed_variables_reach_the_hash_and_dropped_ones_reach_nothing() {
-        let declared = Declared::from_vars(vars(&[
-            ("PYTHONPATH", "/shadow"),
-            ("HOME", "/elsewhere/a"),
-            ("OLDPWD", "/x"),
-            ("RUSTFLAGS", "-Cdebuginfo=0"),
-        ]));
+        let declared = Declared::from_vars(
+            &EXAMPLE,
+            vars(&[
+                ("PYTHONPATH", "/shadow"),
+                ("HOME", "/elsewhere/a"),
+                ("OLDPWD", "/x"),
+                ("RUSTFLAGS", "-Cdebuginfo=0"),
+            ]),
+        );
         assert_eq!(
             declared.vars,
             vars(&[
@@ -446,11 +489,14 @@ mod tests {
             declared.hashed(),
             "PIP_CONFIG_FILE=/dev/null\nPYTHONPATH=/shadow\nRUSTFLAGS=-Cdebuginfo=0\nUV_NO_CONFIG=1\n"
         );
-        let other_home = Declared::from_vars(vars(&[
-            ("PYTHONPATH", "/shadow"),
-            ("HOME", "/elsewhere/b"),
-            ("RUSTFLAGS", "-Cdebuginfo=0"),
-        ]));
+        let other_home = Declared::from_vars(
+            &EXAMPLE,
+            vars(&[
+                ("PYTHONPATH", "/shadow"),
+                ("HOME", "/elsewhere/b"),
+                ("RUSTFLAGS", "-Cdebuginfo=0"),
+            ]),
+        );
         assert_eq!(declared.hashed(), other_home.hashed());
     }
 }

@@ -99,7 +99,7 @@ impl Plan {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     //! A runner that records what an action would run, for tests of actions whose commands
     //! cannot run here.

@@ -13,7 +13,7 @@ use crate::output::{Output, Tone};
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Passed,
-    /// Not run: its content key passed before (or, for docker-up, nothing needs it).
+    /// Not run: its content key passed before (or, for a stage that only serves others, nothing needs it).
     Cached,
     Failed,
     /// Not run because a stage it needs failed (with --keep-going).
@@ -76,7 +76,7 @@ impl StageReport {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub format: u32,
-    /// What was run: `ci`, `test-unit`, ...
+    /// What was run: `ci`, or a stage
     pub command: String,
     pub success: bool,
     pub seconds: f64,
@@ -202,18 +202,18 @@ mod tests {
         Report::new(
             "ci",
             vec![
-                stage("lint-rust", Status::Passed, 12.34, &[]),
+                stage("lint-code", Status::Passed, 12.34, &[]),
                 stage(
-                    "build-artifacts",
+                    "build-test-bins",
                     Status::Failed,
                     75.0,
                     &["`cargo nextest archive` failed\nmore"],
                 ),
                 stage(
-                    "test-unit",
+                    "run-tests",
                     Status::Skipped,
                     0.0,
-                    &["needs build-artifacts, which failed"],
+                    &["needs build-test-bins, which failed"],
                 ),
             ],
             87.5,
@@ -226,11 +226,11 @@ mod tests {
         assert_eq!(
             table,
             "stage            status           time\n\
-             lint-rust        passed          12.3s\n\
-             build-artifacts  FAILED          1m15s\n\
+             lint-code        passed          12.3s\n\
+             build-test-bins  FAILED          1m15s\n\
              \x20                  `cargo nextest archive` failed\n\
-             test-unit        skipped          0.0s\n\
-             \x20                  needs build-artifacts, which failed\n\
+             run-tests        skipped          0.0s\n\
+             \x20                  needs build-test-bins, which failed\n\
              FAILED in 1m27s\n"
         );
     }
@@ -242,11 +242,11 @@ mod tests {
             md.starts_with("### cargo xtask ci\n\n| stage | status | time |\n|---|---|---:|\n")
         );
         assert!(
-            md.contains("| `build-artifacts` | ❌ FAILED | 1m15s |"),
+            md.contains("| `build-test-bins` | ❌ FAILED | 1m15s |"),
             "{md}"
         );
         assert!(
-            md.contains("- **build-artifacts**: `cargo nextest archive` failed\n"),
+            md.contains("- **build-test-bins**: `cargo nextest archive` failed\n"),
             "{md}"
         );
     }

@@ -124,19 +124,14 @@ mod tests {
     #[test]
     fn commands_render_like_a_shell_line() {
         let cmd = Cmd::new("cargo")
-            .args([
-                "nextest",
-                "run",
-                "-E",
-                "not binary_id(icechunk::integration)",
-            ])
+            .args(["nextest", "run", "-E", "not binary_id(app::integration)"])
             .env("RUST_BACKTRACE", "1")
             .env_file("target/xtask/services.env")
             .stdout("target/out.json");
         assert_eq!(
             cmd.to_string(),
             "env $(cat target/xtask/services.env) RUST_BACKTRACE=1 cargo nextest run -E \
-             'not binary_id(icechunk::integration)' > target/out.json"
+             'not binary_id(app::integration)' > target/out.json"
         );
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");

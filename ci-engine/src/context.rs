@@ -9,21 +9,32 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use crate::cmd::Cmd;
-use crate::process;
+use crate::{environment, process};
+
+/// What the engine must know of a project before it plans anything.
+#[derive(Debug)]
+pub struct Project {
+    /// Names the directory of the pinned tools: `~/.cache/<name>/tools`.
+    pub name: &'static str,
+    /// The CPython minor versions a run looks for, in order (the first is the default). Content
+    /// keys plan with every one of them.
+    pub pythons: &'static [&'static str],
+    /// The variables the project adds to the declared environment.
+    pub environment: &'static environment::Rules,
+}
 
 /// A CPython interpreter found on this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interpreter {
-    /// `3.12`
+    /// The minor version, `3.10` say.
     pub version: String,
     /// The real executable (pyenv shims resolved).
     pub path: PathBuf,
 }
 
-pub use crate::pins::PYTHON_VERSIONS;
-
 #[derive(Debug)]
 pub struct Context {
+    pub project: &'static Project,
     /// The workspace root; every relative path in a plan is relative to it.
     pub root: PathBuf,
     /// Cargo's target directory.
@@ -47,8 +58,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// The context of the workspace that contains the current directory.
-    pub fn discover() -> Result<Context> {
+    /// The context of the workspace that contains the current directory, the project's
+    /// environment rules declared for the process.
+    pub fn discover(project: &'static Project) -> Result<Context> {
+        environment::declare(project.environment)?;
         let metadata = cargo_metadata::MetadataCommand::new()
             .no_deps()
             .exec()
@@ -56,15 +69,17 @@ impl Context {
         let root = metadata.workspace_root.into_std_path_buf();
         let target_dir = metadata.target_directory.into_std_path_buf();
         Ok(Context::new(
+            project,
             root,
             target_dir,
-            tools_dir_from_env(),
+            tools_dir_from_env(project),
             std::env::vars(),
         ))
     }
 
     /// A context from explicit parts (tests use this).
     pub fn new(
+        project: &'static Project,
         root: PathBuf,
         target_dir: PathBuf,
         tools_dir: PathBuf,
@@ -82,6 +97,7 @@ impl Context {
             }
         }
         Context {
+            project,
             root,
             target_dir,
             tools_dir,
@@ -134,9 +150,10 @@ impl Context {
             .unwrap_or_else(|_| path.to_path_buf())
     }
 
-    /// The CPython interpreters found, in [`PYTHON_VERSIONS`] order.
+    /// The CPython interpreters found, in the order of the project's [`Project::pythons`].
     pub fn interpreters(&self) -> &[Interpreter] {
-        self.interpreters.get_or_init(probe_interpreters)
+        self.interpreters
+            .get_or_init(|| probe_interpreters(self.project.pythons))
     }
 
     /// Whether a Docker engine answers (not just a client on PATH).
@@ -176,11 +193,10 @@ impl Context {
     /// checkout, the target directory at cargo's default place, the tools where
     /// [`tools_dir_from_env`] puts them on a runner (no `XTASK_TOOLS_DIR`, no
     /// `XDG_CACHE_HOME`). Render them with [`slashed`].
-    pub fn on_runner() -> Context {
-        let tools = TOOLS_UNDER_CACHE
-            .iter()
-            .fold(PathBuf::from("~/.cache"), |dir, part| dir.join(part));
+    pub fn on_runner(project: &'static Project) -> Context {
+        let tools = tools_under(PathBuf::from("~/.cache"), project);
         Context::new(
+            project,
             PathBuf::new(),
             PathBuf::from(DEFAULT_TARGET),
             tools,
@@ -189,12 +205,13 @@ impl Context {
     }
 
     /// The context content keys plan with: this workspace and its flags, but nothing this
-    /// machine happens to have — every interpreter of [`PYTHON_VERSIONS`] by its bare name, no
+    /// machine happens to have — every interpreter of [`Project::pythons`] by its bare name, no
     /// Docker engine, the pinned tools under `<tools>`, `cargo` from PATH, the target
     /// directory at its default place — so a key is the same on every machine and a stage's
     /// plan can always be made.
     pub fn for_keys(&self) -> Context {
         let ctx = Context {
+            project: self.project,
             root: self.root.clone(),
             target_dir: self.root.join(DEFAULT_TARGET),
             tools_dir: PathBuf::from("<tools>"),
@@ -206,7 +223,9 @@ impl Context {
             docker_engine: OnceCell::new(),
             nextest_on_path: OnceCell::new(),
         };
-        let interpreters = PYTHON_VERSIONS
+        let interpreters = self
+            .project
+            .pythons
             .iter()
             .map(|version| Interpreter {
                 version: version.to_string(),
@@ -219,6 +238,7 @@ impl Context {
     /// The same context with another target directory (compare's per-job builds).
     pub fn with_target_dir(&self, target_dir: PathBuf) -> Context {
         let ctx = Context {
+            project: self.project,
             root: self.root.clone(),
             target_dir,
             tools_dir: self.tools_dir.clone(),
@@ -240,8 +260,10 @@ impl Context {
 
 /// cargo's target directory when nothing moves it.
 const DEFAULT_TARGET: &str = "target";
-/// Where the pinned tools live under a cache directory.
-const TOOLS_UNDER_CACHE: [&str; 2] = ["icechunk-xtask", "tools"];
+/// Where the pinned tools live under a cache directory: `<cache>/<project>/tools`.
+fn tools_under(cache: PathBuf, project: &Project) -> PathBuf {
+    cache.join(project.name).join("tools")
+}
 
 /// A relative path with `/` between its parts, whatever the platform (the workflows' paths).
 pub fn slashed(path: &Path) -> String {
@@ -252,9 +274,8 @@ pub fn slashed(path: &Path) -> String {
     parts.join("/")
 }
 
-/// `XTASK_TOOLS_DIR`, else `$XDG_CACHE_HOME/icechunk-xtask/tools`, else
-/// `~/.cache/icechunk-xtask/tools`.
-fn tools_dir_from_env() -> PathBuf {
+/// `XTASK_TOOLS_DIR`, else `$XDG_CACHE_HOME/<project>/tools`, else `~/.cache/<project>/tools`.
+fn tools_dir_from_env(project: &Project) -> PathBuf {
     if let Some(dir) = std::env::var_os("XTASK_TOOLS_DIR") {
         return PathBuf::from(dir);
     }
@@ -262,17 +283,15 @@ fn tools_dir_from_env() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| std::env::temp_dir().join("cache"));
-    TOOLS_UNDER_CACHE
-        .iter()
-        .fold(cache, |dir, part| dir.join(part))
+    tools_under(cache, project)
 }
 
 /// `python3.X` from PATH, else the newest pyenv install of 3.X (pyenv users keep versions
 /// installed but off PATH).
 /// Probed in parallel: pyenv's shims take a fifth of a second each.
-fn probe_interpreters() -> Vec<Interpreter> {
+fn probe_interpreters(pythons: &[&str]) -> Vec<Interpreter> {
     std::thread::scope(|scope| {
-        let probes: Vec<_> = PYTHON_VERSIONS
+        let probes: Vec<_> = pythons
             .iter()
             .map(|version| {
                 scope.spawn(move || {
@@ -329,46 +348,19 @@ fn pyenv_candidate(version: &str) -> Option<PathBuf> {
 
 #[cfg(test)]
 pub mod testing {
-    //! A deterministic context for plan tests.
+    //! A context for the engine's own tests, of a project that names nothing.
     use super::*;
 
-    pub fn context() -> Context {
-        context_with_env(&[])
-    }
-
-    /// Run git in a scratch checkout with a fixed author; a failure fails the test.
-    pub fn git(root: &Path, args: &[&str]) {
-        process::capture(
-            &Cmd::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args),
-            root,
-        )
-        .unwrap();
-    }
+    pub static EXAMPLE: Project = Project {
+        name: "example-xtask",
+        pythons: &[],
+        environment: &environment::NO_RULES,
+    };
 
     /// A context whose root is a real directory (for tests that run commands).
     pub fn context_at(root: PathBuf) -> Context {
         let target = root.join("target");
-        Context::new(root, target, "/tools".into(), std::iter::empty())
-    }
-
-    pub fn context_with_env(env: &[(&str, &str)]) -> Context {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        Context::new("/repo".into(), "/repo/target".into(), "/tools".into(), env).with_facts(
-            vec![
-                Interpreter {
-                    version: "3.11".into(),
-                    path: "/py/3.11/bin/python3.11".into(),
-                },
-                Interpreter {
-                    version: "3.13".into(),
-                    path: "/py/3.13/bin/python3.13".into(),
-                },
-            ],
-            false,
-            Some(crate::tools::NEXTEST_VERSION),
-        )
+        Context::new(&EXAMPLE, root, target, "/tools".into(), std::iter::empty())
     }
 }
 
@@ -378,15 +370,15 @@ mod tests {
 
     #[test]
     fn a_runner_names_the_paths_a_local_run_uses_relative_to_its_checkout() {
-        let runner = Context::on_runner();
+        let runner = Context::on_runner(&testing::EXAMPLE);
         assert_eq!(slashed(&runner.keys_file()), "target/xtask/keys.json");
         assert_eq!(slashed(&runner.xtask_binary()), "target/debug/xtask");
-        assert_eq!(slashed(&runner.tools_dir), "~/.cache/icechunk-xtask/tools");
+        assert_eq!(slashed(&runner.tools_dir), "~/.cache/example-xtask/tools");
         // The same parts as a machine's own default, under its cache directory.
-        let local = tools_dir_from_env();
+        let local = tools_dir_from_env(&testing::EXAMPLE);
         if std::env::var_os("XTASK_TOOLS_DIR").is_none() {
             assert!(
-                local.ends_with("icechunk-xtask/tools"),
+                local.ends_with("example-xtask/tools"),
                 "{}",
                 local.display()
             );

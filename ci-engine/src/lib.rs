@@ -1,0 +1,24 @@
+//! A CI engine for a repository's `cargo xtask`: what to run as data, one executor, processes
+//! that see only a declared environment, reports of failed tests and of the run, and the small
+//! readers and writers around them. It names no project: a project describes itself with a
+//! [`context::Project`] and builds its stages on these parts (see docs/ci.md, "The engine").
+//!
+//! Layers, each importing only the ones before it: [`cmd`], [`output`], [`environment`] (the
+//! variables a command may see), [`process`] (the one way to start processes), [`context`]
+//! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
+//! [`exec`] (runs plans, knows no stage); [`junit`] (failed tests from JUnit XML) and
+//! [`report`] (the end-of-run table). Beside them, needing none: [`yaml`] (the workflows'
+//! writer), [`strace`] (which files a traced command read) and [`http`] (a loopback client).
+
+pub mod cmd;
+pub mod context;
+pub mod environment;
+pub mod exec;
+pub mod http;
+pub mod junit;
+pub mod output;
+pub mod plan;
+pub mod process;
+pub mod report;
+pub mod strace;
+pub mod yaml;
