@@ -539,7 +539,7 @@ mod tests {
         let unclaimed = unclaimed(files.iter(), |stage| keys.covered(stage));
         assert!(
             unclaimed.is_empty(),
-            "no stage declares these as inputs: add them to a stage's inputs in graph.rs, or to \
+            "no stage declares these as inputs: add them to a stage's inputs in graph/table.rs, or to \
              keys::UNCLAIMED if they affect nothing: {unclaimed:?}"
         );
     }

@@ -12,7 +12,7 @@
 //! stage); and on top [`audit`] (stages traced, their reads checked against their keys),
 //! [`ci`], [`compare`] and [`cli`].
 //!
-//! To add a stage: declare it in [`graph::STAGES`] (what it produces, consumes, requires and
+//! To add a stage: declare it in [`graph::STAGES`] (`graph/table.rs`: what it produces, consumes, requires and
 //! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
 //! (`stages::plan` matches every id), and put it in a job. To add or move a job: edit the job
 //! table in `workflows/jobs.rs`, run `cargo xtask workflows` and commit the YAML; `needs:`,

@@ -7,6 +7,7 @@ pub mod python;
 mod repack;
 pub mod rust;
 pub mod services;
+mod wheel_copies;
 
 use anyhow::Result;
 

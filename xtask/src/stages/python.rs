@@ -324,7 +324,7 @@ mod tests {
                 &format!(
                     "- stop here after repacking python-wheels with the Python sources when \
                      nothing else changed since it was built (its manifest; repacking rules {})",
-                    &super::super::repack::repacker()[..12]
+                    &super::super::wheel_copies::repacker()[..12]
                 ),
                 "- ensure maturin 1.16.0",
                 "- empty the directory of python-wheels",
