@@ -3,7 +3,8 @@
 //!
 //! Probes run at most once and lazily; tests set them up front so plans are deterministic.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -54,7 +55,10 @@ pub struct Context {
     pub for_keys: bool,
     interpreters: OnceCell<Vec<Interpreter>>,
     docker_engine: OnceCell<bool>,
-    nextest_on_path: OnceCell<Option<String>>,
+    /// Program → the version of it on PATH (none when it is not there).
+    on_path: RefCell<BTreeMap<String, Option<String>>>,
+    /// Set by [`Context::with_facts`]: a program it did not list is not on PATH (no probe).
+    probes_fixed: bool,
 }
 
 impl Context {
@@ -107,7 +111,8 @@ impl Context {
             for_keys: false,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            nextest_on_path: OnceCell::new(),
+            on_path: RefCell::default(),
+            probes_fixed: false,
         }
     }
 
@@ -164,28 +169,42 @@ impl Context {
         })
     }
 
-    /// The version of `cargo-nextest` on PATH, if any.
-    pub fn nextest_on_path(&self) -> Option<&str> {
-        self.nextest_on_path
-            .get_or_init(|| {
-                let cmd = Cmd::new("cargo-nextest").args(["nextest", "--version"]);
-                let out = process::capture(&cmd, &self.root).ok()?;
-                // "cargo-nextest 0.9.143 (60fa45f63 2026-08-04)"
-                out.split_whitespace().nth(1).map(str::to_string)
-            })
-            .as_deref()
+    /// The version of the program on PATH that `probe` (the program and its arguments) asks,
+    /// if it answers: the second word of what it prints (`cargo-nextest 0.9.143 (…)`).
+    pub fn version_on_path(&self, probe: &[&str]) -> Option<String> {
+        let (program, args) = probe.split_first()?;
+        if let Some(known) = self.on_path.borrow().get(*program) {
+            return known.clone();
+        }
+        if self.probes_fixed {
+            return None;
+        }
+        let cmd = Cmd::new(*program).args(args.iter().copied());
+        let version = process::capture(&cmd, &self.root)
+            .ok()
+            .and_then(|out| out.split_whitespace().nth(1).map(str::to_string));
+        self.on_path
+            .borrow_mut()
+            .insert(program.to_string(), version.clone());
+        version
     }
 
-    /// Fix the probed facts (tests, and `compare`, which reuses one probe for many runs).
+    /// Fix the probed facts (tests, and the keys' context): the interpreters, whether a Docker
+    /// engine answers, and the programs on PATH with their versions (any other is not there).
     pub fn with_facts(
-        self,
+        mut self,
         interpreters: Vec<Interpreter>,
         docker_engine: bool,
-        nextest: Option<&str>,
+        on_path: &[(&str, &str)],
     ) -> Context {
         let _ = self.interpreters.set(interpreters);
         let _ = self.docker_engine.set(docker_engine);
-        let _ = self.nextest_on_path.set(nextest.map(str::to_string));
+        self.on_path.borrow_mut().extend(
+            on_path
+                .iter()
+                .map(|(program, version)| (program.to_string(), Some(version.to_string()))),
+        );
+        self.probes_fixed = true;
         self
     }
 
@@ -221,7 +240,8 @@ impl Context {
             for_keys: true,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            nextest_on_path: OnceCell::new(),
+            on_path: RefCell::default(),
+            probes_fixed: false,
         };
         let interpreters = self
             .project
@@ -232,10 +252,11 @@ impl Context {
                 path: PathBuf::from(format!("python{version}")),
             })
             .collect();
-        ctx.with_facts(interpreters, false, None)
+        ctx.with_facts(interpreters, false, &[])
     }
 
-    /// The same context with another target directory (compare's per-job builds).
+    /// The same context with another target directory (compare's per-job builds), with the
+    /// facts probed so far.
     pub fn with_target_dir(&self, target_dir: PathBuf) -> Context {
         let ctx = Context {
             project: self.project,
@@ -248,13 +269,12 @@ impl Context {
             for_keys: self.for_keys,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            nextest_on_path: OnceCell::new(),
+            on_path: RefCell::new(self.on_path.borrow().clone()),
+            probes_fixed: self.probes_fixed,
         };
-        ctx.with_facts(
-            self.interpreters().to_vec(),
-            self.docker_engine(),
-            self.nextest_on_path(),
-        )
+        let _ = ctx.interpreters.set(self.interpreters().to_vec());
+        let _ = ctx.docker_engine.set(self.docker_engine());
+        ctx
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::graph::{self, Schedule};
 use crate::pins;
-use crate::tools::Tool;
+
 use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
 
 /// For each stage, the jobs that run it (`CI: python / python-test`).
@@ -108,7 +108,7 @@ pub fn jobs_table() -> String {
 /// Every pinned tool with its version and source.
 pub fn tools_table() -> String {
     let mut text = String::from("| tool | version | from |\n|---|---|---|\n");
-    for tool in Tool::ALL {
+    for tool in crate::tools::ALL {
         text.push_str(&format!(
             "| {} | {} | {} |\n",
             tool.name(),

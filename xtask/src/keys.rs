@@ -613,7 +613,7 @@ mod tests {
                 })
                 .collect(),
             true,
-            Some(crate::tools::NEXTEST_VERSION),
+            &[("cargo-nextest", crate::tools::NEXTEST_VERSION)],
         );
         assert_eq!(bare, keys(&other));
         let _ = std::fs::remove_dir_all(&ctx.root);

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::graph::Artifact;
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::process;
@@ -259,7 +259,7 @@ pub fn short(text: &str, chars: usize) -> &str {
 pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
-    let installed_nextest = format!("{} nextest", Tool::Nextest.installed_program(ctx).display());
+    let installed_nextest = format!("{} nextest", NEXTEST.installed_program(ctx).display());
     let toolchain_dir = match std::path::Path::new(&ctx.cargo).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
             Some(format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR))

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::graph::{Services, Stage};
 use crate::keys::covers_path;
-use crate::tools::Tool;
+
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
@@ -24,9 +24,6 @@ use ci_engine::output::{Output, Tone};
 use ci_engine::process;
 use ci_engine::report::{StageReport, Status};
 pub use ci_engine::strace::{Accesses, parse, tracer};
-
-/// Where the tools' pins are written.
-const PINS: &str = "xtask/src/tools.rs";
 
 /// Reads that are not inputs, each with why it cannot change a result (pathspecs relative to
 /// the workspace root).
@@ -89,8 +86,10 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
     }
     // A tool's directory is what its pin installs: covered when the pin is, by the stage's
     // tools or by a key that covers the pins themselves (xtask's own tests use every tool).
-    let pins_covered = covered.iter().any(|c| covers_path(c, PINS));
-    let tools: Vec<String> = Tool::ALL
+    let pins_covered = crate::tools::PIN_FILES
+        .iter()
+        .all(|pin| covered.iter().any(|c| covers_path(c, pin)));
+    let tools: Vec<String> = crate::tools::ALL
         .iter()
         .filter(|t| pins_covered || stage.tools.contains(t))
         .map(|t| format!("<tools>/{}-{}", t.name(), t.version()))

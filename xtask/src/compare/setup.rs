@@ -5,7 +5,7 @@
 //! checkout, the toolchain, nextest's install), it is an estimate and says so.
 
 use crate::graph::{self, Artifact, Stage, StageArgs};
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
 use crate::workflows::{Setup, TOOLS_CACHE};
 
 /// Where a price comes from.
@@ -137,7 +137,7 @@ pub fn per_job(
         .filter_map(|(c, _)| graph::stage(c).ok())
         .collect();
     let compiles = stages.iter().any(|s| s.inputs.toolchain);
-    let nextest = stages.iter().any(|s| s.tools.contains(&Tool::Nextest));
+    let nextest = stages.iter().any(|s| s.tools.contains(&NEXTEST));
     let mut out = Vec::new();
     for step in shared {
         match *step {

@@ -5,7 +5,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use crate::flags::{Flag, StageArgs};
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
+use ci_engine::tools::Tool;
 
 /// Something a stage leaves behind for later stages (and later workflow jobs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -176,7 +177,7 @@ impl Stage {
     /// it runs the test archive, which nextest runs through cargo and whose tests run cargo. A
     /// stage that only uses an artifact does not: its build compared the toolchain.
     pub fn uses_toolchain(&self) -> bool {
-        self.inputs.toolchain || self.tools.contains(&Tool::Nextest)
+        self.inputs.toolchain || self.tools.contains(&NEXTEST)
     }
 
     /// Whether it builds an artifact (build-artifacts, build-wheels).

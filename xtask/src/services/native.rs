@@ -6,10 +6,11 @@ use super::actions::{
     WriteLauncher,
 };
 use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
-use crate::tools::{Ensure, Tool};
+use crate::tools::{AZURITE, MOTO};
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
+use ci_engine::tools::Ensure;
 
 /// Runs moto's S3 server with one write at a time, so conditional writes are atomic as on S3.
 const MOTO_LAUNCHER: &str = include_str!("moto_atomic.py");
@@ -18,7 +19,7 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     let dir = services_dir(ctx);
     // moto's own server, through a launcher that serializes its writes (see the file).
     let launcher = ctx.rel(&dir.join("moto_atomic.py"));
-    let python = Tool::Moto.venv_python(ctx);
+    let python = MOTO.venv_python(ctx);
     let moto = Daemon {
         name: "moto",
         cmd: Cmd::new(python.to_string_lossy()).arg(&launcher).args([
@@ -32,7 +33,7 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
     };
     let azurite = Daemon {
         name: "azurite",
-        cmd: Tool::Azurite.cmd(ctx).args([
+        cmd: AZURITE.cmd(ctx).args([
             "--blobHost",
             "127.0.0.1",
             "--blobPort",
@@ -54,8 +55,8 @@ pub fn plan_up(ctx: &Context, ports: Ports, deadline_secs: u64) -> Plan {
              verify request signatures (its writes run one at a time, so that conditional writes \
              are atomic); Azurite runs from npm; both listen on 127.0.0.1",
         )
-        .action(Ensure(Tool::Moto))
-        .action(Ensure(Tool::Azurite))
+        .action(Ensure(MOTO))
+        .action(Ensure(AZURITE))
         .action(CheckPortFree {
             port: ports.s3,
             variable: "XTASK_S3_PORT",

@@ -1,10 +1,11 @@
 //! Repository-wide lints: the GitHub workflows (zizmor, actionlint, the xtask drift check) and
 //! spelling (codespell).
 
-use crate::tools::{Ensure, Tool};
+use crate::tools::{ACTIONLINT, CODESPELL, ZIZMOR};
 use crate::workflows;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
+use ci_engine::tools::Ensure;
 
 /// The generated workflows first (a stale one is the most likely finding), then the linters.
 pub fn workflows(ctx: &Context) -> Plan {
@@ -12,20 +13,20 @@ pub fn workflows(ctx: &Context) -> Plan {
     let pattern = format!("{}/*.{{yml,yaml}}", workflows::DIR);
     Plan::new()
         .action(workflows::CheckGenerated)
-        .action(Ensure(Tool::Zizmor))
-        .action(Ensure(Tool::Actionlint))
+        .action(Ensure(ZIZMOR))
+        .action(Ensure(ACTIONLINT))
         .run(
-            Tool::Zizmor
+            ZIZMOR
                 .cmd(ctx)
                 .args(["--offline", "--no-progress", workflows::DIR]),
         )
-        .run(Tool::Actionlint.cmd(ctx).arg(pattern))
+        .run(ACTIONLINT.cmd(ctx).arg(pattern))
 }
 
 pub fn codespell(ctx: &Context) -> Plan {
     Plan::new()
-        .action(Ensure(Tool::Codespell))
-        .run(Tool::Codespell.cmd(ctx).args(["--config", ".codespellrc"]))
+        .action(Ensure(CODESPELL))
+        .run(CODESPELL.cmd(ctx).args(["--config", ".codespellrc"]))
 }
 
 // The plans below are asserted with Unix paths, as the Linux CI prints them.

@@ -13,10 +13,11 @@ use anyhow::Result;
 
 use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
 use crate::graph::{Artifact, Stage, StageArgs, StageId};
-use crate::tools::{Ensure, Tool};
+use crate::tools::{MATURIN, NEXTEST};
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
+use ci_engine::tools::{Ensure, Tool};
 
 /// The plan of one stage with its flags.
 pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
@@ -48,9 +49,9 @@ fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
 fn build_needs(artifact: Artifact) -> Plan {
     match artifact {
         Artifact::RustTests => Plan::new()
-            .action(Ensure(Tool::Nextest))
+            .action(Ensure(NEXTEST))
             .action(clippy::RequireDriver),
-        Artifact::Wheels => Plan::new().action(Ensure(Tool::Maturin)),
+        Artifact::Wheels => Plan::new().action(Ensure(MATURIN)),
     }
 }
 
@@ -159,10 +160,10 @@ mod tests {
             "/other-tools".into(),
             [],
         )
-        .with_facts(vec![], false, None);
+        .with_facts(vec![], false, &[]);
         assert_ne!(
-            Tool::Nextest.program(&a),
-            Tool::Nextest.program(&b),
+            NEXTEST.program(&a),
+            NEXTEST.program(&b),
             "one finds nextest on PATH, the other in its tools"
         );
         // `cargo xtask` runs xtask with cargo's path in $CARGO; xtask's binary run directly
@@ -177,7 +178,11 @@ mod tests {
                 "/toolchains/1.95.0/bin/cargo".to_string(),
             )],
         )
-        .with_facts(vec![], false, Some(crate::tools::NEXTEST_VERSION));
+        .with_facts(
+            vec![],
+            false,
+            &[("cargo-nextest", crate::tools::NEXTEST_VERSION)],
+        );
         for artifact in Artifact::ALL {
             assert_eq!(recipe(&a, artifact).text, recipe(&b, artifact).text);
             assert_eq!(recipe(&a, artifact).text, recipe(&c, artifact).text);

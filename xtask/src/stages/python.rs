@@ -10,13 +10,14 @@ use crate::artifacts;
 use crate::graph::{Artifact, StageArgs};
 use crate::pins::PYTHON_VERSIONS;
 use crate::services;
-use crate::tools::{self, Tool};
+use crate::tools::MATURIN;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Interpreter};
 use ci_engine::junit::{TestRun, TestRuns};
 use ci_engine::output::Tone;
 use ci_engine::plan::{Action, Outcome, Plan, Runner};
 use ci_engine::process;
+use ci_engine::tools::{self, UV};
 
 const PACKAGE_DIR: &str = "icechunk-python";
 /// The null device, where mypy writes no cache.
@@ -29,7 +30,7 @@ const UPSTREAM_REQUIREMENTS: &str = "icechunk-python/requirements/upstream.txt";
 pub const NIGHTLY_INDEX: &str = "https://pypi.anaconda.org/scientific-python-nightly-wheels/simple";
 
 pub fn maturin_command(ctx: &Context) -> Cmd {
-    Tool::Maturin
+    MATURIN
         .cmd(ctx)
         .args([
             "build",
@@ -134,7 +135,7 @@ pub fn lint(ctx: &Context) -> Result<Plan> {
             .to_string_lossy()
             .into_owned()
     };
-    Ok(super::using(ctx, Tool::Uv, Artifact::Wheels)
+    Ok(super::using(ctx, UV, Artifact::Wheels)
         .extend(venv_plan)
         // Without their caches: a lint reads the sources, never what an earlier run left.
         .run(Cmd::new(bin("ruff")).args(["check", "--no-cache", PACKAGE_DIR]))
@@ -157,7 +158,7 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
         required_interpreter(ctx)?;
         PYTHON_VERSIONS.to_vec()
     };
-    let mut plan = super::using(ctx, Tool::Uv, Artifact::Wheels);
+    let mut plan = super::using(ctx, UV, Artifact::Wheels);
     if args.full {
         plan = plan.action(services::require_step());
     }
@@ -290,7 +291,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
         index,
     };
     let venv_python = venv.python;
-    Ok(super::using(ctx, Tool::Uv, Artifact::Wheels)
+    Ok(super::using(ctx, UV, Artifact::Wheels)
         .run(venv.create)
         .action(install)
         .run(venv.wheel)
@@ -446,7 +447,7 @@ mod tests {
             "/tools".into(),
             [],
         )
-        .with_facts(vec![], false, None);
+        .with_facts(vec![], false, &[]);
         let stage = crate::graph::stage("python-test").unwrap();
         let err = crate::stages::plan(stage, &ctx, &Default::default())
             .unwrap_err()

@@ -8,7 +8,7 @@ use crate::artifacts;
 use crate::graph::{Artifact, StageArgs};
 use crate::services;
 use crate::stages::clippy::{self, RequireDriver};
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::junit::TestRun;
@@ -21,7 +21,7 @@ pub const PROFILE: &str = "ci";
 pub const SERVICE_TEST_BINARIES: [&str; 2] = ["icechunk::integration", "xtask::services"];
 
 fn nextest(ctx: &Context) -> Cmd {
-    let program = Tool::Nextest.program(ctx);
+    let program = NEXTEST.program(ctx);
     if program == Path::new("cargo-nextest") {
         ctx.cargo().arg("nextest")
     } else {
@@ -91,14 +91,14 @@ fn reported(cmd: Cmd, title: &str) -> TestRun {
 }
 
 pub fn test_unit(ctx: &Context, args: &StageArgs) -> Plan {
-    super::using(ctx, Tool::Nextest, Artifact::RustTests).action(reported(
+    super::using(ctx, NEXTEST, Artifact::RustTests).action(reported(
         run_archive(ctx, args, Some(unit_filter())),
         "Rust unit tests (test-unit)",
     ))
 }
 
 pub fn test_full(ctx: &Context, args: &StageArgs) -> Plan {
-    super::using(ctx, Tool::Nextest, Artifact::RustTests)
+    super::using(ctx, NEXTEST, Artifact::RustTests)
         .action(services::require_step())
         .action(reported(
             run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx))),

@@ -9,7 +9,7 @@ use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_to
 use crate::artifacts;
 use crate::graph::{Artifact, Kept, Services, Stage};
 use crate::pins;
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
 use ci_engine::context::{Context, slashed};
 use ci_engine::yaml::Node;
 
@@ -42,13 +42,18 @@ pub const XTASK_BIN_SOURCES: &[&str] = &[
 /// The cache entry of xtask's binary: one per content of what builds it
 /// ([`XTASK_BIN_SOURCES`], the toolchain), made by the plan job.
 pub fn xtask_bin_key(os: Os) -> String {
-    let files: Vec<String> = XTASK_BIN_SOURCES.iter().map(|f| format!("'{f}'")).collect();
     format!(
         "xtask-bin-{}-{}-${{{{ hashFiles({}) }}}}",
         os.platform(),
         pins::TOOLCHAIN,
-        files.join(", ")
+        quoted(XTASK_BIN_SOURCES)
     )
+}
+
+/// Paths as `hashFiles` takes them: single-quoted, comma-separated.
+fn quoted(paths: &[&str]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| format!("'{p}'")).collect();
+    quoted.join(", ")
 }
 
 /// The id of a step that looks xtask's binary up without failing on a miss; the step after it
@@ -225,17 +230,16 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
         let users: Vec<&Stage> = stages
             .iter()
             .copied()
-            .filter(|s| {
-                s.services != Services::Starts && s.tools.iter().any(|t| *t != Tool::Nextest)
-            })
+            .filter(|s| s.services != Services::Starts && s.tools.iter().any(|t| *t != NEXTEST))
             .collect();
         caches.push(Cache {
             name: TOOLS_CACHE,
             id: Some(TOOLS_CACHE),
             path: on_runner(|ctx| ctx.tools_dir.clone()),
             key: format!(
-                "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles('xtask/src/tools.rs', 'xtask/src/pins.rs') }}}}",
-                names.join("-")
+                "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles({}) }}}}",
+                names.join("-"),
+                quoted(crate::tools::PIN_FILES)
             ),
             restore_prefix: None,
             condition: step_condition(workflow, job, &users),

@@ -14,7 +14,8 @@ use super::steps::{
 use super::{conclusion, gate};
 use crate::graph::{Artifact, Stage};
 use crate::pins::{self, NEXTEST_VERSION};
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
+use ci_engine::tools::UV;
 use ci_engine::yaml::Node;
 
 /// The file's whole text.
@@ -334,7 +335,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     let nextest_users: Vec<&Stage> = stages
         .iter()
         .copied()
-        .filter(|s| s.tools.contains(&Tool::Nextest))
+        .filter(|s| s.tools.contains(&NEXTEST))
         .collect();
     if !nextest_users.is_empty() {
         out.push((
@@ -465,7 +466,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         .any(|s| s.consumes.contains(&Artifact::Wheels))
     {
         // Pruned before it is saved: what `uv cache prune --ci` keeps is what pays to restore.
-        let uv = on_runner(|ctx| Tool::Uv.program(ctx));
+        let uv = on_runner(|ctx| UV.program(ctx));
         out.push(Node::map([
             ("if", Node::str(format!("always() && {ON_MAIN}"))),
             ("run", Node::str(format!("{uv} cache prune --ci"))),

@@ -4,7 +4,8 @@
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
 use crate::graph::{Artifact, Services, Stage};
 use crate::pins::{PYTHON_VERSIONS, Pin};
-use crate::tools::Tool;
+use crate::tools::NEXTEST;
+use ci_engine::tools::Tool;
 use ci_engine::yaml::Node;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
@@ -104,7 +105,7 @@ pub fn with_if(mut node: Vec<(String, Node)>, condition: Option<String>) -> Node
 pub fn xtask_tools(job: &Job) -> Vec<Tool> {
     let mut tools = Vec::new();
     for stage in job.stages().filter(|s| s.services != Services::Starts) {
-        for tool in stage.tools.iter().filter(|t| **t != Tool::Nextest) {
+        for tool in stage.tools.iter().filter(|t| **t != NEXTEST) {
             for t in tool.with_installer() {
                 if !tools.contains(&t) {
                     tools.push(t);
