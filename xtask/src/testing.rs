@@ -50,6 +50,6 @@ pub fn context_with_env(env: &[(&str, &str)]) -> Context {
             },
         ],
         false,
-        &[("cargo-nextest", crate::tools::NEXTEST_VERSION)],
+        &[("cargo-nextest", crate::pins::NEXTEST_VERSION)],
     )
 }
