@@ -13,6 +13,7 @@ use anyhow::Result;
 use crate::artifacts;
 use crate::graph::{Services, Stage, StageArgs};
 use crate::keys::{self, Keys};
+use crate::pipeline::PIPELINE;
 use crate::stages;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
@@ -59,7 +60,7 @@ pub fn with_producers(
     let mut out: Vec<Invocation> = Vec::new();
     for inv in invocations {
         for artifact in inv.stage.consumes {
-            let producer = artifact.producer();
+            let producer = PIPELINE.producer(*artifact);
             let present = out.iter().any(|i| i.stage.name == producer.name);
             if !present && !skipped.iter().any(|s| s == producer.name) {
                 out.push(Invocation::for_ci(producer)?);
@@ -226,7 +227,11 @@ pub fn run(
             reports.push(report);
             continue;
         }
-        if let Some(need) = inv.stage.needs().iter().find(|n| not_passed.contains(n)) {
+        if let Some(need) = PIPELINE
+            .needs(inv.stage)
+            .iter()
+            .find(|n| not_passed.contains(n))
+        {
             report.status = Status::Skipped;
             report
                 .notes
@@ -376,7 +381,9 @@ pub fn run_stage(
         exec.out.stage_header(&inv.line());
     }
     let started = Instant::now();
-    let result = stages::plan(inv.stage, exec.ctx, &inv.args).and_then(|plan| exec.run_plan(&plan));
+    let result = PIPELINE
+        .plan(inv.stage, exec.ctx, &inv.args)
+        .and_then(|plan| exec.run_plan(&plan));
     report.seconds = started.elapsed().as_secs_f64();
     report.commands = std::mem::take(&mut exec.records);
     report.notes = std::mem::take(&mut exec.warnings);

@@ -7,7 +7,8 @@ use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
 
 use crate::ci::{self, Invocation, RunOptions};
-use crate::graph::{self, Selection, StageArgs};
+use crate::graph::{Selection, StageArgs};
+use crate::pipeline::PIPELINE;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
 use ci_engine::output::{Output, Tone};
@@ -118,7 +119,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Workflows => {
             let ctx = Context::discover(&crate::project::PROJECT)?;
-            let changed = crate::workflows::write(&ctx.root)?;
+            let changed = crate::workflows::write(&PIPELINE, &ctx.root)?;
             let out = Output::from_env(ctx.github_actions);
             if changed.is_empty() {
                 out.say(Tone::Good, "the workflows were already current");
@@ -159,7 +160,9 @@ fn run(command: Command) -> Result<ExitCode> {
                 .iter()
                 .map(|k| (format!("key-{}", k.stage), k.key.clone()))
                 .collect();
-            outputs.extend(crate::workflows::gate::record_keys(&ctx.root, &by_stage)?);
+            outputs.extend(crate::workflows::gate::record_keys(
+                &PIPELINE, &ctx.root, &by_stage,
+            )?);
             outputs.push((
                 crate::workflows::gate::PLANNED_KEYS_OUTPUT.to_string(),
                 serde_json::to_string(&by_stage)?,
@@ -178,7 +181,7 @@ fn run(command: Command) -> Result<ExitCode> {
             dry_run,
         } => {
             let invocations = selection
-                .resolve()?
+                .resolve(&PIPELINE)?
                 .into_iter()
                 .map(Invocation::for_ci)
                 .collect::<Result<Vec<_>>>()?;
@@ -199,7 +202,7 @@ fn run(command: Command) -> Result<ExitCode> {
             args,
             dry_run,
         } => {
-            let stage = graph::stage(&name)?;
+            let stage = PIPELINE.stage(&name)?;
             let opts = RunOptions {
                 command: name,
                 keep_going: false,
@@ -279,7 +282,7 @@ fn parse(args: Vec<String>) -> Result<Command> {
         "audit" => parse_ci(rest, dry_run, true),
         "compare" => parse_compare(rest, dry_run),
         name => {
-            let stage = graph::stage(name).map_err(|e| {
+            let stage = PIPELINE.stage(name).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}; other commands: ci, docker-down, workflows, compare, list (see `cargo xtask --help`)"
                 )
@@ -307,7 +310,7 @@ fn help_for(name: &str) -> Result<String> {
         "ci" | "audit" | "list" | "docker-down" | "workflows" | "keys" | "compare" => {
             Ok(USAGE.to_string())
         }
-        _ => Ok(crate::help::render_help(graph::stage(name)?)),
+        _ => Ok(crate::help::render_help(PIPELINE.stage(name)?)),
     }
 }
 
@@ -335,7 +338,7 @@ fn parse_ci(args: Vec<String>, dry_run: bool, audit_command: bool) -> Result<Com
             ),
         }
     }
-    selection.resolve()?;
+    selection.resolve(&PIPELINE)?;
     Ok(Command::Ci {
         // The scheduled pipeline proves its keys (docs/ci.md, "The audit").
         audit: audit || selection.scheduled,

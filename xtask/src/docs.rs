@@ -5,17 +5,18 @@ use std::collections::BTreeMap;
 
 use crate::graph::{self, Schedule};
 use crate::pins;
+use crate::pipeline::PIPELINE;
 
 use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
 
 /// For each stage, the jobs that run it (`CI: python / python-test`).
 fn callers() -> BTreeMap<String, Vec<String>> {
     let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for workflow in jobs::workflows()
+    for workflow in jobs::workflows(&PIPELINE)
         .iter()
         .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
     {
-        for instance in jobs::instances(workflow.file) {
+        for instance in jobs::instances(&PIPELINE, workflow.file) {
             for (stage, _) in &instance.calls {
                 let name = format!("{}: {}", workflow.name, instance.name);
                 let list = callers.entry(stage.clone()).or_default();
@@ -33,7 +34,7 @@ pub fn stage_table() -> String {
     let callers = callers();
     let mut text =
         String::from("| stage | what it runs | needs | produces | jobs |\n|---|---|---|---|---|\n");
-    for stage in graph::STAGES {
+    for stage in PIPELINE.stages {
         let mut what = stage.help.to_string();
         if stage.schedule == Schedule::Scheduled {
             what.push_str(" (scheduled pipeline: `ci --scheduled`)");
@@ -46,7 +47,7 @@ pub fn stage_table() -> String {
         text.push_str(&format!(
             "| `{}` | {what} | {} | {} | {} |\n",
             stage.name,
-            or_dash(stage.needs().join(", ")),
+            or_dash(PIPELINE.needs(stage).join(", ")),
             or_dash(graph::artifact_names(stage.produces)),
             or_dash(jobs),
         ));
@@ -58,7 +59,7 @@ pub fn stage_table() -> String {
 pub fn jobs_table() -> String {
     let mut text =
         String::from("| workflow | job | runner | stages | needs |\n|---|---|---|---|---|\n");
-    for workflow in jobs::workflows() {
+    for workflow in jobs::workflows(&PIPELINE) {
         for entry in &workflow.entries {
             let (key, runner, stages) = match entry {
                 Entry::Job(job) => (
@@ -85,7 +86,7 @@ pub fn jobs_table() -> String {
                     "every other job succeeded (the required check)".to_string(),
                 ),
             };
-            let needs = jobs::entry_needs(workflow.file, &key).join(", ");
+            let needs = jobs::entry_needs(&PIPELINE, workflow.file, &key).join(", ");
             text.push_str(&format!(
                 "| `{}` | `{key}` | {runner} | {} | {} |\n",
                 workflow.file,

@@ -1,16 +1,22 @@
 //! `cargo xtask list` and `cargo xtask <stage> --help`, rendered from the stage graph.
 
-use crate::graph::{STAGES, Schedule, Stage, artifact_names};
+use crate::graph::{Schedule, Stage, artifact_names};
+use crate::pipeline::PIPELINE;
 
 /// A text rendering of the graph, for `cargo xtask list`.
 pub fn render_list() -> String {
-    let width = STAGES.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let width = PIPELINE
+        .stages
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::from("Stages, in the order `cargo xtask ci` runs them:\n\n");
-    for s in STAGES {
+    for s in PIPELINE.stages {
         out.push_str(&format!("  {:width$}  {}\n", s.name, s.help));
         let mut facts = Vec::new();
-        if !s.needs().is_empty() {
-            facts.push(format!("needs {}", s.needs().join(", ")));
+        if !PIPELINE.needs(s).is_empty() {
+            facts.push(format!("needs {}", PIPELINE.needs(s).join(", ")));
         }
         if !s.consumes.is_empty() {
             facts.push(format!("consumes {}", artifact_names(s.consumes)));
@@ -52,8 +58,8 @@ pub fn render_help(stage: &Stage) -> String {
         "--dry-run", "print the plan; run nothing but read-only probes"
     ));
     out.push_str(&format!("  {:28} {}\n", "--help", "this text"));
-    if !stage.needs().is_empty() {
-        out.push_str(&format!("\nNeeds: {}\n", stage.needs().join(", ")));
+    if !PIPELINE.needs(stage).is_empty() {
+        out.push_str(&format!("\nNeeds: {}\n", PIPELINE.needs(stage).join(", ")));
     }
     if !stage.consumes.is_empty() {
         out.push_str(&format!("Consumes: {}\n", artifact_names(stage.consumes)));

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::graph::{self, Stage};
+use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::process;
@@ -61,10 +62,10 @@ impl Keys {
         }
         let for_keys = ctx.for_keys();
         let mut plans = BTreeMap::new();
-        for stage in graph::STAGES {
+        for stage in PIPELINE.stages {
             let plan = stage
                 .ci_args()
-                .and_then(|args| crate::stages::plan(stage, &for_keys, &args))
+                .and_then(|args| PIPELINE.plan(stage, &for_keys, &args))
                 .with_context(|| format!("the plan of {} cannot be made", stage.name))?;
             plans.insert(stage.name, plan.lines().join("\n"));
         }
@@ -143,10 +144,10 @@ impl Keys {
         }
         let mut consumed = Vec::new();
         for artifact in stage.consumes {
-            consumed.push(self.key(artifact.producer())?.key);
+            consumed.push(self.key(PIPELINE.producer(*artifact))?.key);
         }
         // The servers are an input: what starts them (its files, plan, pins and backend).
-        for starter in stage.service_starters() {
+        for starter in PIPELINE.service_starters(stage) {
             consumed.push(self.key(starter)?.key);
         }
         let mut hasher = hasher;
@@ -178,7 +179,8 @@ fn unclaimed<'a>(
     files: impl Iterator<Item = &'a String>,
     covered: impl Fn(&Stage) -> Vec<String>,
 ) -> Vec<String> {
-    let covered: Vec<String> = graph::STAGES
+    let covered: Vec<String> = PIPELINE
+        .stages
         .iter()
         .flat_map(covered)
         .filter(|c| c != ".")
@@ -290,12 +292,12 @@ pub fn record_pass(ctx: &Context, stage: &str, key: &str, realized: &str) -> Res
 /// when it requires them.
 pub fn realized(ctx: &Context, stage: &Stage, args: &graph::StageArgs) -> Result<String> {
     let mut hasher = Sha256::new();
-    for line in crate::stages::plan(stage, ctx, args)?.lines() {
+    for line in PIPELINE.plan(stage, ctx, args)?.lines() {
         hasher.update(line.as_bytes());
         hasher.update([0]);
     }
-    for starter in stage.service_starters() {
-        for line in crate::stages::plan(starter, ctx, &starter.ci_args()?)?.lines() {
+    for starter in PIPELINE.service_starters(stage) {
+        for line in PIPELINE.plan(starter, ctx, &starter.ci_args()?)?.lines() {
             hasher.update(line.as_bytes());
             hasher.update([0]);
         }
@@ -391,7 +393,8 @@ pub fn table(keys: &[StageKey]) -> String {
 /// Keys of every stage, in graph order, each with what this machine would run for it.
 pub fn all(ctx: &Context) -> Result<Vec<StageKey>> {
     let mut keys = Keys::new(ctx)?;
-    graph::STAGES
+    PIPELINE
+        .stages
         .iter()
         .map(|stage| {
             let mut key = keys.key(stage)?;
@@ -450,7 +453,7 @@ mod tests {
             &package("icechunk-python", "icechunk = { path = \"../icechunk\" }\n"),
         );
         write("xtask/Cargo.toml", &package("xtask", ""));
-        for stage in graph::STAGES {
+        for stage in PIPELINE.stages {
             for spec in stage.inputs.paths.iter().filter(|p| **p != ".") {
                 let file = match *spec {
                     "icechunk" | "xtask" => format!("{spec}/src/lib.rs"),
@@ -539,7 +542,7 @@ mod tests {
         let unclaimed = unclaimed(files.iter(), |stage| keys.covered(stage));
         assert!(
             unclaimed.is_empty(),
-            "no stage declares these as inputs: add them to a stage's inputs in graph/table.rs, or to \
+            "no stage declares these as inputs: add them to a stage's inputs in pipeline.rs, or to \
              keys::UNCLAIMED if they affect nothing: {unclaimed:?}"
         );
     }
@@ -571,7 +574,8 @@ mod tests {
     #[test]
     fn what_a_stage_runs_is_part_of_its_key() {
         let ctx = scratch("plans");
-        let key = |keys: &mut Keys, name: &str| keys.key(graph::stage(name).unwrap()).unwrap().key;
+        let key =
+            |keys: &mut Keys, name: &str| keys.key(PIPELINE.stage(name).unwrap()).unwrap().key;
         let mut before = Keys::new(&ctx).unwrap();
         let mut after = Keys::new(&ctx).unwrap();
         // As if the xtask code that plans python-lint had changed what it runs.
@@ -622,13 +626,14 @@ mod tests {
     #[test]
     fn the_hashed_environment_and_the_services_are_in_the_keys() {
         let ctx = scratch("env");
-        let key = |keys: &mut Keys, name: &str| keys.key(graph::stage(name).unwrap()).unwrap().key;
+        let key =
+            |keys: &mut Keys, name: &str| keys.key(PIPELINE.stage(name).unwrap()).unwrap().key;
         let mut before = Keys::new(&ctx).unwrap();
         let mut after = Keys::new(&ctx).unwrap();
         after
             .env
             .push_str("PYTHONPATH=/somewhere/shadowing/icechunk\n");
-        for stage in graph::STAGES {
+        for stage in PIPELINE.stages {
             assert_ne!(
                 key(&mut before, stage.name),
                 key(&mut after, stage.name),
@@ -699,7 +704,7 @@ mod tests {
         // declare it).
         let covered = Keys::new(&ctx).unwrap();
         let mut reach: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for stage in graph::STAGES {
+        for stage in PIPELINE.stages {
             for spec in covered.covered(stage) {
                 if spec == "." {
                     continue;
@@ -748,7 +753,7 @@ mod tests {
         assert_eq!(reached(&ctx, "README.md"), ["codespell"], "listed as prose");
         // A file no stage declares reaches every stage (fail-safe).
         let unknown = reached(&ctx, "new-top-level-file.txt");
-        assert_eq!(unknown.len(), graph::STAGES.len(), "{unknown:?}");
+        assert_eq!(unknown.len(), PIPELINE.stages.len(), "{unknown:?}");
         let _ = std::fs::remove_dir_all(&ctx.root);
     }
 }

@@ -6,19 +6,20 @@
 //! environment, processes, the context, failed-test and run reports), which names no project;
 //! [`project`] is what the engine must know of this one.
 //!
-//! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`];
-//! [`graph`] (the stages, as data); the areas a plan touches — [`tools`], [`artifacts`],
-//! [`services`], [`workflows`], [`keys`] — each owning its actions; [`stages`] (a plan per
-//! stage); and on top [`audit`] (stages traced, their reads checked against their keys),
-//! [`ci`], [`compare`] and [`cli`].
+//! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
+//! [`flags`]; [`graph`] (the model of a pipeline and every lookup over one, which takes the
+//! pipeline as a value); the areas a plan touches — [`tools`], [`artifacts`], [`services`],
+//! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
+//! plans); [`pipeline`] (this repository's stages, each with its plan); and on top [`keys`],
+//! [`help`], [`audit`] (stages traced, their reads checked against their keys), [`ci`],
+//! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`].
 //!
-//! To add a stage: declare it in [`graph::STAGES`] (`graph/table.rs`: what it produces, consumes, requires and
-//! which tools it uses), give it a [`graph::StageId`] and a plan function in [`stages`]
-//! (`stages::plan` matches every id), and put it in a job. To add or move a job: edit the job
-//! table in `workflows/jobs.rs`, run `cargo xtask workflows` and commit the YAML; `needs:`,
-//! setup steps, caches and artifact transfers follow from the stages. To add an artifact: a
-//! variant of [`graph::Artifact`] with its row (name, producer, directory, copied sources) and
-//! its build commands in [`stages`].
+//! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
+//! reads, which tools it uses, and its plan, a function of [`stages`]), and put it in a job.
+//! To add or move a job: edit the job table in `workflows/jobs.rs`, run `cargo xtask
+//! workflows` and commit the YAML; `needs:`, setup steps, caches and artifact transfers follow
+//! from the stages. To add an artifact: a variant of [`graph::Artifact`] with its row (name,
+//! producer, directory, sources, copied sources) and its build commands in [`stages`].
 
 pub(crate) mod artifacts;
 pub(crate) mod audit;
@@ -32,6 +33,7 @@ pub(crate) mod graph;
 pub(crate) mod help;
 pub(crate) mod keys;
 pub(crate) mod pins;
+pub(crate) mod pipeline;
 pub(crate) mod project;
 pub(crate) mod services;
 pub(crate) mod stages;

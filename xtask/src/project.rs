@@ -44,6 +44,7 @@ pub static PROJECT: Project = Project {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
     use ci_engine::environment::{Kind, kind};
 
     #[test]
@@ -86,7 +87,7 @@ mod tests {
             (!service.starts_with(' ')).then(|| service.to_string())
         }));
         names.push("moto".into());
-        names.extend(crate::graph::STAGES.iter().map(|s| s.name.to_string()));
+        names.extend(PIPELINE.stages.iter().map(|s| s.name.to_string()));
         names.extend(
             crate::graph::Artifact::ALL
                 .iter()

@@ -39,12 +39,6 @@ pub fn archive(ctx: &Context) -> PathBuf {
     dir(ctx, Artifact::RustTests).join(ARCHIVE)
 }
 
-/// The sources an artifact is built from, as git pathspecs relative to the workspace root:
-/// the paths its producer stage declares as inputs.
-fn sources(artifact: Artifact) -> &'static [&'static str] {
-    artifact.producer().inputs.paths
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDigest {
     pub name: String,
@@ -98,7 +92,7 @@ pub struct Sources {
 
 impl Sources {
     pub fn of(ctx: &Context, artifact: Artifact) -> Result<Sources> {
-        let specs = sources(artifact);
+        let specs = artifact.sources();
         let git = |args: &[&str]| {
             process::capture(&Cmd::new("git").args(args).args(specs), &ctx.root)
                 .context("manifests need git to list the sources: is this a git checkout?")

@@ -374,6 +374,7 @@ impl Run {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
 
     const LOG: &str = r#"100 execve("/elsewhere/bin/python3", ["python3"], 0x7ffd /* 3 vars */) = 0
 100 openat(AT_FDCWD</repo>, "icechunk-python/tests/test_a.py", O_RDONLY|O_CLOEXEC) = 3</repo/icechunk-python/tests/test_a.py>
@@ -420,7 +421,7 @@ mod tests {
     #[test]
     fn undeclared_reads_are_named_and_explained_ones_counted() {
         let ctx = crate::testing::context();
-        let stage = crate::graph::stage("python-lint").unwrap();
+        let stage = PIPELINE.stage("python-lint").unwrap();
         let mut accesses = Accesses::default();
         for f in [
             "icechunk-python/python/icechunk/__init__.py",

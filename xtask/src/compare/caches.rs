@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use super::jobs::Job;
 use super::measure::{copy_tree, new_executor};
 use crate::ci::{self, Invocation};
-use crate::graph;
+use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::output::{Output, Tone};
@@ -30,7 +30,7 @@ fn builds_of(job: &Job) -> String {
     let names: Vec<&str> = job
         .calls
         .iter()
-        .filter(|(c, _)| graph::stage(c).is_ok_and(|s| s.inputs.toolchain))
+        .filter(|(c, _)| PIPELINE.stage(c).is_ok_and(|s| s.inputs.toolchain))
         .map(|(c, _)| c.as_str())
         .collect();
     names.join("+")
@@ -74,7 +74,7 @@ impl DependencyCaches {
                 .filter(|(c, _)| builds.contains(c.as_str()))
             {
                 let inv = Invocation {
-                    stage: graph::stage(command)?,
+                    stage: PIPELINE.stage(command)?,
                     args: args.clone(),
                 };
                 let mut report = StageReport::new(inv.stage.name, inv.line());

@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Options, setup};
-use crate::graph::{self, Artifact, Schedule, StageArgs};
+use crate::graph::{Artifact, Schedule, StageArgs};
+use crate::pipeline::PIPELINE;
 use crate::workflows::Setup;
 use crate::workflows::gate;
 use crate::workflows::jobs::{Instance, Os, instances, workflows};
@@ -80,9 +81,11 @@ pub fn plan(opts: &Options) -> Result<Vec<(Variant, Vec<Job>)>> {
 }
 
 fn runs_scheduled_stage(calls: &[(String, StageArgs)]) -> bool {
-    calls
-        .iter()
-        .any(|(c, _)| graph::stage(c).is_ok_and(|s| s.schedule == Schedule::Scheduled))
+    calls.iter().any(|(c, _)| {
+        PIPELINE
+            .stage(c)
+            .is_ok_and(|s| s.schedule == Schedule::Scheduled)
+    })
 }
 
 /// The Linux jobs of the pipelines, as the generated workflows run them.
@@ -94,10 +97,14 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
     };
     let mut jobs: Vec<Job> = workflows
         .iter()
-        .flat_map(|file| instances(file).into_iter().map(move |i| (*file, i)))
+        .flat_map(|file| {
+            instances(&PIPELINE, file)
+                .into_iter()
+                .map(move |i| (*file, i))
+        })
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
-            setup: crate::workflows::setup(i.file, i.job, &i.calls),
+            setup: crate::workflows::setup(&PIPELINE, i.file, i.job, &i.calls),
             origin: Some(Origin {
                 pipeline: file,
                 entry: i.entry,
@@ -158,7 +165,7 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
     let consumed: BTreeSet<Artifact> = asked
         .values()
         .flatten()
-        .filter_map(|c| graph::stage(c).ok())
+        .filter_map(|c| PIPELINE.stage(c).ok())
         .flat_map(|s| s.consumes.iter().copied())
         .collect();
     Ok(jobs
@@ -168,7 +175,8 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
             let own = asked.get(&job.name);
             job.calls.retain(|(c, _)| {
                 own.is_some_and(|own| own.contains(c))
-                    || graph::stage(c)
+                    || PIPELINE
+                        .stage(c)
                         .is_ok_and(|s| s.produces.iter().any(|a| consumed.contains(a)))
             });
             job
@@ -178,7 +186,7 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
 
 /// Whether a call builds an artifact (build-artifacts, build-wheels).
 fn builds(command: &str) -> bool {
-    graph::stage(command).is_ok_and(|s| s.builds())
+    PIPELINE.stage(command).is_ok_and(|s| s.builds())
 }
 
 /// The same jobs without a shared build, as CI without artifact sharing runs them: the builds
@@ -191,7 +199,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     // lint-rust of `archive / build`).
     let build_jobs: BTreeSet<String> = PIPELINES
         .iter()
-        .flat_map(|file| instances(file))
+        .flat_map(|file| instances(&PIPELINE, file))
         .flat_map(|i| i.needs)
         .collect();
     let mut out = Vec::new();
@@ -220,7 +228,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     });
     for job in without_builds {
         let mut builds: Vec<Artifact> = Vec::new();
-        for stage in job.calls.iter().filter_map(|(c, _)| graph::stage(c).ok()) {
+        for stage in job.calls.iter().filter_map(|(c, _)| PIPELINE.stage(c).ok()) {
             for artifact in stage.consumes {
                 if !builds.contains(artifact) {
                     builds.push(*artifact);
@@ -229,7 +237,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
         }
         let build_calls = builds
             .iter()
-            .map(|a| (a.producer().name.to_string(), StageArgs::default()));
+            .map(|a| (PIPELINE.producer(*a).name.to_string(), StageArgs::default()));
         let calls: Vec<(String, StageArgs)> = build_calls.chain(job.calls.clone()).collect();
         let pythons: Vec<String> = calls
             .iter()
@@ -273,10 +281,10 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
 /// ([`gate::stage_runs`], the one the workflows render) for each call, and a job's services
 /// with the calls that run. A job of a workflow without a plan job runs whole.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
-    let all = workflows();
+    let all = workflows(&PIPELINE);
     let passed = |_entry: &str, stage: &str| !changed.contains(stage);
     let runs = |job: &Job, call: &str| -> Option<bool> {
-        let stage = graph::stage(call).ok()?;
+        let stage = PIPELINE.stage(call).ok()?;
         let Some(origin) = &job.origin else {
             return Some(true);
         };
@@ -306,7 +314,7 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
                 .collect();
             // The steps the plan switches off are not paid for.
             let setup = match &job.origin {
-                Some(origin) => crate::workflows::setup(origin.file, origin.job, &calls),
+                Some(origin) => crate::workflows::setup(&PIPELINE, origin.file, origin.job, &calls),
                 None => job.setup.clone(),
             };
             Some(Job {

@@ -12,7 +12,8 @@ use super::jobs::Job;
 use super::report::JobResult;
 use crate::artifacts;
 use crate::ci::{self, Invocation};
-use crate::graph::{self, Artifact, Services};
+use crate::graph::{Artifact, Services};
+use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::exec::{CommandRecord, Executor};
@@ -97,7 +98,7 @@ pub fn run_job(
     let mut services_up = false;
     let mut records = Vec::new();
     for (command, args) in &job.calls {
-        let stage = graph::stage(command)?;
+        let stage = PIPELINE.stage(command)?;
         services_up |= stage.services == Services::Starts;
         let inv = Invocation {
             stage,

@@ -4,7 +4,8 @@
 //! executed under act", says how); where act runs a stand-in or nothing (runner start-up,
 //! checkout, the toolchain, nextest's install), it is an estimate and says so.
 
-use crate::graph::{self, Artifact, Stage, StageArgs};
+use crate::graph::{Artifact, Stage, StageArgs};
+use crate::pipeline::PIPELINE;
 use crate::tools::NEXTEST;
 use crate::workflows::{Setup, TOOLS_CACHE};
 
@@ -134,7 +135,7 @@ pub fn per_job(
 ) -> Vec<Setup> {
     let stages: Vec<&Stage> = calls
         .iter()
-        .filter_map(|(c, _)| graph::stage(c).ok())
+        .filter_map(|(c, _)| PIPELINE.stage(c).ok())
         .collect();
     let compiles = stages.iter().any(|s| s.inputs.toolchain);
     let nextest = stages.iter().any(|s| s.tools.contains(&NEXTEST));

@@ -1,68 +1,78 @@
-//! The stage graph: every CI stage declared once, as data.
+//! The stage graph: a pipeline's stages, as data, and every lookup over them.
 //!
 //! A stage has a name, a line of help, the artifacts it produces and consumes, whether it
-//! starts or requires the services, the pinned tools it uses and the flags it accepts. The
-//! stages it needs follow from what it consumes. Everything else — `cargo xtask list`,
-//! `cargo xtask <stage> --help`, the order `cargo xtask ci` runs in, the generated workflows
-//! and the docs table — is derived from [`STAGES`]. The graph is data only: the stages module
-//! turns a stage into a plan.
+//! starts or requires the services, the pinned tools it uses, the flags it accepts and its
+//! plan. The stages it needs follow from what it consumes. Everything else — `cargo xtask
+//! list`, `cargo xtask <stage> --help`, the order `cargo xtask ci` runs in, the generated
+//! workflows and the docs table — is derived from a [`Pipeline`] (this repository's is
+//! `pipeline::PIPELINE`).
 //!
-//! [`model`] has the types, [`table`] this repository's stages, and this module the lookups
-//! over them.
+//! [`model`] has the types, and this module the lookups.
 
 mod model;
-mod table;
 
 use anyhow::{Result, bail};
 
-pub use model::{Artifact, Kept, Schedule, Services, Stage, StageArgs, StageId};
-pub use table::STAGES;
+pub use model::{
+    Artifact, Inputs, Kept, PYTHON_PACKAGE_SOURCES, Pipeline, Schedule, Services, Stage, StageArgs,
+};
 
-impl Artifact {
-    /// The one stage that produces this artifact.
-    pub fn producer(self) -> &'static Stage {
-        let name = self.producer_name();
-        STAGES
+impl Pipeline {
+    /// The stage called `name`, or an error that lists every stage.
+    pub fn stage(&self, name: &str) -> Result<&'static Stage> {
+        self.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown stage `{name}`; the stages are: {}",
+                self.stage_names().join(", ")
+            )
+        })
+    }
+
+    pub fn stage_names(&self) -> Vec<&'static str> {
+        self.stages.iter().map(|s| s.name).collect()
+    }
+
+    /// The one stage that produces `artifact`.
+    pub fn producer(&self, artifact: Artifact) -> &'static Stage {
+        let name = artifact.producer_name();
+        self.stages
             .iter()
             .find(|s| s.name == name)
             .unwrap_or_else(|| unreachable!("every artifact has a producer (checked by a test)"))
     }
-}
 
-impl Stage {
-    /// The stages that start the servers this one requires (none when it requires none).
-    pub fn service_starters(&self) -> impl Iterator<Item = &'static Stage> + '_ {
-        STAGES
+    /// The stages that start the servers `stage` requires (none when it requires none).
+    pub fn service_starters<'a>(
+        &'a self,
+        stage: &'a Stage,
+    ) -> impl Iterator<Item = &'static Stage> + 'a {
+        self.stages
             .iter()
-            .filter(|s| self.services == Services::Requires && s.services == Services::Starts)
+            .filter(|s| stage.services == Services::Requires && s.services == Services::Starts)
     }
 
-    /// The stages this one needs, in graph order: the producers of what it consumes, and
+    /// The stages `stage` needs, in graph order: the producers of what it consumes, and
     /// docker-up when it requires the services.
-    pub fn needs(&self) -> Vec<&'static str> {
-        let starters: Vec<&str> = self.service_starters().map(|s| s.name).collect();
-        STAGES
+    pub fn needs(&self, stage: &Stage) -> Vec<&'static str> {
+        let starters: Vec<&str> = self.service_starters(stage).map(|s| s.name).collect();
+        self.stages
             .iter()
             .filter(|s| {
-                s.produces.iter().any(|a| self.consumes.contains(a)) || starters.contains(&s.name)
+                s.produces.iter().any(|a| stage.consumes.contains(a)) || starters.contains(&s.name)
             })
             .map(|s| s.name)
             .collect()
     }
-}
 
-/// The stage called `name`, or an error that lists every stage.
-pub fn stage(name: &str) -> Result<&'static Stage> {
-    STAGES.iter().find(|s| s.name == name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown stage `{name}`; the stages are: {}",
-            stage_names().join(", ")
-        )
-    })
-}
-
-pub fn stage_names() -> Vec<&'static str> {
-    STAGES.iter().map(|s| s.name).collect()
+    /// The plan of `stage` with its flags.
+    pub fn plan(
+        &'static self,
+        stage: &Stage,
+        ctx: &ci_engine::context::Context,
+        args: &StageArgs,
+    ) -> Result<ci_engine::plan::Plan> {
+        (stage.plan)(self, ctx, args)
+    }
 }
 
 /// Which stages `cargo xtask ci` runs.
@@ -74,14 +84,15 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// The selected stages, in graph order. A stage that only brings services up is left out
-    /// when no other selected stage uses them, unless `--only` names it.
-    pub fn resolve(&self) -> Result<Vec<&'static Stage>> {
+    /// The selected stages of `pipeline`, in graph order. A stage that only brings services up
+    /// is left out when no other selected stage uses them, unless `--only` names it.
+    pub fn resolve(&self, pipeline: &Pipeline) -> Result<Vec<&'static Stage>> {
         for name in self.only.iter().flatten().chain(&self.skip) {
-            stage(name)?;
+            pipeline.stage(name)?;
         }
         let named = |s: &Stage| self.only.iter().flatten().any(|n| n == s.name);
-        let selected: Vec<&'static Stage> = STAGES
+        let selected: Vec<&'static Stage> = pipeline
+            .stages
             .iter()
             .filter(|s| match &self.only {
                 Some(_) => named(s),
@@ -98,7 +109,7 @@ impl Selection {
         if stages.is_empty() {
             bail!(
                 "this selection leaves no stage to run; the stages are: {}",
-                stage_names().join(", ")
+                pipeline.stage_names().join(", ")
             );
         }
         Ok(stages)
@@ -116,6 +127,17 @@ pub fn artifact_names(artifacts: &[Artifact]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
+
+    static STAGES: &[Stage] = PIPELINE.stages;
+
+    fn stage(name: &str) -> Result<&'static Stage> {
+        PIPELINE.stage(name)
+    }
+
+    fn stage_names() -> Vec<&'static str> {
+        PIPELINE.stage_names()
+    }
 
     #[test]
     fn names_are_unique() {
@@ -131,7 +153,7 @@ mod tests {
         // Declaration order is the run order, so it must be a topological order; that also
         // proves the graph acyclic.
         for (i, s) in STAGES.iter().enumerate() {
-            for need in s.needs() {
+            for need in PIPELINE.needs(s) {
                 let pos = STAGES.iter().position(|t| t.name == need);
                 let pos = pos.unwrap_or_else(|| panic!("{} needs unknown stage {need}", s.name));
                 assert!(pos < i, "{} needs {need}, which is declared later", s.name);
@@ -155,7 +177,7 @@ mod tests {
 
     #[test]
     fn needs_follow_from_what_a_stage_consumes_and_requires() {
-        let needs = |name: &str| stage(name).unwrap().needs();
+        let needs = |name: &str| PIPELINE.needs(stage(name).unwrap());
         assert_eq!(needs("test-unit"), ["build-artifacts"]);
         assert_eq!(needs("test-full"), ["build-artifacts", "docker-up"]);
         assert_eq!(needs("python-test"), ["docker-up", "build-wheels"]);
@@ -184,7 +206,7 @@ mod tests {
             skip: names(skip),
             scheduled,
         }
-        .resolve()
+        .resolve(&PIPELINE)
         .unwrap()
         .iter()
         .map(|s| s.name)
@@ -226,13 +248,18 @@ mod tests {
             only: Some(Vec::new()),
             ..Selection::default()
         };
-        let err = empty.resolve().unwrap_err().to_string();
+        let err = empty.resolve(&PIPELINE).unwrap_err().to_string();
         assert!(err.contains("no stage to run"), "{err}");
         let bad = Selection {
             skip: vec!["nope".into()],
             ..Selection::default()
         };
-        assert!(bad.resolve().unwrap_err().to_string().contains("lint-rust"));
+        assert!(
+            bad.resolve(&PIPELINE)
+                .unwrap_err()
+                .to_string()
+                .contains("lint-rust")
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The model of a pipeline: stages, what they read and leave behind, when they run. The
-//! table module has this repository's stages; the graph module the lookups over them.
+//! pipeline module has this repository's stages; the graph module the lookups over one.
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use crate::flags::{Flag, StageArgs};
 use crate::tools::NEXTEST;
+use ci_engine::context::Context;
+use ci_engine::plan::Plan;
 use ci_engine::tools::Tool;
 
 /// Something a stage leaves behind for later stages (and later workflow jobs).
@@ -21,6 +23,8 @@ pub enum Artifact {
 /// What is known of an artifact, in one place: adding an artifact is a variant, a row here and
 /// its producer's build commands (`stages::build_commands`).
 struct ArtifactKind {
+    /// What it is built from (also its manifest's sources, and its producer's inputs).
+    sources: &'static [&'static str],
     /// The name used in docs and, with the platform appended, for workflow artifacts.
     name: &'static str,
     /// The one stage that produces it.
@@ -34,21 +38,29 @@ struct ArtifactKind {
 impl Artifact {
     pub const ALL: [Artifact; 2] = [Artifact::RustTests, Artifact::Wheels];
 
-    fn kind(self) -> ArtifactKind {
+    const fn kind(self) -> ArtifactKind {
         match self {
             Artifact::RustTests => ArtifactKind {
+                sources: RUST_TEST_SOURCES,
                 name: "rust-artifacts",
                 producer: "build-artifacts",
                 dir: "rust",
                 copied_sources: None,
             },
             Artifact::Wheels => ArtifactKind {
+                sources: WHEEL_SOURCES,
                 name: "python-wheels",
                 producer: "build-wheels",
                 dir: "wheels",
                 copied_sources: Some(PYTHON_PACKAGE_SOURCES),
             },
         }
+    }
+
+    /// What it is built from, as git pathspecs relative to the workspace root (also its
+    /// manifest's sources, and its producer's inputs).
+    pub const fn sources(self) -> &'static [&'static str] {
+        self.kind().sources
     }
 
     /// The name used in docs and, with the platform appended, for workflow artifacts.
@@ -100,20 +112,14 @@ pub struct Inputs {
     pub cacheable: bool,
 }
 
-/// Which stage a [`Stage`] is: `stages::plan` matches on it, so every stage has a plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StageId {
-    LintRust,
-    LintWorkflows,
-    Codespell,
-    BuildArtifacts,
-    TestUnit,
-    DockerUp,
-    TestFull,
-    BuildWheels,
-    PythonLint,
-    PythonTest,
-    Upstream,
+/// How a stage becomes a plan: from the pipeline it belongs to, the context and its flags.
+pub type PlanFn = fn(&'static Pipeline, &Context, &StageArgs) -> Result<Plan>;
+
+/// A project's stages, in an order where each comes after the stages it needs. Every lookup
+/// of a stage goes through one (see the graph module).
+#[derive(Debug)]
+pub struct Pipeline {
+    pub stages: &'static [Stage],
 }
 
 /// When `cargo xtask ci` runs a stage.
@@ -129,7 +135,6 @@ pub enum Schedule {
 /// One CI stage.
 #[derive(Debug)]
 pub struct Stage {
-    pub id: StageId,
     pub name: &'static str,
     pub help: &'static str,
     /// A longer explanation for `cargo xtask <stage> --help`.
@@ -150,6 +155,8 @@ pub struct Stage {
     pub rust_components: &'static [&'static str],
     /// What its runs keep for the next (the workflows cache it per job).
     pub keeps: &'static [Kept],
+    /// Its plan.
+    pub plan: PlanFn,
 }
 
 /// A directory a stage keeps between runs.
@@ -188,4 +195,38 @@ impl Stage {
 
 /// The Python package's sources, which maturin copies into the wheel (pyproject.toml's
 /// `python-source`).
-pub(super) const PYTHON_PACKAGE_SOURCES: &str = "icechunk-python/python";
+pub const PYTHON_PACKAGE_SOURCES: &str = "icechunk-python/python";
+
+/// What the nextest archive is built from (also its manifest's sources); `nextest archive`
+/// reads its configuration too.
+const RUST_TEST_SOURCES: &[&str] = &[
+    ".config/nextest.toml",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "ci-engine",
+    "icechunk",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "workspace-hack",
+    "xtask",
+];
+/// What the wheel is built from (also its manifest's sources): maturin reads every member's
+/// manifest (`cargo metadata`), the README the package's metadata embeds, and .gitignore.
+const WHEEL_SOURCES: &[&str] = &[
+    ".gitignore",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "icechunk/Cargo.toml",
+    "icechunk/src",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/pyproject.toml",
+    "icechunk-python/pyo3-config.txt",
+    "icechunk-python/README.md",
+    "icechunk-python/src",
+    PYTHON_PACKAGE_SOURCES,
+    "workspace-hack",
+    "ci-engine/Cargo.toml",
+    "xtask/Cargo.toml",
+];

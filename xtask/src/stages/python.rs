@@ -311,6 +311,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
+    use crate::pipeline::PIPELINE;
     use crate::stages::testing::plan_lines;
     use crate::testing::context;
 
@@ -416,12 +417,13 @@ mod tests {
         let lines = plan_lines(&context(), "python-test", &["--python", "3.13"]);
         assert!(lines.iter().all(|l| !l.contains("3.11")), "{lines:#?}");
         assert_eq!(lines[2], "# CPython 3.13: /py/3.13/bin/python3.13");
-        let stage = crate::graph::stage("python-test").unwrap();
+        let stage = PIPELINE.stage("python-test").unwrap();
         let args = crate::graph::StageArgs {
             pythons: vec!["3.12".into()],
             ..Default::default()
         };
-        let err = crate::stages::plan(stage, &context(), &args)
+        let err = PIPELINE
+            .plan(stage, &context(), &args)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`python3.12` was not found"), "{err}");
@@ -448,8 +450,9 @@ mod tests {
             [],
         )
         .with_facts(vec![], false, &[]);
-        let stage = crate::graph::stage("python-test").unwrap();
-        let err = crate::stages::plan(stage, &ctx, &Default::default())
+        let stage = PIPELINE.stage("python-test").unwrap();
+        let err = PIPELINE
+            .plan(stage, &ctx, &Default::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("CPython 3.11 is required"), "{err}");
@@ -458,12 +461,12 @@ mod tests {
     #[test]
     fn upstream_falls_back_loudly_when_the_index_is_unreachable() {
         let ctx = context();
-        let stage = crate::graph::stage("upstream").unwrap();
+        let stage = PIPELINE.stage("upstream").unwrap();
         let args = crate::graph::StageArgs {
             index_url: Some("http://127.0.0.1:1/simple".into()),
             ..Default::default()
         };
-        let plan = crate::stages::plan(stage, &ctx, &args).unwrap();
+        let plan = PIPELINE.plan(stage, &ctx, &args).unwrap();
         let lines = plan.lines();
         assert!(
             lines[3].starts_with("- when http://127.0.0.1:1/simple answers"),

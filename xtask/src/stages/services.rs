@@ -22,6 +22,7 @@ pub fn take_down(exec: &mut Executor<'_>) -> Result<()> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
+    use crate::pipeline::PIPELINE;
     use crate::stages::testing::plan_lines;
     use crate::testing::context;
 
@@ -67,12 +68,13 @@ mod tests {
 
     #[test]
     fn asking_for_docker_without_an_engine_is_a_clear_error() {
-        let stage = crate::graph::stage("docker-up").unwrap();
+        let stage = PIPELINE.stage("docker-up").unwrap();
         let args = crate::graph::StageArgs {
             backend: Some("docker".into()),
             ..Default::default()
         };
-        let err = crate::stages::plan(stage, &context(), &args)
+        let err = PIPELINE
+            .plan(stage, &context(), &args)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no Docker engine answers"), "{err}");

@@ -172,7 +172,7 @@ impl Cache {
 /// xtask, whose dependencies all such jobs share in one small cache that only the plan job
 /// saves.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
-    if !job.compiles() {
+    if !job.compiles(workflow.pipeline) {
         return rust_cache_for_xtask(job.os, false);
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
@@ -181,12 +181,15 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
         // what the build after it compiles (lint-rust's build is the archive's), so its switch
         // joins that build's: a run of lint-rust alone restores the archive's cache.
         let mut beside: Vec<String> = Vec::new();
-        for stage in job.stages().filter(|s| switches.contains(&s.name)) {
+        for stage in job
+            .stages(workflow.pipeline)
+            .filter(|s| switches.contains(&s.name))
+        {
             beside.push(format!("inputs.{}", stage.name));
             if stage.builds() {
                 key.push_str(&format!("-${{{{ {} }}}}", beside.join(" || ")));
                 beside.clear();
-            } else if !job.reports_outcome(stage) {
+            } else if !job.reports_outcome(workflow.pipeline, stage) {
                 beside.clear();
             }
         }
@@ -224,7 +227,7 @@ pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
 pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
     let os = job.os.platform();
     let mut caches = Vec::new();
-    let tools = xtask_tools(job);
+    let tools = xtask_tools(workflow.pipeline, job);
     if python && !tools.is_empty() {
         let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
         let users: Vec<&Stage> = stages

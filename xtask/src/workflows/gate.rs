@@ -19,7 +19,7 @@ use super::caches::{
 };
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
-use crate::graph::{self, Services, Stage};
+use crate::graph::{Pipeline, Services, Stage};
 use crate::pins;
 use ci_engine::context::Context;
 use ci_engine::yaml::Node;
@@ -39,12 +39,12 @@ pub fn gated(workflow: &Workflow) -> bool {
 /// The stages entry `key` runs (a call: its called jobs' stages that are switched on).
 fn entry_stages(workflow: &Workflow, key: &str) -> Vec<&'static Stage> {
     let mut stages: Vec<&'static Stage> = Vec::new();
-    for instance in instances(workflow.file)
+    for instance in instances(workflow.pipeline, workflow.file)
         .into_iter()
         .filter(|i| i.entry == key)
     {
         for (name, _) in &instance.calls {
-            if let Ok(stage) = graph::stage(name)
+            if let Ok(stage) = workflow.pipeline.stage(name)
                 && !stages.iter().any(|s| s.name == stage.name)
             {
                 stages.push(stage);
@@ -108,21 +108,23 @@ fn platform_inputs(os: Os) -> &'static [&'static str] {
 /// `stage_keys`), the entry's job as generated (a called workflow whole, with what the caller
 /// passes it) and the checkout inputs of the platforms it runs on, hashed together.
 pub fn record_keys(
+    pipeline: &'static Pipeline,
     root: &Path,
     stage_keys: &BTreeMap<String, String>,
 ) -> Result<Vec<(String, String)>> {
-    let generated: BTreeMap<String, String> = super::generate().into_iter().collect();
-    record_keys_of(root, stage_keys, &generated)
+    let generated: BTreeMap<String, String> = super::generate(pipeline).into_iter().collect();
+    record_keys_of(pipeline, root, stage_keys, &generated)
 }
 
 /// [`record_keys`] over the generated files `generated` (name → text).
 fn record_keys_of(
+    pipeline: &'static Pipeline,
     root: &Path,
     stage_keys: &BTreeMap<String, String>,
     generated: &BTreeMap<String, String>,
 ) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for workflow in workflows().into_iter().filter(gated) {
+    for workflow in workflows(pipeline).into_iter().filter(gated) {
         let text = generated.get(workflow.file).map_or("", String::as_str);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .with_context(|| format!("the generated {} does not parse", workflow.file))?;
@@ -135,7 +137,7 @@ fn record_keys_of(
             {
                 definition.push_str(generated.get(*file).map_or("", String::as_str));
             }
-            let mut oses: Vec<Os> = instances(workflow.file)
+            let mut oses: Vec<Os> = instances(workflow.pipeline, workflow.file)
                 .into_iter()
                 .filter(|i| i.entry == entry)
                 .map(|i| i.os)
@@ -229,7 +231,11 @@ fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Te
     // A build runs when a job that downloads what it builds runs.
     let mut terms = Vec::new();
     for other in entry_keys(workflow) {
-        if other == entry || !entry_needs(workflow.file, other).iter().any(|n| n == entry) {
+        if other == entry
+            || !entry_needs(workflow.pipeline, workflow.file, other)
+                .iter()
+                .any(|n| n == entry)
+        {
             continue;
         }
         for consumer in entry_stages(workflow, other)
@@ -463,10 +469,11 @@ pub fn conclusion_needs(workflow: &Workflow) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
     use crate::workflows::jobs::workflows;
 
     fn ci() -> Workflow {
-        workflows()
+        workflows(&PIPELINE)
             .into_iter()
             .find(gated)
             .expect("the pipeline is gated")
@@ -504,13 +511,15 @@ mod tests {
         let root = std::env::temp_dir().join(format!("xtask-record-keys-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join(".gitattributes"), "* text=auto\n").unwrap();
-        let stage_keys: BTreeMap<String, String> = graph::STAGES
+        let stage_keys: BTreeMap<String, String> = PIPELINE
+            .stages
             .iter()
             .map(|s| (s.name.to_string(), format!("key-of-{}", s.name)))
             .collect();
-        let generated: BTreeMap<String, String> = super::super::generate().into_iter().collect();
+        let generated: BTreeMap<String, String> =
+            super::super::generate(&PIPELINE).into_iter().collect();
         let keys = |generated: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            record_keys_of(&root, &stage_keys, generated)
+            record_keys_of(&PIPELINE, &root, &stage_keys, generated)
                 .unwrap()
                 .into_iter()
                 .collect()
@@ -668,7 +677,7 @@ mod tests {
     #[test]
     fn a_build_runs_when_a_job_that_downloads_it_runs() {
         let ci = ci();
-        let archive = stage_condition(&ci, "archive", graph::stage("build-artifacts").unwrap());
+        let archive = stage_condition(&ci, "archive", PIPELINE.stage("build-artifacts").unwrap());
         assert_eq!(
             archive,
             [
@@ -676,13 +685,13 @@ mod tests {
                 "steps.pass-test-full-test-full.outputs.cache-hit != 'true'"
             ]
         );
-        let wheel = stage_condition(&ci, "wheel", graph::stage("build-wheels").unwrap());
+        let wheel = stage_condition(&ci, "wheel", PIPELINE.stage("build-wheels").unwrap());
         assert!(
             wheel.iter().all(|c| c.contains("pass-python-")),
             "{wheel:?}"
         );
         assert!(
-            stage_condition(&ci, "test-full", graph::stage("docker-up").unwrap()).is_empty(),
+            stage_condition(&ci, "test-full", PIPELINE.stage("docker-up").unwrap()).is_empty(),
             "docker-up follows the tests of its job"
         );
     }

@@ -3,35 +3,10 @@
 //! the `needs:` between jobs follow from what their stages produce and consume.
 
 use crate::flags::PYTHON;
-use crate::graph::{self, Artifact, Services, Stage, StageArgs};
+use crate::graph::{Artifact, Pipeline, Services, Stage, StageArgs};
 use crate::pins::PYTHON_VERSIONS;
 
-/// Where a job runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Os {
-    Linux,
-    Macos,
-    Windows,
-}
-
-impl Os {
-    pub fn runner(self) -> &'static str {
-        match self {
-            Os::Linux => "ubuntu-24.04",
-            Os::Macos => "macos-15",
-            Os::Windows => "windows-2025",
-        }
-    }
-
-    /// The part of an artifact's name that says which platform built it.
-    pub fn platform(self) -> &'static str {
-        match self {
-            Os::Linux => "linux-x86_64",
-            Os::Macos => "macos-aarch64",
-            Os::Windows => "windows-x86_64",
-        }
-    }
-}
+pub use super::os::Os;
 
 /// One job that runs stages.
 #[derive(Clone, Debug)]
@@ -47,66 +22,71 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn stages(&self) -> impl Iterator<Item = &'static Stage> + '_ {
+    pub fn stages(&self, pipeline: &'static Pipeline) -> impl Iterator<Item = &'static Stage> + '_ {
         self.stages
             .iter()
-            .filter_map(|name| graph::stage(name).ok())
+            .filter_map(move |name| pipeline.stage(name).ok())
     }
 
     /// Whether its stages compile the workspace (their inputs include the toolchain).
-    pub fn compiles(&self) -> bool {
-        self.stages().any(|s| s.inputs.toolchain)
+    pub fn compiles(&self, pipeline: &'static Pipeline) -> bool {
+        self.stages(pipeline).any(|s| s.inputs.toolchain)
     }
 
     /// The artifacts it builds and those it takes from other jobs.
-    pub fn produces(&self) -> Vec<Artifact> {
-        self.stages()
+    pub fn produces(&self, pipeline: &'static Pipeline) -> Vec<Artifact> {
+        self.stages(pipeline)
             .flat_map(|s| s.produces.iter().copied())
             .collect()
     }
 
-    pub fn consumes(&self) -> Vec<Artifact> {
-        let own = self.produces();
-        self.stages()
+    pub fn consumes(&self, pipeline: &'static Pipeline) -> Vec<Artifact> {
+        let own = self.produces(pipeline);
+        self.stages(pipeline)
             .flat_map(|s| s.consumes.iter().copied())
             .filter(|a| !own.contains(a))
             .collect()
     }
 
-    pub fn starts_services(&self) -> bool {
-        self.stages().any(|s| s.services == Services::Starts)
+    pub fn starts_services(&self, pipeline: &'static Pipeline) -> bool {
+        self.stages(pipeline)
+            .any(|s| s.services == Services::Starts)
     }
 
     /// Whether a failure of `stage` is reported as the job's output `outcome-<stage>` (which
     /// the conclusion checks) instead of failing the job: a stage that builds nothing, followed
     /// in its job by one that builds an artifact other jobs download, must not keep that
     /// artifact from them (lint-rust before the nextest archive).
-    pub fn reports_outcome(&self, stage: &Stage) -> bool {
+    pub fn reports_outcome(&self, pipeline: &'static Pipeline, stage: &Stage) -> bool {
         !stage.builds()
             && self
-                .stages()
+                .stages(pipeline)
                 .skip_while(|s| s.name != stage.name)
-                .any(|s| s.produces.iter().any(|a| self.shares(*a)))
+                .any(|s| s.produces.iter().any(|a| self.shares(pipeline, *a)))
     }
 
     /// Whether a job of another entry downloads `artifact` from this one (then it uploads it).
-    pub fn shares(&self, artifact: Artifact) -> bool {
-        workflows()
+    pub fn shares(&self, pipeline: &'static Pipeline, artifact: Artifact) -> bool {
+        workflows(pipeline)
             .iter()
             .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
-            .flat_map(|w| instances(w.file))
+            .flat_map(|w| instances(pipeline, w.file))
             .any(|i| {
                 i.os == self.os
                     && i.needs.iter().any(|n| instance_of(n, self))
-                    && i.calls
-                        .iter()
-                        .any(|(s, _)| graph::stage(s).is_ok_and(|s| s.consumes.contains(&artifact)))
+                    && i.calls.iter().any(|(s, _)| {
+                        pipeline
+                            .stage(s)
+                            .is_ok_and(|s| s.consumes.contains(&artifact))
+                    })
             })
     }
 
     /// The stages whose outcome the job reports as an output.
-    pub fn reported_outcomes(&self) -> Vec<&'static Stage> {
-        self.stages().filter(|s| self.reports_outcome(s)).collect()
+    pub fn reported_outcomes(&self, pipeline: &'static Pipeline) -> Vec<&'static Stage> {
+        self.stages(pipeline)
+            .filter(|s| self.reports_outcome(pipeline, s))
+            .collect()
     }
 
     /// The flags each stage runs with: its ci flags, plus the interpreters it tests.
@@ -178,6 +158,8 @@ pub enum Trigger {
 
 #[derive(Clone, Debug)]
 pub struct Workflow {
+    /// The pipeline whose stages its jobs run.
+    pub pipeline: &'static Pipeline,
     pub file: &'static str,
     pub name: &'static str,
     /// A few lines for the header.
@@ -216,10 +198,11 @@ const SHARED_BUILD_SWITCHES: &[&str] = &["lint-rust", "build-artifacts", "build-
 /// check, not the workflow lint.
 const CHECKS_SWITCHES: &[&str] = &["codespell", "lint-workflows"];
 
-/// Every workflow, with the seed's file names.
-pub fn workflows() -> Vec<Workflow> {
+/// Every workflow of `pipeline`, with the seed's file names.
+pub fn workflows(pipeline: &'static Pipeline) -> Vec<Workflow> {
     vec![
         Workflow {
+            pipeline,
             file: "rust-ci-optimized.yaml",
             name: "CI",
             about: "Pull requests, the merge queue and main: the nextest archive and the abi3 wheel \
@@ -267,6 +250,7 @@ pub fn workflows() -> Vec<Workflow> {
             ],
         },
         Workflow {
+            pipeline,
             file: "shared-build.yaml",
             name: "shared build",
             about: "Build once, share everywhere: the job builds the artifact its caller switches \
@@ -286,6 +270,7 @@ pub fn workflows() -> Vec<Workflow> {
             ))],
         },
         Workflow {
+            pipeline,
             file: "python-check-optimized.yaml",
             name: "Python check",
             about: "The Python checks, called by CI: every job installs the one wheel the shared \
@@ -303,6 +288,7 @@ pub fn workflows() -> Vec<Workflow> {
             ],
         },
         Workflow {
+            pipeline,
             file: "python-upstream-optimized.yaml",
             name: "Python upstream",
             about: "The Python tests against the newest pre-releases of zarr, numpy and friends \
@@ -325,6 +311,7 @@ pub fn workflows() -> Vec<Workflow> {
             ],
         },
         Workflow {
+            pipeline,
             file: "windows-check.yml",
             name: "Windows check",
             about: "Windows, called by CI: an archive serves one platform, so this job builds its \
@@ -338,6 +325,7 @@ pub fn workflows() -> Vec<Workflow> {
             ))],
         },
         Workflow {
+            pipeline,
             file: "codespell.yml",
             name: "checks",
             about: "Repository checks, called by CI: spelling, and the workflows themselves \
@@ -371,8 +359,8 @@ pub struct Instance {
 }
 
 /// The jobs of the workflow in `file` as one run of it runs them.
-pub fn instances(file: &str) -> Vec<Instance> {
-    let all = workflows();
+pub fn instances(pipeline: &'static Pipeline, file: &str) -> Vec<Instance> {
+    let all = workflows(pipeline);
     let Some(workflow) = all.iter().find(|w| w.file == file) else {
         return Vec::new();
     };
@@ -382,7 +370,7 @@ pub fn instances(file: &str) -> Vec<Instance> {
         match entry {
             Entry::Job(job) => expanded.push((
                 job.key,
-                vec![expand(workflow.file, job, job.key, job.key, None)],
+                vec![expand(pipeline, workflow.file, job, job.key, job.key, None)],
             )),
             Entry::Call { key, file, stages } => {
                 let called = all.iter().find(|w| w.file == *file);
@@ -395,7 +383,7 @@ pub fn instances(file: &str) -> Vec<Instance> {
                     for job in called.jobs() {
                         let on = |s: &&str| !switches.contains(s) || stages.contains(s);
                         let name = format!("{key} / {}", job.key);
-                        list.push(expand(called.file, job, key, &name, Some(&on)));
+                        list.push(expand(pipeline, called.file, job, key, &name, Some(&on)));
                     }
                 }
                 expanded.push((key, list));
@@ -408,13 +396,13 @@ pub fn instances(file: &str) -> Vec<Instance> {
         .iter()
         .flat_map(|(key, list)| {
             list.iter()
-                .map(|i| (i.name.clone(), i.os, produced(i), *key))
+                .map(|i| (i.name.clone(), i.os, produced(pipeline, i), *key))
         })
         .collect();
     let mut out = Vec::new();
     for (key, list) in expanded {
         for mut instance in list {
-            let wanted = consumed(&instance);
+            let wanted = consumed(pipeline, &instance);
             instance.needs = producers
                 .iter()
                 .filter(|(_, os, made, from)| {
@@ -429,8 +417,8 @@ pub fn instances(file: &str) -> Vec<Instance> {
 }
 
 /// The entries of a workflow that entry `key` must wait for (its `needs:`).
-pub fn entry_needs(file: &str, key: &str) -> Vec<String> {
-    let list = instances(file);
+pub fn entry_needs(pipeline: &'static Pipeline, file: &str, key: &str) -> Vec<String> {
+    let list = instances(pipeline, file);
     let entry_of = |name: &String| {
         list.iter()
             .find(|i| &i.name == name)
@@ -446,27 +434,28 @@ pub fn entry_needs(file: &str, key: &str) -> Vec<String> {
     needs
 }
 
-fn produced(instance: &Instance) -> Vec<Artifact> {
+fn produced(pipeline: &'static Pipeline, instance: &Instance) -> Vec<Artifact> {
     instance
         .calls
         .iter()
-        .filter_map(|(s, _)| graph::stage(s).ok())
+        .filter_map(|(s, _)| pipeline.stage(s).ok())
         .flat_map(|s| s.produces.iter().copied())
         .collect()
 }
 
-fn consumed(instance: &Instance) -> Vec<Artifact> {
-    let own = produced(instance);
+fn consumed(pipeline: &'static Pipeline, instance: &Instance) -> Vec<Artifact> {
+    let own = produced(pipeline, instance);
     instance
         .calls
         .iter()
-        .filter_map(|(s, _)| graph::stage(s).ok())
+        .filter_map(|(s, _)| pipeline.stage(s).ok())
         .flat_map(|s| s.consumes.iter().copied())
         .filter(|a| !own.contains(a))
         .collect()
 }
 
 fn expand(
+    pipeline: &'static Pipeline,
     file: &'static str,
     job: &Job,
     entry: &str,
@@ -474,7 +463,7 @@ fn expand(
     on: Option<&dyn Fn(&&str) -> bool>,
 ) -> Instance {
     let calls: Vec<(String, StageArgs)> = job
-        .stages()
+        .stages(pipeline)
         .filter(|s| on.is_none_or(|on| on(&s.name)))
         .map(|s| (s.name.to_string(), job.args(s)))
         .collect();
@@ -485,9 +474,11 @@ fn expand(
         job: job.key,
         os: job.os,
         needs: Vec::new(),
-        starts_services: calls
-            .iter()
-            .any(|(s, _)| graph::stage(s).is_ok_and(|s| s.services == Services::Starts)),
+        starts_services: calls.iter().any(|(s, _)| {
+            pipeline
+                .stage(s)
+                .is_ok_and(|s| s.services == Services::Starts)
+        }),
         calls,
     }
 }
@@ -495,16 +486,18 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
 
     #[test]
     fn every_stage_of_a_job_exists_and_runs_in_graph_order() {
-        for workflow in workflows() {
+        for workflow in workflows(&PIPELINE) {
             for job in workflow.jobs() {
                 let positions: Vec<usize> = job
                     .stages
                     .iter()
                     .map(|name| {
-                        graph::STAGES
+                        PIPELINE
+                            .stages
                             .iter()
                             .position(|s| s.name == *name)
                             .unwrap_or_else(|| panic!("{}: unknown stage {name}", job.key))
@@ -517,13 +510,14 @@ mod tests {
 
     #[test]
     fn the_pipeline_runs_every_pull_request_stage() {
-        let calls: Vec<String> = instances("rust-ci-optimized.yaml")
+        let calls: Vec<String> = instances(&PIPELINE, "rust-ci-optimized.yaml")
             .into_iter()
             .flat_map(|i| i.calls.into_iter().map(|(s, _)| s))
             .collect();
-        for stage in graph::STAGES
+        for stage in PIPELINE
+            .stages
             .iter()
-            .filter(|s| s.schedule == graph::Schedule::EveryRun)
+            .filter(|s| s.schedule == crate::graph::Schedule::EveryRun)
         {
             assert!(calls.iter().any(|c| c == stage.name), "{}", stage.name);
         }
@@ -532,7 +526,7 @@ mod tests {
 
     #[test]
     fn needs_follow_the_artifacts() {
-        let ci = instances("rust-ci-optimized.yaml");
+        let ci = instances(&PIPELINE, "rust-ci-optimized.yaml");
         let needs = |name: &str| {
             ci.iter()
                 .find(|i| i.name == name)
@@ -555,12 +549,15 @@ mod tests {
             "it builds its own archive"
         );
         assert!(needs("checks / codespell").is_empty());
-        assert_eq!(entry_needs("rust-ci-optimized.yaml", "python"), ["wheel"]);
         assert_eq!(
-            entry_needs("rust-ci-optimized.yaml", "test-full"),
+            entry_needs(&PIPELINE, "rust-ci-optimized.yaml", "python"),
+            ["wheel"]
+        );
+        assert_eq!(
+            entry_needs(&PIPELINE, "rust-ci-optimized.yaml", "test-full"),
             ["archive"]
         );
-        let upstream = instances("python-upstream-optimized.yaml");
+        let upstream = instances(&PIPELINE, "python-upstream-optimized.yaml");
         assert_eq!(
             upstream[0].calls.len(),
             1,
@@ -572,29 +569,31 @@ mod tests {
 
     #[test]
     fn no_test_job_waits_for_work_it_does_not_consume() {
-        let ci = instances("rust-ci-optimized.yaml");
+        let ci = instances(&PIPELINE, "rust-ci-optimized.yaml");
         for instance in &ci {
-            let wanted = consumed(instance);
+            let wanted = consumed(&PIPELINE, instance);
             for need in &instance.needs {
                 let Some(producer) = ci.iter().find(|i| &i.name == need) else {
                     panic!("{}: needs unknown {need}", instance.name);
                 };
                 assert!(
-                    produced(producer).iter().all(|a| wanted.contains(a)),
+                    produced(&PIPELINE, producer)
+                        .iter()
+                        .all(|a| wanted.contains(a)),
                     "{} waits for {need}, which also builds what it does not use",
                     instance.name
                 );
                 // Beside the build, only stages whose failure cannot hold it back (lint-rust,
                 // whose build is the archive's).
-                let job = workflows()
+                let job = workflows(&PIPELINE)
                     .into_iter()
                     .flat_map(|w| w.jobs().cloned().collect::<Vec<_>>())
                     .find(|j| instance_of(need, j))
                     .unwrap_or_else(|| panic!("no job for {need}"));
                 for (name, _) in &producer.calls {
-                    let stage = graph::stage(name).unwrap();
+                    let stage = PIPELINE.stage(name).unwrap();
                     assert!(
-                        stage.builds() || job.reports_outcome(stage),
+                        stage.builds() || job.reports_outcome(&PIPELINE, stage),
                         "{} waits for {need}, whose {name} can fail it",
                         instance.name
                     );
@@ -605,12 +604,16 @@ mod tests {
 
     #[test]
     fn a_check_beside_a_build_reports_its_outcome_and_the_conclusion_checks_it() {
-        let build = workflows()
+        let build = workflows(&PIPELINE)
             .into_iter()
             .find(|w| w.file == "shared-build.yaml")
             .unwrap();
         let job = build.jobs().next().unwrap();
-        let reported: Vec<&str> = job.reported_outcomes().iter().map(|s| s.name).collect();
+        let reported: Vec<&str> = job
+            .reported_outcomes(&PIPELINE)
+            .iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(reported, ["lint-rust"]);
         let text = crate::workflows::render::render(&build);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -652,13 +655,13 @@ mod tests {
             "a build failure fails the job"
         );
         // The test job that builds and tests (macOS) reports nothing: its tests fail it.
-        for workflow in workflows() {
+        for workflow in workflows(&PIPELINE) {
             for job in workflow.jobs().filter(|j| j.key != "build") {
-                assert!(job.reported_outcomes().is_empty(), "{}", job.key);
+                assert!(job.reported_outcomes(&PIPELINE).is_empty(), "{}", job.key);
             }
         }
         // A workflow that switches such a stage on has the conclusion that reads its outcome.
-        for workflow in workflows() {
+        for workflow in workflows(&PIPELINE) {
             for entry in &workflow.entries {
                 let Entry::Call { stages, .. } = entry else {
                     continue;
@@ -675,7 +678,7 @@ mod tests {
                 }
             }
         }
-        let ci = workflows()
+        let ci = workflows(&PIPELINE)
             .into_iter()
             .find(|w| w.file == "rust-ci-optimized.yaml")
             .unwrap();
@@ -688,7 +691,7 @@ mod tests {
     #[test]
     fn the_linux_pipeline_sets_up_services_twice() {
         // One job for the Rust full tests, one for every Python interpreter.
-        let setups: Vec<String> = instances("rust-ci-optimized.yaml")
+        let setups: Vec<String> = instances(&PIPELINE, "rust-ci-optimized.yaml")
             .into_iter()
             .filter(|i| i.os == Os::Linux && i.starts_services)
             .map(|i| i.name)
@@ -698,10 +701,10 @@ mod tests {
 
     #[test]
     fn check_names_are_unique_across_workflows() {
-        let mut names: Vec<String> = workflows()
+        let mut names: Vec<String> = workflows(&PIPELINE)
             .iter()
             .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
-            .flat_map(|w| instances(w.file))
+            .flat_map(|w| instances(&PIPELINE, w.file))
             .map(|i| i.name)
             .collect();
         names.sort();

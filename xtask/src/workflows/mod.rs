@@ -8,6 +8,7 @@ pub(crate) mod caches;
 mod conclusion;
 pub mod gate;
 pub mod jobs;
+mod os;
 pub(crate) mod render;
 mod steps;
 
@@ -18,7 +19,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::graph::StageArgs;
+use crate::graph::{Pipeline, StageArgs};
 use ci_engine::plan::{Action, Outcome, Runner};
 use ci_engine::yaml;
 
@@ -26,9 +27,9 @@ pub const DIR: &str = ".github/workflows";
 /// The command that writes them.
 pub const REGENERATE: &str = "cargo xtask workflows";
 
-/// Every generated file: its name under [`DIR`] and its text.
-pub fn generate() -> Vec<(String, String)> {
-    jobs::workflows()
+/// Every generated file of `pipeline`: its name under [`DIR`] and its text.
+pub fn generate(pipeline: &'static Pipeline) -> Vec<(String, String)> {
+    jobs::workflows(pipeline)
         .iter()
         .map(|w| (w.file.to_string(), render::render(w)))
         .collect()
@@ -36,9 +37,9 @@ pub fn generate() -> Vec<(String, String)> {
 
 /// The files under [`DIR`] that differ from what is generated (changed, missing, or present
 /// but not generated).
-pub fn stale(root: &Path) -> Result<Vec<String>> {
+pub fn stale(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
     let dir = root.join(DIR);
-    let generated = generate();
+    let generated = generate(pipeline);
     let mut stale = Vec::new();
     for (name, text) in &generated {
         match std::fs::read_to_string(dir.join(name)) {
@@ -62,8 +63,13 @@ pub fn stale(root: &Path) -> Result<Vec<String>> {
 /// What the job `job` of the workflow `file` does before its first stage, as the workflow
 /// renders it, when it runs `calls`: a step that a caller's switches turn off (`if:
 /// inputs.<stage>`, a stage not among `calls`) is left out.
-pub fn setup(file: &str, job: &str, calls: &[(String, StageArgs)]) -> Vec<Setup> {
-    let all = jobs::workflows();
+pub fn setup(
+    pipeline: &'static Pipeline,
+    file: &str,
+    job: &str,
+    calls: &[(String, StageArgs)],
+) -> Vec<Setup> {
+    let all = jobs::workflows(pipeline);
     let found = all.iter().find(|w| w.file == file).and_then(|w| {
         w.jobs()
             .find(|j| j.key == job)
@@ -96,11 +102,11 @@ pub fn setup(file: &str, job: &str, calls: &[(String, StageArgs)]) -> Vec<Setup>
 
 /// Write every generated file, remove files of [`DIR`] that are not generated; returns what
 /// changed.
-pub fn write(root: &Path) -> Result<Vec<String>> {
+pub fn write(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
     let dir = root.join(DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {DIR}"))?;
-    let changed = stale(root)?;
-    let generated = generate();
+    let changed = stale(pipeline, root)?;
+    let generated = generate(pipeline);
     for (name, text) in &generated {
         std::fs::write(dir.join(name), text).with_context(|| format!("could not write {name}"))?;
     }
@@ -115,9 +121,9 @@ pub fn write(root: &Path) -> Result<Vec<String>> {
     Ok(changed)
 }
 
-/// lint-workflows' first step: the files are what the job table generates.
+/// lint-workflows' first step: the files are what the job table of the pipeline generates.
 #[derive(Debug)]
-pub struct CheckGenerated;
+pub struct CheckGenerated(pub &'static Pipeline);
 
 impl fmt::Display for CheckGenerated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,7 +136,7 @@ impl fmt::Display for CheckGenerated {
 
 impl Action for CheckGenerated {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
-        let stale = stale(&runner.ctx().root)?;
+        let stale = stale(self.0, &runner.ctx().root)?;
         if !stale.is_empty() {
             bail!(
                 "the workflows are generated from xtask/src/workflows/ and these are not what it \
@@ -141,7 +147,7 @@ impl Action for CheckGenerated {
         }
         runner.out().say(
             ci_engine::output::Tone::Good,
-            &format!("{} workflows are current", generate().len()),
+            &format!("{} workflows are current", generate(self.0).len()),
         );
         Ok(Outcome::Continue)
     }
@@ -150,6 +156,7 @@ impl Action for CheckGenerated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::PIPELINE;
 
     fn root() -> std::path::PathBuf {
         let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
@@ -161,9 +168,9 @@ mod tests {
     #[test]
     fn the_workflows_are_generated() {
         let root = root();
-        let stale = stale(&root).unwrap();
+        let stale = stale(&PIPELINE, &root).unwrap();
         if !stale.is_empty() {
-            write(&root).unwrap();
+            write(&PIPELINE, &root).unwrap();
             panic!(
                 "{} were stale and have been regenerated ({REGENERATE}); commit them:\n  {}",
                 DIR,
@@ -176,8 +183,8 @@ mod tests {
     fn a_hand_edit_fails_the_check_with_the_command_that_fixes_it() {
         let scratch = std::env::temp_dir().join(format!("xtask-wf-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
-        write(&scratch).unwrap();
-        assert!(stale(&scratch).unwrap().is_empty());
+        write(&PIPELINE, &scratch).unwrap();
+        assert!(stale(&PIPELINE, &scratch).unwrap().is_empty());
         let file = scratch.join(DIR).join("rust-ci-optimized.yaml");
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(
@@ -188,18 +195,21 @@ mod tests {
         std::fs::write(scratch.join(DIR).join("extra.yml"), "name: x\n").unwrap();
         let ctx = crate::testing::context_at(scratch.clone());
         let mut runner = ci_engine::plan::testing::Recorder::new(&ctx);
-        let err = CheckGenerated.perform(&mut runner).unwrap_err().to_string();
+        let err = CheckGenerated(&PIPELINE)
+            .perform(&mut runner)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rust-ci-optimized.yaml differs"), "{err}");
         assert!(err.contains("extra.yml is not generated"), "{err}");
         assert!(err.contains("Run `cargo xtask workflows`"), "{err}");
-        write(&scratch).unwrap();
-        assert!(stale(&scratch).unwrap().is_empty());
+        write(&PIPELINE, &scratch).unwrap();
+        assert!(stale(&PIPELINE, &scratch).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(scratch);
     }
 
     #[test]
     fn every_file_says_it_is_generated_and_pins_actions_by_sha() {
-        for (name, text) in generate() {
+        for (name, text) in generate(&PIPELINE) {
             assert!(
                 text.starts_with("# Generated from xtask/src/workflows/"),
                 "{name}"
@@ -226,7 +236,7 @@ mod tests {
     /// run has a group of its own) nor starts one (its jobs are skipped).
     #[test]
     fn only_its_own_label_starts_or_restarts_the_upstream_run() {
-        let files = generate();
+        let files = generate(&PIPELINE);
         let (_, text) = files
             .iter()
             .find(|(n, _)| n == "python-upstream-optimized.yaml")
@@ -252,7 +262,7 @@ mod tests {
     /// a single-stage job's steps carry no condition of their own.
     #[test]
     fn a_switched_called_job_starts_only_when_one_of_its_stages_is_on() {
-        let files = generate();
+        let files = generate(&PIPELINE);
         let (_, text) = files.iter().find(|(n, _)| n == "codespell.yml").unwrap();
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
         for stage in ["codespell", "lint-workflows"] {
@@ -273,7 +283,7 @@ mod tests {
     fn jobs_that_compile_nothing_run_the_plans_xtask() {
         let mut runners = 0;
         let mut restored_or_built = 0;
-        for (name, text) in generate() {
+        for (name, text) in generate(&PIPELINE) {
             let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for (job, body) in doc["jobs"].as_mapping().unwrap() {
                 let job = job.as_str().unwrap();
@@ -349,7 +359,7 @@ mod tests {
     #[test]
     fn each_rust_cache_key_is_saved_by_one_job() {
         let mut savers: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (name, text) in generate() {
+        for (name, text) in generate(&PIPELINE) {
             let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for (job, body) in doc["jobs"].as_mapping().unwrap() {
                 let Some(steps) = body["steps"].as_sequence() else {
@@ -387,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_build_restores_mains_artifact_by_key_and_saves_only_what_it_built_on_main() {
-        let files = generate();
+        let files = generate(&PIPELINE);
         let text = &files
             .iter()
             .find(|(name, _)| name == "shared-build.yaml")

@@ -139,11 +139,13 @@ fn triggers(workflow: &Workflow) -> Node {
             let outputs: Vec<(String, Node)> = workflow
                 .jobs()
                 .flat_map(|job| {
-                    job.reported_outcomes().into_iter().map(move |stage| {
-                        let name = outcome_output(stage.name);
-                        let value = format!("${{{{ jobs.{}.outputs.{name} }}}}", job.key);
-                        (name, Node::map([("value", Node::str(value))]))
-                    })
+                    job.reported_outcomes(workflow.pipeline)
+                        .into_iter()
+                        .map(move |stage| {
+                            let name = outcome_output(stage.name);
+                            let value = format!("${{{{ jobs.{}.outputs.{name} }}}}", job.key);
+                            (name, Node::map([("value", Node::str(value))]))
+                        })
                 })
                 .collect();
             if !outputs.is_empty() {
@@ -205,7 +207,7 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
 }
 
 fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
-    let mut needs = entry_needs(workflow.file, key);
+    let mut needs = entry_needs(workflow.pipeline, workflow.file, key);
     if gate::gated(workflow) {
         needs.insert(0, gate::PLAN.to_string());
         node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
@@ -235,14 +237,14 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     push_needs(&mut node, workflow, job.key);
     // A called job whose every stage its caller switches runs only when one is on: it does not
     // start, set up and skip each step.
-    let stages: Vec<&Stage> = job.stages().collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
     if let Some(on) = condition(workflow, &stages) {
         node.push(("if".into(), Node::Str(on)));
     }
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
     let outcomes: Vec<(String, Node)> = job
-        .reported_outcomes()
+        .reported_outcomes(workflow.pipeline)
         .into_iter()
         .map(|stage| {
             let value = format!("${{{{ steps.{}.outcome }}}}", stage.name);
@@ -270,7 +272,7 @@ fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
 /// What `job` does before its first stage, each step with the node that does it (none for
 /// xtask's build, which happens in the first step that calls `cargo xtask`).
 pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
-    let stages: Vec<&Stage> = job.stages().collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
     let os = job.os.platform();
     let mut out = vec![(
         Setup::Checkout,
@@ -296,7 +298,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             ))),
         ));
     }
-    let python = python_version(job);
+    let python = python_version(workflow.pipeline, job);
     if let Some(version) = &python {
         let users: Vec<&Stage> = stages
             .iter()
@@ -320,7 +322,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     } else {
         out.push((
             Setup::RustCache {
-                workspace: job.compiles(),
+                workspace: job.compiles(workflow.pipeline),
             },
             Some(Node::Map(rust_cache(workflow, job))),
         ));
@@ -355,7 +357,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     for cache in caches(workflow, job, &stages, python.is_some()) {
         out.push((Setup::Cache(cache.name), Some(cache.restore())));
     }
-    for artifact in job.consumes() {
+    for artifact in job.consumes(workflow.pipeline) {
         out.push((
             Setup::Download(artifact),
             Some(Node::Map(step(
@@ -369,7 +371,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             ))),
         ));
     }
-    if !reused(job).is_empty() {
+    if !reused(workflow, job).is_empty() {
         out.push((
             Setup::Keys,
             Some(Node::map([
@@ -390,23 +392,28 @@ fn xtask_command(source: XtaskSource) -> String {
 }
 
 /// The artifacts `job` builds and shares, which it may reuse by content key.
-fn reused(job: &Job) -> Vec<Artifact> {
-    job.stages()
+fn reused(workflow: &Workflow, job: &Job) -> Vec<Artifact> {
+    job.stages(workflow.pipeline)
         .flat_map(|s| s.produces.iter().copied())
-        .filter(|a| job.shares(*a))
+        .filter(|a| job.shares(workflow.pipeline, *a))
         .collect()
 }
 
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
-    let stages: Vec<&Stage> = job.stages().collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
     let os = job.os.platform();
     let mut out: Vec<Node> = setup(workflow, job)
         .into_iter()
         .filter_map(|(_, node)| node)
         .collect();
     let xtask = xtask_command(xtask_source(workflow, job));
-    let caches = caches(workflow, job, &stages, python_version(job).is_some());
-    let reused = reused(job);
+    let caches = caches(
+        workflow,
+        job,
+        &stages,
+        python_version(workflow.pipeline, job).is_some(),
+    );
+    let reused = reused(workflow, job);
     for stage in &stages {
         let kept: Vec<Cache> = stage
             .produces
@@ -421,7 +428,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .collect::<Vec<_>>()
             .join(" ");
         let mut run = Vec::new();
-        if job.reports_outcome(stage) {
+        if job.reports_outcome(workflow.pipeline, stage) {
             // Its failure is the job's output, which the conclusion checks; the steps after it
             // (the archive's build and upload) still run.
             run.push(("id".to_string(), Node::str(stage.name)));
@@ -429,7 +436,11 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         }
         run.push(("run".to_string(), Node::Str(line)));
         out.push(with_if(run, step_condition(workflow, job, &[stage])));
-        for artifact in stage.produces.iter().filter(|a| job.shares(**a)) {
+        for artifact in stage
+            .produces
+            .iter()
+            .filter(|a| job.shares(workflow.pipeline, **a))
+        {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name()))),
                 ("path", Node::str(artifact_path(*artifact))),
@@ -455,7 +466,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         }
         out.extend(kept.iter().map(Cache::save));
     }
-    if job.starts_services() {
+    if job.starts_services(workflow.pipeline) {
         out.push(Node::map([
             ("if", Node::str("always()")),
             ("run", Node::str(format!("{xtask} docker-down"))),

@@ -2,7 +2,7 @@
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
-use crate::graph::{Artifact, Services, Stage};
+use crate::graph::{Artifact, Pipeline, Services, Stage};
 use crate::pins::{PYTHON_VERSIONS, Pin};
 use crate::tools::NEXTEST;
 use ci_engine::tools::Tool;
@@ -28,7 +28,7 @@ pub enum XtaskSource {
 pub fn xtask_source(workflow: &Workflow, job: &Job) -> XtaskSource {
     if job.os != Os::Linux {
         XtaskSource::Built
-    } else if under_plan(workflow) && !job.compiles() {
+    } else if under_plan(workflow) && !job.compiles(workflow.pipeline) {
         XtaskSource::Plans
     } else {
         XtaskSource::RestoredOrBuilt
@@ -41,7 +41,7 @@ fn under_plan(workflow: &Workflow) -> bool {
         Trigger::Pipeline => true,
         Trigger::Nightly { .. } => false,
         Trigger::Called { .. } => {
-            let callers: Vec<Trigger> = super::jobs::workflows()
+            let callers: Vec<Trigger> = super::jobs::workflows(workflow.pipeline)
                 .into_iter()
                 .filter(|w| {
                     w.entries.iter().any(
@@ -74,7 +74,7 @@ pub fn condition(workflow: &Workflow, stages: &[&Stage]) -> Option<String> {
 /// The condition of a step of `job` that serves `stages`: none where the job's own `if:` says
 /// the same already.
 pub fn step_condition(workflow: &Workflow, job: &Job, stages: &[&Stage]) -> Option<String> {
-    let all: Vec<&Stage> = job.stages().collect();
+    let all: Vec<&Stage> = job.stages(workflow.pipeline).collect();
     let on = condition(workflow, stages);
     if on.is_some() && on == condition(workflow, &all) {
         return None;
@@ -102,9 +102,12 @@ pub fn with_if(mut node: Vec<(String, Node)>, condition: Option<String>) -> Node
 
 /// The tools xtask installs in this job on a GitHub runner (nextest comes from
 /// install-action; the servers run under Docker there, so docker-up installs nothing).
-pub fn xtask_tools(job: &Job) -> Vec<Tool> {
+pub fn xtask_tools(pipeline: &'static Pipeline, job: &Job) -> Vec<Tool> {
     let mut tools = Vec::new();
-    for stage in job.stages().filter(|s| s.services != Services::Starts) {
+    for stage in job
+        .stages(pipeline)
+        .filter(|s| s.services != Services::Starts)
+    {
         for tool in stage.tools.iter().filter(|t| **t != NEXTEST) {
             for t in tool.with_installer() {
                 if !tools.contains(&t) {
@@ -116,9 +119,11 @@ pub fn xtask_tools(job: &Job) -> Vec<Tool> {
     tools
 }
 
-pub fn python_version(job: &Job) -> Option<String> {
-    let python_stage = job.stages().any(|s| s.consumes.contains(&Artifact::Wheels));
-    if !python_stage && !xtask_tools(job).iter().any(|t| t.needs_python()) {
+pub fn python_version(pipeline: &'static Pipeline, job: &Job) -> Option<String> {
+    let python_stage = job
+        .stages(pipeline)
+        .any(|s| s.consumes.contains(&Artifact::Wheels));
+    if !python_stage && !xtask_tools(pipeline, job).iter().any(|t| t.needs_python()) {
         return None;
     }
     Some(match job.pythons {

@@ -1,9 +1,12 @@
-//! This repository's pipeline: every stage declared once, with what its content key covers.
+//! This repository's pipeline: every stage declared once — what it produces, consumes,
+//! requires and reads, its tools and flags, and its plan. Adding a stage is a row here (and a
+//! place in a job of the workflows' job table).
 
-use super::model::{
-    Artifact, Inputs, Kept, PYTHON_PACKAGE_SOURCES, Schedule, Services, Stage, StageId,
-};
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
+use crate::graph::{
+    Artifact, Inputs, Kept, PYTHON_PACKAGE_SOURCES, Pipeline, Schedule, Services, Stage,
+};
+use crate::stages::{self, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
 use ci_engine::tools::UV;
 
@@ -24,20 +27,6 @@ const RUST_LINT_SOURCES: &[&str] = &[
     "icechunk-python/pyo3-config.txt",
     "workspace-hack",
 ];
-/// What the nextest archive is built from (also its manifest's sources); `nextest archive`
-/// reads its configuration too.
-const RUST_TEST_SOURCES: &[&str] = &[
-    ".config/nextest.toml",
-    "Cargo.toml",
-    "Cargo.lock",
-    ".cargo",
-    "ci-engine",
-    "icechunk",
-    "icechunk-python/Cargo.toml",
-    "icechunk-python/src",
-    "workspace-hack",
-    "xtask",
-];
 /// What the tests of the archive read at run time, besides their packages.
 /// xtask's own tests build scratch workspaces from exactly these files (its whole workspace's
 /// manifests, so that `cargo metadata` answers there; git lists them through .gitignore), run
@@ -55,25 +44,6 @@ const RUST_TEST_READS: &[&str] = &[
     "icechunk-python/Cargo.toml",
     "icechunk-python/src",
     "workspace-hack",
-];
-/// What the wheel is built from (also its manifest's sources): maturin reads every member's
-/// manifest (`cargo metadata`), the README the package's metadata embeds, and .gitignore.
-const WHEEL_SOURCES: &[&str] = &[
-    ".gitignore",
-    "Cargo.toml",
-    "Cargo.lock",
-    ".cargo",
-    "icechunk/Cargo.toml",
-    "icechunk/src",
-    "icechunk-python/Cargo.toml",
-    "icechunk-python/pyproject.toml",
-    "icechunk-python/pyo3-config.txt",
-    "icechunk-python/README.md",
-    "icechunk-python/src",
-    PYTHON_PACKAGE_SOURCES,
-    "workspace-hack",
-    "ci-engine/Cargo.toml",
-    "xtask/Cargo.toml",
 ];
 /// What the Python checks read, besides the wheel.
 const PYTHON_SOURCES: &[&str] = &[
@@ -95,10 +65,12 @@ const PYTHON_LINT_SOURCES: &[&str] = &[
     ".gitignore",
 ];
 
+/// This repository's pipeline.
+pub static PIPELINE: Pipeline = Pipeline { stages: STAGES };
+
 /// Every stage, in an order where each stage comes after the stages it needs.
-pub static STAGES: &[Stage] = &[
+static STAGES: &[Stage] = &[
     Stage {
-        id: StageId::LintRust,
         name: "lint-rust",
         help: "cargo fmt --check and clippy over the workspace, warnings denied",
         about: "Checks formatting of every crate and runs clippy over the whole workspace and all \
@@ -118,9 +90,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &["clippy", "rustfmt"],
         keeps: &[],
+        plan: |_, ctx, _| Ok(rust::lint(ctx)),
     },
     Stage {
-        id: StageId::LintWorkflows,
         name: "lint-workflows",
         help: "the generated workflows are current; zizmor and actionlint over them",
         about: "Regenerates the GitHub workflows in memory from the stage graph and the job \
@@ -143,9 +115,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |pipeline, ctx, _| Ok(lints::workflows(pipeline, ctx)),
     },
     Stage {
-        id: StageId::Codespell,
         name: "codespell",
         help: "spell-check the sources and docs (codespell, pinned)",
         about: "Runs codespell over the repository with the settings in `.codespellrc`.",
@@ -164,9 +136,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, _| Ok(lints::codespell(ctx)),
     },
     Stage {
-        id: StageId::BuildArtifacts,
         name: "build-artifacts",
         help: "compile every Rust test once into a nextest archive, with a manifest",
         about: "Builds every test binary of the workspace exactly once (`cargo nextest archive`, \
@@ -178,7 +150,7 @@ pub static STAGES: &[Stage] = &[
         services: Services::None,
         inputs: Inputs {
             packages: &[],
-            paths: RUST_TEST_SOURCES,
+            paths: Artifact::RustTests.sources(),
             toolchain: true,
             cacheable: false,
         },
@@ -188,9 +160,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &["clippy"],
         keeps: &[],
+        plan: |_, ctx, _| stages::build(ctx, Artifact::RustTests),
     },
     Stage {
-        id: StageId::TestUnit,
         name: "test-unit",
         help: "run the unit tests from the archive (compiles nothing)",
         about: "Runs every test that needs no service from the nextest archive. Refuses an \
@@ -211,9 +183,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, args| Ok(rust::test_unit(ctx, args)),
     },
     Stage {
-        id: StageId::DockerUp,
         name: "docker-up",
         help: "start the S3 and Azure servers (Docker, or natively without an engine)",
         about: "Starts an S3 server and Azurite: with Docker (compose.yaml, images cached as one \
@@ -244,9 +216,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, args| services::up(ctx, args),
     },
     Stage {
-        id: StageId::TestFull,
         name: "test-full",
         help: "run every test from the archive, integration tests included, against the services",
         about: "Runs all tests of the nextest archive, including the integration tests against \
@@ -266,9 +238,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, args| Ok(rust::test_full(ctx, args)),
     },
     Stage {
-        id: StageId::BuildWheels,
         name: "build-wheels",
         help: "build the one abi3 wheel of icechunk-python, with a manifest",
         about: "Builds the abi3 wheel once with maturin (`ci` profile, workspace target directory, \
@@ -280,7 +252,7 @@ pub static STAGES: &[Stage] = &[
         services: Services::None,
         inputs: Inputs {
             packages: &[],
-            paths: WHEEL_SOURCES,
+            paths: Artifact::Wheels.sources(),
             toolchain: true,
             cacheable: false,
         },
@@ -290,9 +262,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, _| stages::build(ctx, Artifact::Wheels),
     },
     Stage {
-        id: StageId::PythonLint,
         name: "python-lint",
         help: "ruff check, ruff format --check and mypy --strict, with the wheel installed",
         about: "Creates a venv with the pinned lint requirements and the built wheel (never \
@@ -312,9 +284,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
+        plan: |_, ctx, _| python::lint(ctx),
     },
     Stage {
-        id: StageId::PythonTest,
         name: "python-test",
         help: "pytest on every Python interpreter found, each in a fresh venv with the wheel",
         about: "Per CPython found (3.11 required; --python: exactly those listed) a fresh uv venv \
@@ -336,9 +308,9 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[HYPOTHESIS],
+        plan: |_, ctx, args| python::test(ctx, args),
     },
     Stage {
-        id: StageId::Upstream,
         name: "upstream",
         help: "the Python tests against the newest pre-releases of zarr, numpy and friends",
         about: "A fresh venv with the built wheel and the newest pre-releases of the Python \
@@ -360,5 +332,6 @@ pub static STAGES: &[Stage] = &[
         schedule: Schedule::Scheduled,
         rust_components: &[],
         keeps: &[HYPOTHESIS],
+        plan: |_, ctx, args| python::upstream(ctx, args),
     },
 ];
