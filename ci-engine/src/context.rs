@@ -6,6 +6,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context as _, Result};
 
@@ -56,7 +57,8 @@ pub struct Context {
     interpreters: OnceCell<Vec<Interpreter>>,
     docker_engine: OnceCell<bool>,
     /// Program → the version of it on PATH (none when it is not there).
-    on_path: RefCell<BTreeMap<String, Option<String>>>,
+    /// Shared with the contexts [`Context::with_target_dir`] derives: a program is probed once.
+    on_path: Rc<RefCell<BTreeMap<String, Option<String>>>>,
     /// Set by [`Context::with_facts`]: a program it did not list is not on PATH (no probe).
     probes_fixed: bool,
 }
@@ -111,7 +113,7 @@ impl Context {
             for_keys: false,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            on_path: RefCell::default(),
+            on_path: Rc::default(),
             probes_fixed: false,
         }
     }
@@ -170,7 +172,8 @@ impl Context {
     }
 
     /// The version of the program on PATH that `probe` (the program and its arguments) asks,
-    /// if it answers: the second word of what it prints (`cargo-nextest 0.9.143 (…)`).
+    /// if it answers: the second word of what it prints (`cargo-nextest 0.9.143 (…)`). The
+    /// answer is kept by program: one program has one version, whichever probe asks.
     pub fn version_on_path(&self, probe: &[&str]) -> Option<String> {
         let (program, args) = probe.split_first()?;
         if let Some(known) = self.on_path.borrow().get(*program) {
@@ -240,7 +243,7 @@ impl Context {
             for_keys: true,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            on_path: RefCell::default(),
+            on_path: Rc::default(),
             probes_fixed: false,
         };
         let interpreters = self
@@ -255,8 +258,8 @@ impl Context {
         ctx.with_facts(interpreters, false, &[])
     }
 
-    /// The same context with another target directory (compare's per-job builds), with the
-    /// facts probed so far.
+    /// The same context with another target directory (compare's per-job builds), sharing the
+    /// facts probed.
     pub fn with_target_dir(&self, target_dir: PathBuf) -> Context {
         let ctx = Context {
             project: self.project,
@@ -269,7 +272,7 @@ impl Context {
             for_keys: self.for_keys,
             interpreters: OnceCell::new(),
             docker_engine: OnceCell::new(),
-            on_path: RefCell::new(self.on_path.borrow().clone()),
+            on_path: Rc::clone(&self.on_path),
             probes_fixed: self.probes_fixed,
         };
         let _ = ctx.interpreters.set(self.interpreters().to_vec());

@@ -34,7 +34,8 @@ pub struct Tool {
 pub enum Installer {
     /// `cargo install <crate>@<version> --locked --root <dir>`.
     Cargo(&'static str),
-    /// A venv made by the machine's python3 with the package pip-installed (bootstraps uv).
+    /// A venv made by the project's first CPython found (else `python3`) with the package
+    /// pip-installed (bootstraps uv).
     Pip(&'static str),
     /// A venv made by uv with the requirement installed by uv ([`UV`] first).
     Uv(&'static str),
@@ -52,10 +53,6 @@ pub const UV: Tool = Tool {
 };
 
 impl Tool {
-    pub fn name(self) -> &'static str {
-        self.name
-    }
-
     /// Where it comes from and how it is installed, for the docs.
     pub fn source(self) -> String {
         let on_path = if self.on_path.is_some() {
@@ -87,10 +84,6 @@ impl Tool {
         matches!(self.installer, Installer::Pip(_) | Installer::Uv(_))
     }
 
-    pub fn version(self) -> &'static str {
-        self.version
-    }
-
     /// Where this tool lives when xtask installs it.
     pub fn install_dir(self, ctx: &Context) -> PathBuf {
         ctx.tools_dir
@@ -109,7 +102,7 @@ impl Tool {
     }
 
     /// Whether the program on PATH is used (see [`Tool::on_path`]).
-    fn used_from_path(self, ctx: &Context) -> bool {
+    pub fn used_from_path(self, ctx: &Context) -> bool {
         self.program(ctx) != self.installed_program(ctx)
     }
 
@@ -220,7 +213,7 @@ fn spec_package(installer: Installer) -> &'static str {
 
 impl fmt::Display for Tool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.name(), self.version())
+        write!(f, "{} {}", self.name, self.version)
     }
 }
 
@@ -273,7 +266,7 @@ fn ensure(runner: &mut dyn Runner, tool: Tool) -> Result<()> {
     // Another xtask (a second terminal, a parallel job) may be installing the same tool.
     let lock_path = ctx
         .tools_dir
-        .join(format!(".{}-{}.lock", tool.name(), tool.version()));
+        .join(format!(".{}-{}.lock", tool.name, tool.version));
     let lock = std::fs::File::create(&lock_path)
         .with_context(|| format!("could not create {}", lock_path.display()))?;
     lock.lock()
@@ -301,7 +294,7 @@ fn ensure(runner: &mut dyn Runner, tool: Tool) -> Result<()> {
             )
         })?;
     }
-    std::fs::write(tool.marker(runner.ctx()), tool.version())
+    std::fs::write(tool.marker(runner.ctx()), tool.version)
         .with_context(|| format!("could not mark {tool} as installed"))?;
     Ok(())
 }

@@ -112,8 +112,8 @@ pub fn tools_table() -> String {
     for tool in crate::tools::ALL {
         text.push_str(&format!(
             "| {} | {} | {} |\n",
-            tool.name(),
-            tool.version(),
+            tool.name,
+            tool.version,
             tool.source()
         ));
     }
@@ -138,8 +138,7 @@ mod tests {
 
     /// Rewrite docs/ci.md's generated section `name` when it is stale, then fail.
     fn ensure_section(name: &str, expected: &str) {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
-        let path = std::path::Path::new(&manifest).join("../docs/ci.md");
+        let path = crate::testing::checkout().join("docs/ci.md");
         let doc = std::fs::read_to_string(&path).unwrap();
         let begin = format!("<!-- {name}:begin (generated: xtask/src/docs.rs) -->\n");
         let end = format!("<!-- {name}:end -->");

@@ -521,12 +521,7 @@ mod tests {
 
     #[test]
     fn every_tracked_file_is_claimed_or_listed_as_affecting_nothing() {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-        let root = std::path::Path::new(&manifest)
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let ctx = crate::testing::context_at(root);
+        let ctx = crate::testing::context_at(crate::testing::checkout());
         // The names alone: this test reads no file's contents (test-unit's key covers only
         // what it declares).
         let files = crate::artifacts::listed_files(&ctx, &[]).unwrap();
@@ -549,9 +544,8 @@ mod tests {
 
     #[test]
     fn the_key_of_xtask_s_binary_covers_every_package_it_is_built_from() {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-        let root = std::path::Path::new(&manifest).parent().unwrap();
-        let packages = workspace_packages(&crate::testing::context_at(root.into())).unwrap();
+        let packages =
+            workspace_packages(&crate::testing::context_at(crate::testing::checkout())).unwrap();
         let mut todo = vec!["xtask".to_string()];
         let mut seen = BTreeSet::new();
         while let Some(name) = todo.pop() {

@@ -106,11 +106,8 @@ mod tests {
             );
         }
         assert_eq!(RUST_TOOLCHAIN.release, TOOLCHAIN);
-        let manifest = std::fs::read_to_string(
-            std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
-                .join("../Cargo.toml"),
-        )
-        .unwrap();
+        let manifest =
+            std::fs::read_to_string(crate::testing::checkout().join("Cargo.toml")).unwrap();
         let minor = TOOLCHAIN.rsplit_once('.').map(|(m, _)| m).unwrap();
         assert!(
             manifest.contains(&format!("rust-version = \"{minor}\"")),

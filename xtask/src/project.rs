@@ -114,10 +114,7 @@ mod tests {
     fn the_engine_names_nothing_of_this_repository() {
         assert!(names_word("binary_id(icechunk::x)", "icechunk"));
         assert!(!names_word("it is already done", "ready"));
-        // At run time: an archive's tests run in another checkout than the one that built
-        // them (nextest's --workspace-remap sets the variable there).
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-        let root = std::path::Path::new(&manifest).parent().unwrap();
+        let root = &crate::testing::checkout();
         let names = repository_names(root);
         for expected in [
             "icechunk-python",
@@ -131,24 +128,15 @@ mod tests {
                 "{expected} in {names:?}"
             );
         }
-        let engine = root.join("ci-engine");
         let mut found = Vec::new();
-        let mut dirs = vec![engine.clone()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
-                for name in &names {
-                    if names_word(&text, &name.to_lowercase()) {
-                        found.push(format!(
-                            "{}: {name}",
-                            path.strip_prefix(root).unwrap().display()
-                        ));
-                    }
+        for path in crate::testing::files_under(root, &["ci-engine"]) {
+            let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+            for name in &names {
+                if names_word(&text, &name.to_lowercase()) {
+                    found.push(format!(
+                        "{}: {name}",
+                        path.strip_prefix(root).unwrap().display()
+                    ));
                 }
             }
         }
@@ -163,24 +151,14 @@ mod tests {
     /// jobs download it): a path fixed at compile time names a directory that is not there.
     #[test]
     fn tests_find_the_checkout_at_run_time() {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-        let root = std::path::Path::new(&manifest).parent().unwrap();
+        let root = &crate::testing::checkout();
         let fixed = ["env", "!(\"CARGO_MANIFEST_DIR\")"].concat();
-        let mut found = Vec::new();
-        let mut dirs: Vec<_> = ["xtask/src", "xtask/tests", "ci-engine/src"]
-            .iter()
-            .map(|d| root.join(d))
-            .collect();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&fixed)) {
-                    found.push(path.strip_prefix(root).unwrap().display().to_string());
-                }
-            }
-        }
+        let found: Vec<String> =
+            crate::testing::files_under(root, &["xtask/src", "xtask/tests", "ci-engine/src"])
+                .into_iter()
+                .filter(|path| std::fs::read_to_string(path).is_ok_and(|t| t.contains(&fixed)))
+                .map(|path| path.strip_prefix(root).unwrap().display().to_string())
+                .collect();
         assert!(
             found.is_empty(),
             "read CARGO_MANIFEST_DIR with std::env::var in: {found:?}"

@@ -23,6 +23,31 @@ pub fn git(root: &Path, args: &[&str]) {
     .unwrap();
 }
 
+/// The checkout the tests run in, found at run time: an archive's tests run in another
+/// checkout than the one that built them (nextest's `--workspace-remap` sets
+/// `CARGO_MANIFEST_DIR` there).
+pub fn checkout() -> PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
+    Path::new(&manifest).parent().unwrap().to_path_buf()
+}
+
+/// Every file under the directories `dirs` of `root`.
+pub fn files_under(root: &Path, dirs: &[&str]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo: Vec<PathBuf> = dirs.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// A context whose root is a real directory (for tests that run commands).
 pub fn context_at(root: PathBuf) -> Context {
     let target = root.join("target");

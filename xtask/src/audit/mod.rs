@@ -92,7 +92,7 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
     let tools: Vec<String> = crate::tools::ALL
         .iter()
         .filter(|t| pins_covered || stage.tools.contains(t))
-        .map(|t| format!("<tools>/{}-{}", t.name(), t.version()))
+        .map(|t| format!("<tools>/{}-{}", t.name, t.version))
         .collect();
     let mut finding = Finding {
         stage: stage.name.to_string(),

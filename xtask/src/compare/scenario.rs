@@ -139,9 +139,7 @@ mod tests {
 
     #[test]
     fn every_edited_file_exists_and_an_edit_is_undone() {
-        // At run time: an archive may run from another checkout (`--workspace-remap`).
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
-        let root = Path::new(&manifest).join("..");
+        let root = crate::testing::checkout();
         for scenario in Scenario::ALL {
             if let Some((file, _)) = scenario.edit() {
                 assert!(root.join(file).is_file(), "{file}");

@@ -2,7 +2,7 @@
 //! (both run from that archive and compile nothing). The two builds compile the workspace the
 //! same way, with clippy ([`clippy`]), so either leaves most of the other's work done.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::artifacts;
 use crate::graph::{Artifact, StageArgs};
@@ -21,11 +21,10 @@ pub const PROFILE: &str = "ci";
 pub const SERVICE_TEST_BINARIES: [&str; 2] = ["icechunk::integration", "xtask::services"];
 
 fn nextest(ctx: &Context) -> Cmd {
-    let program = NEXTEST.program(ctx);
-    if program == Path::new("cargo-nextest") {
+    if NEXTEST.used_from_path(ctx) {
         ctx.cargo().arg("nextest")
     } else {
-        Cmd::new(program.to_string_lossy()).arg("nextest")
+        Cmd::new(NEXTEST.program(ctx).to_string_lossy()).arg("nextest")
     }
 }
 
@@ -179,8 +178,7 @@ mod tests {
     fn the_service_binaries_exist() {
         // The unit filter names test binaries by id (`crate::file`); a renamed file would
         // silently move its tests into test-unit.
-        let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-        let root = root.parent().unwrap();
+        let root = crate::testing::checkout();
         for binary in super::SERVICE_TEST_BINARIES {
             let (krate, file) = binary.split_once("::").unwrap();
             let path = root.join(krate).join("tests").join(format!("{file}.rs"));

@@ -229,7 +229,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
     let mut caches = Vec::new();
     let tools = xtask_tools(workflow.pipeline, job);
     if python && !tools.is_empty() {
-        let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+        let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
         let users: Vec<&Stage> = stages
             .iter()
             .copied()

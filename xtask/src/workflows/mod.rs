@@ -158,16 +158,11 @@ mod tests {
     use super::*;
     use crate::pipeline::PIPELINE;
 
-    fn root() -> std::path::PathBuf {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-        Path::new(&manifest).parent().unwrap().to_path_buf()
-    }
-
     /// As rust-analyzer's codegen test: a stale file is rewritten, then the test fails, so a
     /// developer's `cargo test` repairs the files and CI (which has nothing to commit) fails.
     #[test]
     fn the_workflows_are_generated() {
-        let root = root();
+        let root = crate::testing::checkout();
         let stale = stale(&PIPELINE, &root).unwrap();
         if !stale.is_empty() {
             write(&PIPELINE, &root).unwrap();
