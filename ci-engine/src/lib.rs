@@ -6,8 +6,8 @@
 //! Layers, each importing only the ones before it: [`cmd`], [`output`], [`environment`] (the
 //! variables a command may see), [`process`] (the one way to start processes), [`context`]
 //! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
-//! [`exec`] (runs plans, knows no stage); [`junit`] (failed tests from JUnit XML) and
-//! [`report`] (the end-of-run table). Beside them, needing none: [`yaml`] (the workflows'
+//! [`exec`] (runs plans, knows no stage); [`tools`] (pinned tools found or installed),
+//! [`junit`] (failed tests from JUnit XML) and [`report`] (the end-of-run table). Beside them, needing none: [`yaml`] (the workflows'
 //! writer), [`strace`] (which files a traced command read) and [`http`] (a loopback client).
 
 pub mod cmd;
