@@ -45,6 +45,14 @@ const RUST_TEST_READS: &[&str] = &[
     "icechunk-python/src",
     "workspace-hack",
 ];
+/// What the stages that run the archive's tests (test-unit, test-full) read: the packages
+/// whose tests it holds, and what those tests read at run time.
+const ARCHIVE_RUN: Inputs = Inputs {
+    packages: &["icechunk", "xtask"],
+    paths: RUST_TEST_READS,
+    toolchain: false,
+    cacheable: true,
+};
 /// What the Python checks read, besides the wheel.
 const PYTHON_SOURCES: &[&str] = &[
     PYTHON_PACKAGE_SOURCES,
@@ -171,12 +179,7 @@ static STAGES: &[Stage] = &[
         produces: &[],
         consumes: &[Artifact::RustTests],
         services: Services::None,
-        inputs: Inputs {
-            packages: &["icechunk", "xtask"],
-            paths: RUST_TEST_READS,
-            toolchain: false,
-            cacheable: true,
-        },
+        inputs: ARCHIVE_RUN,
         tools: &[NEXTEST],
         flags: &[PARTITION],
         ci_args: &[],
@@ -226,12 +229,7 @@ static STAGES: &[Stage] = &[
         produces: &[],
         consumes: &[Artifact::RustTests],
         services: Services::Requires,
-        inputs: Inputs {
-            packages: &["icechunk", "xtask"],
-            paths: RUST_TEST_READS,
-            toolchain: false,
-            cacheable: true,
-        },
+        inputs: ARCHIVE_RUN,
         tools: &[NEXTEST],
         flags: &[PARTITION],
         ci_args: &[],
