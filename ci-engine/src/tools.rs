@@ -55,19 +55,20 @@ pub const UV: Tool = Tool {
 impl Tool {
     /// Where it comes from and how it is installed, for the docs.
     pub fn source(self) -> String {
-        let on_path = if self.on_path.is_some() {
-            "; or already on PATH"
-        } else {
-            ""
+        let (registry, package, how) = match self.installer {
+            Installer::Cargo(p) => ("crates.io", p, Some("cargo install")),
+            Installer::Pip(p) => ("PyPI", p, Some("pip, in a venv of the first CPython found")),
+            Installer::Uv(p) => ("PyPI", p, Some("uv, in its own venv")),
+            Installer::Npm(p) => ("npm", p, None),
         };
-        match self.installer {
-            Installer::Cargo(krate) => format!("crates.io `{krate}` (cargo install{on_path})"),
-            Installer::Pip(package) => {
-                format!("PyPI `{package}` (pip, in a venv of the first CPython found{on_path})")
-            }
-            Installer::Uv(package) => format!("PyPI `{package}` (uv, in its own venv{on_path})"),
-            Installer::Npm(package) if on_path.is_empty() => format!("npm `{package}`"),
-            Installer::Npm(package) => format!("npm `{package}` ({})", &on_path[2..]),
+        let notes: Vec<&str> = how
+            .into_iter()
+            .chain(self.on_path.map(|_| "or already on PATH"))
+            .collect();
+        if notes.is_empty() {
+            format!("{registry} `{package}`")
+        } else {
+            format!("{registry} `{package}` ({})", notes.join("; "))
         }
     }
 
