@@ -27,6 +27,9 @@ pub struct Tool {
     /// The command that prints the version of the tool's program on PATH (`<name> <version>`),
     /// when that program at the pinned version is used as is instead of an install.
     pub on_path: Option<&'static [&'static str]>,
+    /// Whether its program runs the Rust toolchain (a test runner that runs tests through
+    /// cargo does): a stage using it depends on the toolchain even when it compiles nothing.
+    pub uses_toolchain: bool,
 }
 
 /// How a tool gets installed.
@@ -50,6 +53,7 @@ pub const UV: Tool = Tool {
     installer: Installer::Pip("uv"),
     exe: "bin/uv",
     on_path: None,
+    uses_toolchain: false,
 };
 
 impl Tool {

@@ -11,12 +11,13 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::artifacts;
-use crate::graph::{Services, Stage, StageArgs};
 use crate::keys::{self, Keys};
 use crate::pipeline::PIPELINE;
 use crate::stages;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::{Services, Stage};
 use ci_engine::output::{Output, Tone};
 use ci_engine::process::Interrupted;
 use ci_engine::report::{Report, StageReport, Status};
@@ -60,7 +61,7 @@ pub fn with_producers(
     let mut out: Vec<Invocation> = Vec::new();
     for inv in invocations {
         for artifact in inv.stage.consumes {
-            let producer = PIPELINE.producer(*artifact);
+            let producer = PIPELINE.producer(artifact);
             let present = out.iter().any(|i| i.stage.name == producer.name);
             if !present && !skipped.iter().any(|s| s == producer.name) {
                 out.push(Invocation::for_ci(producer)?);

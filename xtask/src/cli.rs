@@ -7,10 +7,11 @@ use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
 
 use crate::ci::{self, Invocation, RunOptions};
-use crate::graph::{Selection, StageArgs};
 use crate::pipeline::PIPELINE;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::Selection;
 use ci_engine::output::{Output, Tone};
 use ci_engine::process;
 
@@ -482,10 +483,7 @@ mod tests {
             parse_str("test-full --partition hash:1/2 --dry-run").unwrap(),
             Command::Stage {
                 name: "test-full".into(),
-                args: StageArgs {
-                    partition: Some("hash:1/2".into()),
-                    ..Default::default()
-                },
+                args: StageArgs::default().with(&crate::flags::PARTITION, Some("hash:1/2".into())),
                 dry_run: true
             }
         );

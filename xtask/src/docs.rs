@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::graph::{self, Schedule};
 use crate::pins;
 use crate::pipeline::PIPELINE;
+use ci_engine::graph::{self, Schedule};
 
 use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
 

@@ -1,7 +1,7 @@
 //! `cargo xtask list` and `cargo xtask <stage> --help`, rendered from the stage graph.
 
-use crate::graph::{Schedule, Stage, artifact_names};
 use crate::pipeline::PIPELINE;
+use ci_engine::graph::{Schedule, Stage, artifact_names};
 
 /// A text rendering of the graph, for `cargo xtask list`.
 pub fn render_list() -> String {

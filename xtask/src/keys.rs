@@ -14,10 +14,10 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::graph::{self, Stage};
 use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::graph::Stage;
 use ci_engine::process;
 
 /// One stage's key and what it covers.
@@ -144,7 +144,7 @@ impl Keys {
         }
         let mut consumed = Vec::new();
         for artifact in stage.consumes {
-            consumed.push(self.key(PIPELINE.producer(*artifact))?.key);
+            consumed.push(self.key(PIPELINE.producer(artifact))?.key);
         }
         // The servers are an input: what starts them (its files, plan, pins and backend).
         for starter in PIPELINE.service_starters(stage) {
@@ -290,7 +290,11 @@ pub fn record_pass(ctx: &Context, stage: &str, key: &str, realized: &str) -> Res
 /// What this machine runs for `stage` with `args`: the digest of its plan made with this
 /// machine's facts (its interpreters, tools and Docker engine), and of the services' plan
 /// when it requires them.
-pub fn realized(ctx: &Context, stage: &Stage, args: &graph::StageArgs) -> Result<String> {
+pub fn realized(
+    ctx: &Context,
+    stage: &Stage,
+    args: &ci_engine::flags::StageArgs,
+) -> Result<String> {
     let mut hasher = Sha256::new();
     for line in PIPELINE.plan(stage, ctx, args)?.lines() {
         hasher.update(line.as_bytes());

@@ -6,20 +6,24 @@
 //! environment, processes, the context, failed-test and run reports), which names no project;
 //! [`project`] is what the engine must know of this one.
 //!
+//! The model of a pipeline (stages, artifacts, flags and every lookup) is the engine's
+//! (`ci_engine::graph`); this crate declares its values.
+//!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
-//! [`flags`]; [`graph`] (the model of a pipeline and every lookup over one, which takes the
-//! pipeline as a value); the areas a plan touches — [`tools`], [`artifacts`], [`services`],
+//! [`flags`]; the areas a plan touches — [`tools`], [`artifacts`], [`services`],
 //! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top [`keys`],
 //! [`help`], [`audit`] (stages traced, their reads checked against their keys), [`ci`],
 //! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`].
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
-//! reads, which tools it uses, and its plan, a function of [`stages`]), and put it in a job.
+//! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it
+//! uses), and put it in a job.
 //! To add or move a job: edit the job table in `workflows/jobs.rs`, run `cargo xtask
 //! workflows` and commit the YAML; `needs:`, setup steps, caches and artifact transfers follow
-//! from the stages. To add an artifact: a variant of [`graph::Artifact`] with its row (name,
-//! producer, directory, sources, copied sources) and its build commands in [`stages`].
+//! from the stages. To add an artifact: a row in [`pipeline`] (name, producer,
+//! directory, sources, copied sources, its build commands from [`stages`] and what they need),
+//! named in what its producer produces and its consumers consume.
 
 pub(crate) mod artifacts;
 pub(crate) mod audit;
@@ -29,7 +33,6 @@ pub(crate) mod compare;
 #[cfg(test)]
 mod docs;
 pub(crate) mod flags;
-pub(crate) mod graph;
 pub(crate) mod help;
 pub(crate) mod keys;
 pub(crate) mod pins;

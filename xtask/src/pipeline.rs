@@ -1,14 +1,83 @@
 //! This repository's pipeline: every stage declared once — what it produces, consumes,
-//! requires and reads, its tools and flags, and its plan. Adding a stage is a row here (and a
-//! place in a job of the workflows' job table).
+//! requires and reads, its tools and flags, and its plan — and every artifact — its sources,
+//! directory and build. Adding a stage or an artifact is a row here (and a stage's place in a
+//! job of the workflows' job table).
 
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
-use crate::graph::{
-    Artifact, Inputs, Kept, PYTHON_PACKAGE_SOURCES, Pipeline, Schedule, Services, Stage,
-};
-use crate::stages::{self, lints, python, rust, services};
+use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
-use ci_engine::tools::UV;
+use ci_engine::graph::{Artifact, Inputs, Kept, Pipeline, Schedule, Services, Stage};
+use ci_engine::plan::Plan;
+use ci_engine::tools::{Ensure, UV};
+
+/// The nextest archive of every Rust test binary, with its manifest.
+pub static RUST_TESTS: Artifact = Artifact {
+    name: "rust-artifacts",
+    producer: "build-artifacts",
+    dir: "rust",
+    sources: RUST_TEST_SOURCES,
+    copied_sources: None,
+    build: |ctx, archive| vec![rust::archive_command(ctx, archive)],
+    // Compiled with clippy-driver, as lint-rust's build is.
+    prepare: || {
+        Plan::new()
+            .action(Ensure(NEXTEST))
+            .action(clippy::RequireDriver)
+    },
+    python: false,
+    compressed: true,
+};
+
+/// The abi3 wheel of icechunk-python, with its manifest.
+pub static WHEELS: Artifact = Artifact {
+    name: "python-wheels",
+    producer: "build-wheels",
+    dir: "wheels",
+    sources: WHEEL_SOURCES,
+    copied_sources: Some(PYTHON_PACKAGE_SOURCES),
+    build: |ctx, wheels| vec![python::maturin_command(ctx, wheels)],
+    prepare: || Plan::new().action(Ensure(MATURIN)),
+    python: true,
+    compressed: false,
+};
+
+/// The Python package's sources, which maturin copies into the wheel (pyproject.toml's
+/// `python-source`).
+const PYTHON_PACKAGE_SOURCES: &str = "icechunk-python/python";
+
+/// What the nextest archive is built from (also its manifest's sources); `nextest archive`
+/// reads its configuration too.
+const RUST_TEST_SOURCES: &[&str] = &[
+    ".config/nextest.toml",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "ci-engine",
+    "icechunk",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/src",
+    "workspace-hack",
+    "xtask",
+];
+/// What the wheel is built from (also its manifest's sources): maturin reads every member's
+/// manifest (`cargo metadata`), the README the package's metadata embeds, and .gitignore.
+const WHEEL_SOURCES: &[&str] = &[
+    ".gitignore",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "icechunk/Cargo.toml",
+    "icechunk/src",
+    "icechunk-python/Cargo.toml",
+    "icechunk-python/pyproject.toml",
+    "icechunk-python/pyo3-config.txt",
+    "icechunk-python/README.md",
+    "icechunk-python/src",
+    PYTHON_PACKAGE_SOURCES,
+    "workspace-hack",
+    "ci-engine/Cargo.toml",
+    "xtask/Cargo.toml",
+];
 
 /// Hypothesis's database of the examples that failed, which it tries first next time.
 const HYPOTHESIS: Kept = Kept {
@@ -153,12 +222,12 @@ static STAGES: &[Stage] = &[
                 `ci` profile, all features) into target/xtask/artifacts/rust/, and writes a \
                 manifest: commit, dirty flag, hash of the sources, rustc version, archive sha256. \
                 Does nothing when the manifest already matches the sources.",
-        produces: &[Artifact::RustTests],
+        produces: &[&RUST_TESTS],
         consumes: &[],
         services: Services::None,
         inputs: Inputs {
             packages: &[],
-            paths: Artifact::RustTests.sources(),
+            paths: RUST_TESTS.sources,
             toolchain: true,
             cacheable: false,
         },
@@ -168,7 +237,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &["clippy"],
         keeps: &[],
-        plan: |_, ctx, _| stages::build(ctx, Artifact::RustTests),
+        plan: |_, ctx, _| stages::build(ctx, &RUST_TESTS),
     },
     Stage {
         name: "test-unit",
@@ -177,7 +246,7 @@ static STAGES: &[Stage] = &[
                 archive built from other sources. Locally, a missing archive is built first; in \
                 CI a missing archive is an error (a test job never compiles).",
         produces: &[],
-        consumes: &[Artifact::RustTests],
+        consumes: &[&RUST_TESTS],
         services: Services::None,
         inputs: ARCHIVE_RUN,
         tools: &[NEXTEST],
@@ -186,7 +255,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |_, ctx, args| Ok(rust::test_unit(ctx, args)),
+        plan: |_, ctx, args| Ok(rust::test_unit(ctx, args, &RUST_TESTS)),
     },
     Stage {
         name: "docker-up",
@@ -227,7 +296,7 @@ static STAGES: &[Stage] = &[
         about: "Runs all tests of the nextest archive, including the integration tests against \
                 the S3 and Azure endpoints that docker-up wrote to target/xtask/services.env.",
         produces: &[],
-        consumes: &[Artifact::RustTests],
+        consumes: &[&RUST_TESTS],
         services: Services::Requires,
         inputs: ARCHIVE_RUN,
         tools: &[NEXTEST],
@@ -236,7 +305,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |_, ctx, args| Ok(rust::test_full(ctx, args)),
+        plan: |_, ctx, args| Ok(rust::test_full(ctx, args, &RUST_TESTS)),
     },
     Stage {
         name: "build-wheels",
@@ -245,12 +314,12 @@ static STAGES: &[Stage] = &[
                 so dependencies compiled by build-artifacts are reused) into \
                 target/xtask/artifacts/wheels/, with a manifest like the Rust archive's. Does \
                 nothing when the manifest already matches the sources.",
-        produces: &[Artifact::Wheels],
+        produces: &[&WHEELS],
         consumes: &[],
         services: Services::None,
         inputs: Inputs {
             packages: &[],
-            paths: Artifact::Wheels.sources(),
+            paths: WHEELS.sources,
             toolchain: true,
             cacheable: false,
         },
@@ -260,7 +329,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |_, ctx, _| stages::build(ctx, Artifact::Wheels),
+        plan: |_, ctx, _| stages::build(ctx, &WHEELS),
     },
     Stage {
         name: "python-lint",
@@ -268,7 +337,7 @@ static STAGES: &[Stage] = &[
         about: "Creates a venv with the pinned lint requirements and the built wheel (never \
                 building it), then runs ruff and mypy over the package and its tests.",
         produces: &[],
-        consumes: &[Artifact::Wheels],
+        consumes: &[&WHEELS],
         services: Services::None,
         inputs: Inputs {
             packages: &[],
@@ -282,7 +351,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |_, ctx, _| python::lint(ctx),
+        plan: |_, ctx, _| python::lint(ctx, &WHEELS),
     },
     Stage {
         name: "python-test",
@@ -292,7 +361,7 @@ static STAGES: &[Stage] = &[
                 at once, outputs shown in turn. With --full, the tests marked `services` run \
                 too, against target/xtask/services.env.",
         produces: &[],
-        consumes: &[Artifact::Wheels],
+        consumes: &[&WHEELS],
         services: Services::Requires,
         inputs: Inputs {
             packages: &[],
@@ -306,7 +375,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[HYPOTHESIS],
-        plan: |_, ctx, args| python::test(ctx, args),
+        plan: |_, ctx, args| python::test(ctx, args, &WHEELS),
     },
     Stage {
         name: "upstream",
@@ -316,7 +385,7 @@ static STAGES: &[Stage] = &[
                 scientific-python nightly wheels). When that index cannot be reached it says so \
                 loudly and falls back to PyPI. Prints the resolved versions, then runs pytest.",
         produces: &[],
-        consumes: &[Artifact::Wheels],
+        consumes: &[&WHEELS],
         services: Services::None,
         inputs: Inputs {
             packages: &[],
@@ -330,6 +399,94 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::Scheduled,
         rust_components: &[],
         keeps: &[HYPOTHESIS],
-        plan: |_, ctx, args| python::upstream(ctx, args),
+        plan: |_, ctx, args| python::upstream(ctx, args, &WHEELS),
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ci_engine::graph::Selection;
+
+    #[test]
+    fn the_pipeline_is_well_formed() {
+        PIPELINE.check().unwrap();
+        let starters = PIPELINE
+            .stages
+            .iter()
+            .filter(|s| s.services == Services::Starts);
+        assert_eq!(starters.count(), 1, "one stage starts the services");
+    }
+
+    #[test]
+    fn needs_follow_from_what_a_stage_consumes_and_requires() {
+        let needs = |name: &str| PIPELINE.needs(PIPELINE.stage(name).unwrap());
+        assert_eq!(needs("test-unit"), ["build-artifacts"]);
+        assert_eq!(needs("test-full"), ["build-artifacts", "docker-up"]);
+        assert_eq!(needs("python-test"), ["docker-up", "build-wheels"]);
+        assert!(needs("lint-rust").is_empty());
+    }
+
+    /// The stages a `ci` selection runs: `--only`, `--skip`, `--scheduled`.
+    fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Selection {
+            only: only.map(names),
+            skip: names(skip),
+            scheduled,
+        }
+        .resolve(&PIPELINE)
+        .unwrap()
+        .iter()
+        .map(|s| s.name)
+        .collect()
+    }
+
+    #[test]
+    fn selection_leaves_the_servers_out_when_nothing_uses_them() {
+        let all = selected(None, &[], false);
+        assert!(!all.contains(&"upstream"), "upstream is scheduled only");
+        assert!(selected(None, &[], true).contains(&"upstream"));
+        assert!(all.contains(&"docker-up"));
+        let no_service_users = selected(None, &["test-full", "python-test"], false);
+        assert!(
+            !no_service_users.contains(&"docker-up"),
+            "{no_service_users:?}"
+        );
+        assert_eq!(
+            selected(Some(&["docker-up", "test-full"]), &[], false),
+            ["docker-up", "test-full"]
+        );
+    }
+
+    #[test]
+    fn stage_flags_are_checked() {
+        let test_unit = PIPELINE.stage("test-unit").unwrap();
+        let ok = test_unit
+            .parse_args(&["--partition".into(), "hash:1/3".into()])
+            .unwrap();
+        assert_eq!(ok.value(&PARTITION), Some("hash:1/3"));
+        let inline = test_unit
+            .parse_args(&["--partition=hash:2/3".into()])
+            .unwrap();
+        assert_eq!(inline.value(&PARTITION), Some("hash:2/3"));
+        let err = test_unit
+            .parse_args(&["--full".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--partition hash:M/N"), "{err}");
+        let err = test_unit.parse_args(&["--partition".into(), "hash:4/3".into()]);
+        assert!(err.unwrap_err().to_string().contains("invalid partition"));
+        let python_test = PIPELINE.stage("python-test").unwrap();
+        let listed = python_test
+            .parse_args(&["--python".into(), "3.12, 3.11,3.12".into()])
+            .unwrap();
+        assert_eq!(listed.list(&PYTHON), ["3.12", "3.11"]);
+        let err = python_test.parse_args(&["--python".into(), "2.7".into()]);
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("invalid Python version")
+        );
+    }
+}

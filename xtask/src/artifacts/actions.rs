@@ -7,21 +7,21 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 
 use super::{Asker, Freshness, Sources, dir, freshness, recipe, require, short, write_manifest};
-use crate::graph::Artifact;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::output::Tone;
 use ci_engine::plan::{Action, Outcome, Runner};
 
 /// The build commands of an artifact, as its manifest records them (see [`recipe`]).
 #[derive(Clone, Debug)]
 pub struct Recipe {
-    pub artifact: Artifact,
+    pub artifact: &'static Artifact,
     pub text: String,
 }
 
 impl Recipe {
-    pub fn new(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> Recipe {
+    pub fn new(ctx: &Context, artifact: &'static Artifact, commands: &[Cmd]) -> Recipe {
         Recipe {
             artifact,
             text: recipe(ctx, artifact, commands),
@@ -39,7 +39,7 @@ impl fmt::Display for SkipIfCurrent {
         write!(
             f,
             "stop here when {} already matches the sources (its manifest)",
-            self.0.artifact.name()
+            self.0.artifact.name
         )
     }
 }
@@ -47,17 +47,16 @@ impl fmt::Display for SkipIfCurrent {
 impl Action for SkipIfCurrent {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
         let Recipe { artifact, text } = &self.0;
-        match freshness(runner.ctx(), *artifact, text, Asker::Build)? {
+        match freshness(runner.ctx(), artifact, text, Asker::Build)? {
             Freshness::Current(manifest) => Ok(Outcome::Done(format!(
                 "{} is up to date (built from commit {}, sources unchanged): nothing to build",
-                artifact.name(),
+                artifact.name,
                 short(&manifest.commit, 10)
             ))),
             Freshness::Stale(why) => {
-                runner.out().say(
-                    Tone::Dim,
-                    &format!("# rebuilding {}: {why}", artifact.name()),
-                );
+                runner
+                    .out()
+                    .say(Tone::Dim, &format!("# rebuilding {}: {why}", artifact.name));
                 Ok(Outcome::Continue)
             }
             Freshness::Missing => Ok(Outcome::Continue),
@@ -83,11 +82,11 @@ impl BuildStart {
 /// Empty an artifact's directory before building it, so no stale file survives, and note the
 /// sources' hash the build starts from.
 #[derive(Debug)]
-pub struct ResetDir(pub Artifact, pub BuildStart);
+pub struct ResetDir(pub &'static Artifact, pub BuildStart);
 
 impl fmt::Display for ResetDir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "empty the directory of {}", self.0.name())
+        write!(f, "empty the directory of {}", self.0.name)
     }
 }
 
@@ -112,7 +111,7 @@ pub struct WriteManifest(pub Recipe, pub BuildStart);
 
 impl fmt::Display for WriteManifest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "write the manifest of {}", self.0.artifact.name())
+        write!(f, "write the manifest of {}", self.0.artifact.name)
     }
 }
 
@@ -132,7 +131,7 @@ impl Action for WriteManifest {
             .collect();
         runner.out().say(
             Tone::Good,
-            &format!("{}: {}", self.0.artifact.name(), files.join(", ")),
+            &format!("{}: {}", self.0.artifact.name, files.join(", ")),
         );
         Ok(Outcome::Continue)
     }
@@ -149,7 +148,7 @@ impl fmt::Display for Require {
         write!(
             f,
             "check that {} exists and matches the sources",
-            self.0.artifact.name()
+            self.0.artifact.name
         )
     }
 }

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 
 use super::{Manifest, Recipe, Sources, altered_file, dir, read_manifest, rustc_version, short};
-use crate::graph::Artifact;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -33,7 +33,7 @@ pub enum Asker {
 /// build the toolchain too.
 pub fn freshness(
     ctx: &Context,
-    artifact: Artifact,
+    artifact: &'static Artifact,
     recipe: &str,
     asker: Asker,
 ) -> Result<Freshness> {
@@ -131,11 +131,11 @@ fn env_difference(then: &str, now: &str) -> String {
 /// Verify an artifact for [`Require`]; returns the line that says which one is used.
 pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
     let artifact = recipe.artifact;
-    let producer = artifact.producer_name();
+    let producer = artifact.producer;
     let location = ctx.rel(&dir(ctx, artifact));
     match freshness(ctx, artifact, &recipe.text, Asker::User)? {
         Freshness::Current(manifest) => {
-            if let Some((file, sha256)) = altered_file(ctx, &manifest)? {
+            if let Some((file, sha256)) = altered_file(ctx, artifact, &manifest)? {
                 bail!(
                     "{}/{} does not match its manifest (sha256 {sha256}, expected {}): it was \
                      modified or truncated. Rebuild it with `cargo xtask {producer}`.",
@@ -146,7 +146,7 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
             }
             Ok(format!(
                 "# using {} from {} (commit {})",
-                artifact.name(),
+                artifact.name,
                 location.display(),
                 short(&manifest.commit, 10)
             ))
@@ -155,24 +155,24 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
             "{} in {} is stale: {why}. In CI a test job never compiles: the downloaded artifact \
              was built from other sources or settings than this job has; rerun the build job \
              ({producer}) for this commit.",
-            artifact.name(),
+            artifact.name,
             location.display()
         ),
         Freshness::Stale(why) => bail!(
             "{} in {} is stale: {why}. Rebuild it with `cargo xtask {producer}`.",
-            artifact.name(),
+            artifact.name,
             location.display()
         ),
         Freshness::Missing if ctx.ci => bail!(
             "{} is missing from {}. In CI a test job never compiles: download the `{}-<platform>` \
              artifact from the build job first (or run `cargo xtask {producer}`).",
-            artifact.name(),
+            artifact.name,
             location.display(),
-            artifact.name()
+            artifact.name
         ),
         Freshness::Missing => bail!(
             "{} is missing from {}: build it with `cargo xtask {producer}`.",
-            artifact.name(),
+            artifact.name,
             location.display()
         ),
     }

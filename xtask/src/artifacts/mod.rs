@@ -20,23 +20,17 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::graph::Artifact;
 use crate::tools::NEXTEST;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::process;
 
 pub const MANIFEST: &str = "manifest.json";
-pub const ARCHIVE: &str = "nextest-archive.tar.zst";
 
 /// Where an artifact's files live.
-pub fn dir(ctx: &Context, artifact: Artifact) -> PathBuf {
-    ctx.artifacts_dir().join(artifact.dir_name())
-}
-
-/// The nextest archive.
-pub fn archive(ctx: &Context) -> PathBuf {
-    dir(ctx, Artifact::RustTests).join(ARCHIVE)
+pub fn dir(ctx: &Context, artifact: &Artifact) -> PathBuf {
+    ctx.artifacts_dir().join(artifact.dir)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +42,8 @@ pub struct FileDigest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    pub artifact: Artifact,
+    /// The artifact's name.
+    pub artifact: String,
     pub commit: String,
     pub dirty: bool,
     pub source_hash: String,
@@ -91,8 +86,8 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn of(ctx: &Context, artifact: Artifact) -> Result<Sources> {
-        let specs = artifact.sources();
+    pub fn of(ctx: &Context, artifact: &Artifact) -> Result<Sources> {
+        let specs = artifact.sources;
         let git = |args: &[&str]| {
             process::capture(&Cmd::new("git").args(args).args(specs), &ctx.root)
                 .context("manifests need git to list the sources: is this a git checkout?")
@@ -105,7 +100,7 @@ impl Sources {
             let digest = entry_digest(&ctx.root, &file)?;
             digests.push((file, digest));
         }
-        let copied = artifact.copied_sources().map(|dir| format!("{dir}/"));
+        let copied = artifact.copied_sources.map(|dir| format!("{dir}/"));
         let compiled_hash = copied
             .map(|dir| hash_digests(digests.iter().filter(|(file, _)| !file.starts_with(&dir))));
         let status = git(&["status", "--porcelain", "--untracked-files=normal", "--"])?;
@@ -250,7 +245,7 @@ pub fn short(text: &str, chars: usize) -> &str {
 /// cargo and clippy-driver are named without the toolchain's directory (`cargo xtask` gives
 /// cargo's path, xtask's binary run directly finds `cargo` on PATH; which toolchain it is, is
 /// the manifest's rustc).
-pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
+pub fn recipe(ctx: &Context, artifact: &Artifact, commands: &[Cmd]) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
     let installed_nextest = format!("{} nextest", NEXTEST.installed_program(ctx).display());
@@ -277,7 +272,7 @@ pub fn recipe(ctx: &Context, artifact: Artifact, commands: &[Cmd]) -> String {
         .join("\n")
 }
 
-pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifest>> {
+pub fn read_manifest(ctx: &Context, artifact: &Artifact) -> Result<Option<Manifest>> {
     let path = dir(ctx, artifact).join(MANIFEST);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -288,7 +283,7 @@ pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifes
         format!(
             "{} is not a valid manifest; rebuild with `cargo xtask {}`",
             path.display(),
-            artifact.producer_name()
+            artifact.producer
         )
     })?;
     Ok(Some(manifest))
@@ -299,7 +294,7 @@ pub fn read_manifest(ctx: &Context, artifact: Artifact) -> Result<Option<Manifes
 /// and what it built may be either tree, so no manifest is written and it is an error.
 pub fn write_manifest(
     ctx: &Context,
-    artifact: Artifact,
+    artifact: &Artifact,
     recipe: &str,
     started: Option<&str>,
 ) -> Result<Manifest> {
@@ -310,10 +305,10 @@ pub fn write_manifest(
             "the sources of {} changed while it was built (sources {} when it began, {} now), \
              so it may have been built from either: it is not recorded as current. Run `cargo \
              xtask {}` again.",
-            artifact.name(),
+            artifact.name,
             short(started, 12),
             short(&sources.hash, 12),
-            artifact.producer_name()
+            artifact.producer
         );
     }
     let mut files = Vec::new();
@@ -337,7 +332,7 @@ pub fn write_manifest(
         bail!("the build left no files in {}", dir.display());
     }
     let manifest = Manifest {
-        artifact,
+        artifact: artifact.name.to_string(),
         commit: sources.commit,
         dirty: sources.dirty,
         source_hash: sources.hash,
@@ -351,17 +346,18 @@ pub fn write_manifest(
             .unwrap_or(0),
         compiled_part: None,
     };
-    save_manifest(ctx, &manifest)?;
+    save_manifest(ctx, artifact, &manifest)?;
     Ok(manifest)
 }
 
 /// The first file of an artifact whose bytes no longer match its manifest, with its sha256 now.
 pub fn altered_file<'m>(
     ctx: &Context,
+    artifact: &Artifact,
     manifest: &'m Manifest,
 ) -> Result<Option<(&'m FileDigest, String)>> {
     for file in &manifest.files {
-        let (sha256, _) = sha256_file(&dir(ctx, manifest.artifact).join(&file.name))?;
+        let (sha256, _) = sha256_file(&dir(ctx, artifact).join(&file.name))?;
         if sha256 != file.sha256 {
             return Ok(Some((file, sha256)));
         }
@@ -369,9 +365,9 @@ pub fn altered_file<'m>(
     Ok(None)
 }
 
-/// Write a manifest into its artifact's directory.
-pub fn save_manifest(ctx: &Context, manifest: &Manifest) -> Result<()> {
-    let path = dir(ctx, manifest.artifact).join(MANIFEST);
+/// Write the manifest of `artifact` into its directory.
+pub fn save_manifest(ctx: &Context, artifact: &Artifact, manifest: &Manifest) -> Result<()> {
+    let path = dir(ctx, artifact).join(MANIFEST);
     std::fs::write(&path, serde_json::to_string_pretty(manifest)? + "\n")
         .with_context(|| format!("could not write {}", path.display()))
 }
@@ -379,13 +375,28 @@ pub fn save_manifest(ctx: &Context, manifest: &Manifest) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ci_engine::plan::Plan;
+
+    /// An archive of the scratch tree's one package, as build-artifacts would make it.
+    static RUST_TESTS: Artifact = Artifact {
+        name: "rust-artifacts",
+        producer: "build-artifacts",
+        dir: "rust",
+        sources: &["Cargo.toml", "Cargo.lock", ".cargo", "icechunk"],
+        copied_sources: None,
+        build: |_, _| Vec::new(),
+        prepare: Plan::new,
+        python: false,
+        compressed: true,
+    };
+    const ARCHIVE: &str = "nextest-archive.tar.zst";
 
     /// The recipe the scratch builds record.
     const RECIPE: &str = "build the archive";
 
     fn recipe() -> Recipe {
         Recipe {
-            artifact: Artifact::RustTests,
+            artifact: &RUST_TESTS,
             text: RECIPE.to_string(),
         }
     }
@@ -425,10 +436,10 @@ mod tests {
 
         /// Pretend build-artifacts ran: one archive file and its manifest.
         fn build(&self) -> Manifest {
-            let dir = dir(&self.ctx, Artifact::RustTests);
+            let dir = dir(&self.ctx, &RUST_TESTS);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
-            write_manifest(&self.ctx, Artifact::RustTests, RECIPE, None).unwrap()
+            write_manifest(&self.ctx, &RUST_TESTS, RECIPE, None).unwrap()
         }
     }
 
@@ -449,7 +460,7 @@ mod tests {
     fn a_fresh_build_is_current_and_records_its_origin() {
         let s = Scratch::new("fresh");
         assert_eq!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Missing
         );
         let manifest = s.build();
@@ -459,7 +470,7 @@ mod tests {
         assert_eq!(manifest.files.len(), 1);
         assert_eq!(manifest.files[0].bytes, 13);
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Current(_)
         ));
     }
@@ -470,13 +481,12 @@ mod tests {
         s.build();
         s.write("README.md", "docs are not sources of the archive\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Current(_)
         ));
 
         s.write("icechunk/src/lib.rs", "pub fn b() {}\n");
-        let Freshness::Stale(why) =
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap()
+        let Freshness::Stale(why) = freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap()
         else {
             panic!("an edited source must make the archive stale");
         };
@@ -493,9 +503,8 @@ mod tests {
         let s = Scratch::new("toolchain");
         let mut manifest = s.build();
         manifest.rustc = "rustc 1.0.0 (a toolchain gone since)".to_string();
-        save_manifest(&s.ctx, &manifest).unwrap();
-        let Freshness::Stale(why) =
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap()
+        save_manifest(&s.ctx, &RUST_TESTS, &manifest).unwrap();
+        let Freshness::Stale(why) = freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap()
         else {
             panic!("its build must find an artifact of another toolchain stale");
         };
@@ -504,7 +513,7 @@ mod tests {
         // skipped); in a workflow job, which downloaded it from this run's build job, it runs no
         // rustc, so a job without a toolchain can check it.
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::User).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::User).unwrap(),
             Freshness::Stale(_)
         ));
         let in_a_job = Context::new(
@@ -515,7 +524,7 @@ mod tests {
             [("GITHUB_ACTIONS".to_string(), "true".to_string())],
         );
         assert!(matches!(
-            freshness(&in_a_job, Artifact::RustTests, RECIPE, Asker::User).unwrap(),
+            freshness(&in_a_job, &RUST_TESTS, RECIPE, Asker::User).unwrap(),
             Freshness::Current(_)
         ));
         require(&in_a_job, &recipe()).unwrap();
@@ -524,24 +533,24 @@ mod tests {
     #[test]
     fn a_build_the_sources_changed_under_is_not_recorded() {
         let s = Scratch::new("during");
-        let started = Sources::of(&s.ctx, Artifact::RustTests).unwrap().hash;
-        let dir = dir(&s.ctx, Artifact::RustTests);
+        let started = Sources::of(&s.ctx, &RUST_TESTS).unwrap().hash;
+        let dir = dir(&s.ctx, &RUST_TESTS);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
         // Edited while the build ran: the archive may hold either version.
         s.write("icechunk/src/lib.rs", "pub fn edited() {}\n");
-        let err = write_manifest(&s.ctx, Artifact::RustTests, RECIPE, Some(&started))
+        let err = write_manifest(&s.ctx, &RUST_TESTS, RECIPE, Some(&started))
             .unwrap_err()
             .to_string();
         assert!(err.contains("changed while it was built"), "{err}");
         assert!(err.contains("cargo xtask build-artifacts"), "{err}");
         assert_eq!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Missing
         );
         // Unchanged since it began: recorded.
-        let now = Sources::of(&s.ctx, Artifact::RustTests).unwrap().hash;
-        write_manifest(&s.ctx, Artifact::RustTests, RECIPE, Some(&now)).unwrap();
+        let now = Sources::of(&s.ctx, &RUST_TESTS).unwrap().hash;
+        write_manifest(&s.ctx, &RUST_TESTS, RECIPE, Some(&now)).unwrap();
     }
 
     #[test]
@@ -550,7 +559,7 @@ mod tests {
         s.build();
         s.write("icechunk/src/new.rs", "pub fn c() {}\n");
         assert!(matches!(
-            freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build).unwrap(),
+            freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Stale(_)
         ));
     }
@@ -559,11 +568,7 @@ mod tests {
     fn a_tampered_archive_is_refused() {
         let s = Scratch::new("tampered");
         s.build();
-        std::fs::write(
-            dir(&s.ctx, Artifact::RustTests).join(ARCHIVE),
-            b"ARCHIVE BYTES",
-        )
-        .unwrap();
+        std::fs::write(dir(&s.ctx, &RUST_TESTS).join(ARCHIVE), b"ARCHIVE BYTES").unwrap();
         let err = require(&s.ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("does not match its manifest"), "{err}");
     }
@@ -586,10 +591,10 @@ mod tests {
     #[test]
     fn a_corrupt_manifest_is_a_clear_error() {
         let s = Scratch::new("corrupt");
-        let dir = dir(&s.ctx, Artifact::RustTests);
+        let dir = dir(&s.ctx, &RUST_TESTS);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(MANIFEST), "{ not json").unwrap();
-        let err = freshness(&s.ctx, Artifact::RustTests, RECIPE, Asker::Build)
+        let err = freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid manifest"), "{err}");

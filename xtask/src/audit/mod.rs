@@ -14,8 +14,8 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-use crate::graph::{Services, Stage};
 use crate::keys::covers_path;
+use ci_engine::graph::{Services, Stage};
 
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
@@ -76,10 +76,10 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
     let rel = |p: PathBuf| ctx.rel(&p).to_string_lossy().replace('\\', "/");
     let mut declared: Vec<String> = covered.to_vec();
     for artifact in stage.consumes {
-        declared.push(rel(crate::artifacts::dir(ctx, *artifact)));
+        declared.push(rel(crate::artifacts::dir(ctx, artifact)));
     }
     for artifact in stage.produces {
-        declared.push(rel(crate::artifacts::dir(ctx, *artifact)));
+        declared.push(rel(crate::artifacts::dir(ctx, artifact)));
     }
     if stage.services == Services::Requires {
         declared.push(rel(crate::services::env_path(ctx)));

@@ -120,7 +120,7 @@ impl DependencyCaches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::StageArgs;
+    use ci_engine::flags::StageArgs;
 
     #[test]
     fn a_job_starts_with_the_dependencies_of_the_stages_that_compile() {

@@ -8,11 +8,13 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Options, setup};
-use crate::graph::{Artifact, Schedule, StageArgs};
+use crate::flags::PYTHON;
 use crate::pipeline::PIPELINE;
 use crate::workflows::Setup;
 use crate::workflows::gate;
 use crate::workflows::jobs::{Instance, Os, instances, workflows};
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::{Artifact, Schedule};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -162,7 +164,7 @@ fn select(jobs: Vec<Job>, wanted: &[String]) -> Result<Vec<Job>> {
         );
     }
     let keep = with_needs(&jobs, asked.keys().cloned().collect());
-    let consumed: BTreeSet<Artifact> = asked
+    let consumed: BTreeSet<&'static Artifact> = asked
         .values()
         .flatten()
         .filter_map(|c| PIPELINE.stage(c).ok())
@@ -227,7 +229,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
         })
     });
     for job in without_builds {
-        let mut builds: Vec<Artifact> = Vec::new();
+        let mut builds: Vec<&'static Artifact> = Vec::new();
         for stage in job.calls.iter().filter_map(|(c, _)| PIPELINE.stage(c).ok()) {
             for artifact in stage.consumes {
                 if !builds.contains(artifact) {
@@ -237,11 +239,11 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
         }
         let build_calls = builds
             .iter()
-            .map(|a| (PIPELINE.producer(*a).name.to_string(), StageArgs::default()));
+            .map(|a| (PIPELINE.producer(a).name.to_string(), StageArgs::default()));
         let calls: Vec<(String, StageArgs)> = build_calls.chain(job.calls.clone()).collect();
         let pythons: Vec<String> = calls
             .iter()
-            .flat_map(|(_, args)| args.pythons.clone())
+            .flat_map(|(_, args)| args.list(&PYTHON))
             .collect();
         if pythons.len() < 2 {
             out.push(Job {
@@ -257,10 +259,10 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
             let calls: Vec<(String, StageArgs)> = calls
                 .iter()
                 .map(|(c, args)| {
-                    let mut args = args.clone();
-                    if !args.pythons.is_empty() {
-                        args.pythons = vec![python.clone()];
-                    }
+                    let args = match args.has(&PYTHON) {
+                        true => args.clone().with(&PYTHON, Some(python.clone())),
+                        false => args.clone(),
+                    };
                     (c.clone(), args)
                 })
                 .collect();
@@ -448,7 +450,7 @@ mod tests {
         };
         // Shared: test-unit downloads the archive and restores the plan's xtask.
         let shared = find(1, "test-unit");
-        assert!(shared.contains(&Setup::Download(Artifact::RustTests)));
+        assert!(shared.contains(&Setup::Download(&crate::pipeline::RUST_TESTS)));
         assert!(shared.contains(&Setup::XtaskBinary));
         assert!(!shared.contains(&Setup::BuildXtask));
         // Per job: it builds the archive itself, so it restores the workspace's Rust cache

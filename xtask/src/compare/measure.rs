@@ -12,11 +12,11 @@ use super::jobs::Job;
 use super::report::JobResult;
 use crate::artifacts;
 use crate::ci::{self, Invocation};
-use crate::graph::{Artifact, Services};
 use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::exec::{CommandRecord, Executor};
+use ci_engine::graph::{Artifact, Services};
 use ci_engine::output::Output;
 use ci_engine::report::StageReport;
 
@@ -80,8 +80,8 @@ pub fn run_job(
     out: &Output,
     job: &Job,
     (dir, target): (&Path, &Path),
-    produced: &BTreeMap<String, Vec<(Artifact, PathBuf)>>,
-) -> Result<(JobResult, Vec<(Artifact, PathBuf)>)> {
+    produced: &BTreeMap<String, Vec<(&'static Artifact, PathBuf)>>,
+) -> Result<(JobResult, Vec<(&'static Artifact, PathBuf)>)> {
     let target = target.to_path_buf();
     let mut job_ctx = ctx.with_target_dir(target.clone());
     // Like a CI job: an artifact must come from an earlier job, never be built implicitly.
@@ -90,7 +90,7 @@ pub fn run_job(
     // download-artifact: copy what the needed jobs built.
     for need in &job.needs {
         for (artifact, from) in produced.get(need).into_iter().flatten() {
-            copy_tree(from, &artifacts::dir(&job_ctx, *artifact))?;
+            copy_tree(from, &artifacts::dir(&job_ctx, artifact))?;
         }
     }
     let mut exec = new_executor(&job_ctx, out, &target, &dir.join("logs"));
@@ -133,10 +133,10 @@ pub fn run_job(
         account(&mut result, record);
     }
     let mut kept = Vec::new();
-    for artifact in Artifact::ALL {
+    for artifact in PIPELINE.artifacts() {
         let built = artifacts::dir(&job_ctx, artifact);
         if built.join(artifacts::MANIFEST).is_file() {
-            let keep = dir.join("artifacts").join(artifact.name());
+            let keep = dir.join("artifacts").join(artifact.name);
             copy_tree(&built, &keep)?;
             kept.push((artifact, keep));
         }

@@ -37,10 +37,10 @@ use self::jobs::{Job, Variant, call_lines};
 use self::measure::run_job;
 use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
 use self::scenario::AppliedEdit;
-use crate::graph::Artifact;
 use crate::keys;
 use crate::workflows::gate;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::output::{Output, Tone};
 use ci_engine::report::format_seconds;
 
@@ -278,7 +278,7 @@ impl VariantRun<'_> {
             ),
         );
         let mut results = Vec::new();
-        let mut produced: BTreeMap<String, Vec<(Artifact, PathBuf)>> = BTreeMap::new();
+        let mut produced: BTreeMap<String, Vec<(&'static Artifact, PathBuf)>> = BTreeMap::new();
         for job in jobs {
             // The calls the plan runs; the job's caches follow all its builds, as on GitHub.
             let Some(planned) = running.iter().find(|r| r.name == job.name) else {

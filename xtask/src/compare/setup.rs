@@ -4,10 +4,12 @@
 //! executed under act", says how); where act runs a stand-in or nothing (runner start-up,
 //! checkout, the toolchain, nextest's install), it is an estimate and says so.
 
-use crate::graph::{Artifact, Stage, StageArgs};
 use crate::pipeline::PIPELINE;
+use crate::pipeline::RUST_TESTS;
 use crate::tools::NEXTEST;
 use crate::workflows::{Setup, TOOLS_CACHE};
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::Stage;
 
 /// Where a price comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +77,7 @@ pub fn price(step: Setup) -> (f64, Source) {
         Setup::Cache(_) => (0.3, Act),
         // Most of it passes before the transfer starts (the transfer itself takes under a
         // second); GitHub's may be shorter.
-        Setup::Download(Artifact::RustTests) => (14.6, Act),
+        Setup::Download(a) if *a == RUST_TESTS => (14.6, Act),
         Setup::Download(_) => (9.4, Act),
         Setup::Keys => (0.3, Act),
     }
@@ -117,7 +119,7 @@ fn name(step: Setup) -> String {
         Setup::BuildXtaskIfMissing => "xtask build if missing".into(),
         Setup::Nextest => "nextest".into(),
         Setup::Cache(what) => format!("{what} cache"),
-        Setup::Download(artifact) => format!("{} download", artifact.name()),
+        Setup::Download(artifact) => format!("{} download", artifact.name),
         Setup::Keys => "keys".into(),
     }
 }
@@ -166,6 +168,7 @@ pub fn per_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::WHEELS;
 
     #[test]
     fn a_per_job_job_builds_what_the_shared_one_downloads() {
@@ -176,7 +179,7 @@ mod tests {
             Setup::Python(3),
             Setup::XtaskBinary,
             Setup::Cache("uv"),
-            Setup::Download(Artifact::Wheels),
+            Setup::Download(&WHEELS),
         ];
         let calls: Vec<(String, StageArgs)> = ["build-wheels", "python-test"]
             .iter()

@@ -1,10 +1,10 @@
 //! Repository-wide lints: the GitHub workflows (zizmor, actionlint, the xtask drift check) and
 //! spelling (codespell).
 
-use crate::graph::Pipeline;
 use crate::tools::{ACTIONLINT, CODESPELL, ZIZMOR};
 use crate::workflows;
 use ci_engine::context::Context;
+use ci_engine::graph::Pipeline;
 use ci_engine::plan::Plan;
 use ci_engine::tools::Ensure;
 

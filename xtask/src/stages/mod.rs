@@ -12,40 +12,19 @@ mod wheel_copies;
 use anyhow::Result;
 
 use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
-use crate::graph::Artifact;
-use crate::tools::{MATURIN, NEXTEST};
-use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::plan::Plan;
 use ci_engine::tools::{Ensure, Tool};
 
-/// The commands that build an artifact (also its manifest's recipe).
-fn build_commands(ctx: &Context, artifact: Artifact) -> Vec<Cmd> {
-    match artifact {
-        Artifact::RustTests => vec![rust::archive_command(ctx)],
-        Artifact::Wheels => vec![python::maturin_command(ctx)],
-    }
-}
-
-/// What an artifact's build commands need before they run: their tool, and for the archive,
-/// compiled with clippy-driver as lint-rust's build is, the driver.
-fn build_needs(artifact: Artifact) -> Plan {
-    match artifact {
-        Artifact::RustTests => Plan::new()
-            .action(Ensure(NEXTEST))
-            .action(clippy::RequireDriver),
-        Artifact::Wheels => Plan::new().action(Ensure(MATURIN)),
-    }
-}
-
 /// What an artifact's manifest must record to be current.
-pub fn recipe(ctx: &Context, artifact: Artifact) -> Recipe {
-    Recipe::new(ctx, artifact, &build_commands(ctx, artifact))
+pub fn recipe(ctx: &Context, artifact: &'static Artifact) -> Recipe {
+    Recipe::new(ctx, artifact, &(artifact.build)(ctx, artifact))
 }
 
 /// How a stage that uses a built artifact begins: the tool that runs it, then the artifact,
 /// checked against the sources.
-fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
+fn using(ctx: &Context, tool: Tool, artifact: &'static Artifact) -> Plan {
     Plan::new()
         .action(Ensure(tool))
         .action(Require(recipe(ctx, artifact)))
@@ -54,10 +33,10 @@ fn using(ctx: &Context, tool: Tool, artifact: Artifact) -> Plan {
 /// The plan of a build stage: nothing more when the artifact already matches the sources, or
 /// (for an artifact that copies some sources) when repacking it with them is enough; else what
 /// its commands need, a clean directory, the build, and the manifest.
-pub fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
+pub fn build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
     let recipe = recipe(ctx, artifact);
-    // Only the wheel copies sources; the interpreter runs the script that repacks it.
-    let repacker = match artifact.copied_sources() {
+    // The interpreter runs the script that repacks an artifact that copies sources (a wheel).
+    let repacker = match artifact.copied_sources {
         Some(_) => Some(python::required_interpreter(ctx)?.path.clone()),
         None => None,
     };
@@ -70,9 +49,9 @@ pub fn build(ctx: &Context, artifact: Artifact) -> Result<Plan> {
     }
     let start = BuildStart::default();
     plan = plan
-        .extend(build_needs(artifact))
+        .extend((artifact.prepare)())
         .action(ResetDir(artifact, start.clone()));
-    for cmd in build_commands(ctx, artifact) {
+    for cmd in (artifact.build)(ctx, artifact) {
         plan = plan.run(cmd);
     }
     plan = plan.action(WriteManifest(recipe, start));
@@ -99,8 +78,9 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Services;
-    use crate::pipeline::PIPELINE;
+    use crate::pipeline::{PIPELINE, WHEELS};
+    use crate::tools::NEXTEST;
+    use ci_engine::graph::Services;
 
     /// The workflows cache the tools a stage declares; its plan must ensure exactly those.
     #[test]
@@ -172,13 +152,13 @@ mod tests {
             false,
             &[("cargo-nextest", crate::tools::NEXTEST_VERSION)],
         );
-        for artifact in Artifact::ALL {
+        for artifact in PIPELINE.artifacts() {
             assert_eq!(recipe(&a, artifact).text, recipe(&b, artifact).text);
             assert_eq!(recipe(&a, artifact).text, recipe(&c, artifact).text);
         }
         if cfg!(unix) {
             assert_eq!(
-                recipe(&a, Artifact::Wheels).text,
+                recipe(&a, &WHEELS).text,
                 "<tools>/maturin-1.16.0/bin/maturin build --locked --manifest-path \
                  icechunk-python/Cargo.toml --profile ci --out <artifact dir>"
             );

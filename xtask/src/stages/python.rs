@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::artifacts;
-use crate::graph::{Artifact, StageArgs};
+use crate::flags::{INDEX_URL, PYTHON, SERVICES_FULL};
 use crate::pins::PYTHON_VERSIONS;
 use crate::services;
 use crate::tools::MATURIN;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Interpreter};
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::Artifact;
 use ci_engine::junit::{TestRun, TestRuns};
 use ci_engine::output::Tone;
 use ci_engine::plan::{Action, Outcome, Plan, Runner};
@@ -29,7 +31,8 @@ const UPSTREAM_REQUIREMENTS: &str = "icechunk-python/requirements/upstream.txt";
 /// Where upstream takes pre-releases from unless `--index-url` says otherwise.
 pub const NIGHTLY_INDEX: &str = "https://pypi.anaconda.org/scientific-python-nightly-wheels/simple";
 
-pub fn maturin_command(ctx: &Context) -> Cmd {
+/// maturin's build of the wheel into the directory of `wheels`.
+pub fn maturin_command(ctx: &Context, wheels: &Artifact) -> Cmd {
     MATURIN
         .cmd(ctx)
         .args([
@@ -41,7 +44,7 @@ pub fn maturin_command(ctx: &Context) -> Cmd {
         ])
         .arg(super::rust::PROFILE)
         .arg("--out")
-        .arg(ctx.rel(&artifacts::dir(ctx, Artifact::Wheels)))
+        .arg(ctx.rel(&artifacts::dir(ctx, wheels)))
 }
 
 /// A fresh venv: created, given its requirements, then the built wheel, offline.
@@ -54,7 +57,13 @@ struct Venv {
 }
 
 impl Venv {
-    fn new(ctx: &Context, name: &str, python: &Path, install: Vec<String>) -> Venv {
+    fn new(
+        ctx: &Context,
+        name: &str,
+        python: &Path,
+        install: Vec<String>,
+        wheels: &Artifact,
+    ) -> Venv {
         let venv = ctx.rel(&ctx.venvs_dir().join(name));
         let venv_python = venv.join("bin/python");
         let pip = || {
@@ -72,7 +81,7 @@ impl Venv {
             requirements: pip().args(install),
             wheel: pip()
                 .args(["--no-index", "--find-links"])
-                .arg(ctx.rel(&artifacts::dir(ctx, Artifact::Wheels)))
+                .arg(ctx.rel(&artifacts::dir(ctx, wheels)))
                 .arg(DISTRIBUTION),
             python: venv_python,
         }
@@ -120,13 +129,14 @@ fn pytest(ctx: &Context, python: &Path, name: &str, extra: &[&str]) -> TestRun {
     }
 }
 
-pub fn lint(ctx: &Context) -> Result<Plan> {
+pub fn lint(ctx: &Context, wheels: &'static Artifact) -> Result<Plan> {
     let python = required_interpreter(ctx)?;
     let (venv_plan, venv_python) = Venv::new(
         ctx,
         "lint",
         &python.path,
         vec!["-r".into(), LINT_REQUIREMENTS.into()],
+        wheels,
     )
     .plan();
     let bin = |tool: &str| {
@@ -135,7 +145,7 @@ pub fn lint(ctx: &Context) -> Result<Plan> {
             .to_string_lossy()
             .into_owned()
     };
-    Ok(super::using(ctx, UV, Artifact::Wheels)
+    Ok(super::using(ctx, UV, wheels)
         .extend(venv_plan)
         // Without their caches: a lint reads the sources, never what an earlier run left.
         .run(Cmd::new(bin("ruff")).args(["check", "--no-cache", PACKAGE_DIR]))
@@ -150,22 +160,22 @@ pub fn lint(ctx: &Context) -> Result<Plan> {
         ))
 }
 
-pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    let asked = !args.pythons.is_empty();
-    let versions: Vec<&str> = if asked {
-        args.pythons.iter().map(String::as_str).collect()
+pub fn test(ctx: &Context, args: &StageArgs, wheels: &'static Artifact) -> Result<Plan> {
+    let asked = args.list(&PYTHON);
+    let versions: Vec<&str> = if !asked.is_empty() {
+        asked.iter().map(String::as_str).collect()
     } else {
         required_interpreter(ctx)?;
         PYTHON_VERSIONS.to_vec()
     };
-    let mut plan = super::using(ctx, UV, Artifact::Wheels);
-    if args.full {
+    let mut plan = super::using(ctx, UV, wheels);
+    if args.has(&SERVICES_FULL) {
         plan = plan.action(services::require_step());
     }
     let mut runs = Vec::new();
     for version in versions {
         let Some(python) = ctx.interpreters().iter().find(|i| i.version == version) else {
-            if asked {
+            if !asked.is_empty() {
                 bail!("--python {version}: `python{version}` was not found on PATH nor in pyenv");
             }
             plan = plan.note(format!(
@@ -178,10 +188,11 @@ pub fn test(ctx: &Context, args: &StageArgs) -> Result<Plan> {
             &format!("test-{version}"),
             &python.path,
             vec!["-r".into(), TEST_REQUIREMENTS.into()],
+            wheels,
         )
         .plan();
         let name = format!("test-{version}");
-        let run = if args.full {
+        let run = if args.has(&SERVICES_FULL) {
             let mut run = pytest(ctx, &venv_python, &name, &[]);
             run.cmd = run.cmd.env_file(ctx.rel(&services::env_path(ctx)));
             run
@@ -254,15 +265,12 @@ impl Action for InstallPreReleases {
     }
 }
 
-pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
+pub fn upstream(ctx: &Context, args: &StageArgs, wheels: &'static Artifact) -> Result<Plan> {
     let python = match ctx.interpreters().last() {
         Some(i) => i.path.clone(),
         None => required_interpreter(ctx)?.path.clone(),
     };
-    let index = args
-        .index_url
-        .clone()
-        .unwrap_or_else(|| NIGHTLY_INDEX.to_string());
+    let index = args.value(&INDEX_URL).unwrap_or(NIGHTLY_INDEX).to_string();
     let pre_releases: Vec<String> = [
         "--prerelease",
         "allow",
@@ -274,7 +282,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
     ]
     .map(String::from)
     .to_vec();
-    let venv = Venv::new(ctx, "upstream", &python, pre_releases);
+    let venv = Venv::new(ctx, "upstream", &python, pre_releases, wheels);
     let install = InstallPreReleases {
         probe: Cmd::new(python.to_string_lossy()).args([
             "-c",
@@ -291,7 +299,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
         index,
     };
     let venv_python = venv.python;
-    Ok(super::using(ctx, UV, Artifact::Wheels)
+    Ok(super::using(ctx, UV, wheels)
         .run(venv.create)
         .action(install)
         .run(venv.wheel)
@@ -311,6 +319,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs) -> Result<Plan> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
+    use crate::flags::{INDEX_URL, PYTHON};
     use crate::pipeline::PIPELINE;
     use crate::stages::testing::plan_lines;
     use crate::testing::context;
@@ -418,10 +427,7 @@ mod tests {
         assert!(lines.iter().all(|l| !l.contains("3.11")), "{lines:#?}");
         assert_eq!(lines[2], "# CPython 3.13: /py/3.13/bin/python3.13");
         let stage = PIPELINE.stage("python-test").unwrap();
-        let args = crate::graph::StageArgs {
-            pythons: vec!["3.12".into()],
-            ..Default::default()
-        };
+        let args = ci_engine::flags::StageArgs::default().with(&PYTHON, Some("3.12".into()));
         let err = PIPELINE
             .plan(stage, &context(), &args)
             .unwrap_err()
@@ -462,10 +468,8 @@ mod tests {
     fn upstream_falls_back_loudly_when_the_index_is_unreachable() {
         let ctx = context();
         let stage = PIPELINE.stage("upstream").unwrap();
-        let args = crate::graph::StageArgs {
-            index_url: Some("http://127.0.0.1:1/simple".into()),
-            ..Default::default()
-        };
+        let args = ci_engine::flags::StageArgs::default()
+            .with(&INDEX_URL, Some("http://127.0.0.1:1/simple".into()));
         let plan = PIPELINE.plan(stage, &ctx, &args).unwrap();
         let lines = plan.lines();
         assert!(

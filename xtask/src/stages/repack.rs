@@ -17,8 +17,8 @@ use anyhow::{Context as _, Result, bail};
 
 use super::wheel_copies::{copied, list, repacker, script, verify};
 use crate::artifacts::{self, CompiledPart, Manifest, Recipe};
-use crate::graph::Artifact;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::output::Tone;
 use ci_engine::plan::{Action, Outcome, Runner};
 use ci_engine::process;
@@ -40,7 +40,7 @@ impl fmt::Display for Repack {
             f,
             "stop here after repacking {} with the Python sources when nothing else changed \
              since it was built (its manifest; repacking rules {})",
-            self.recipe.artifact.name(),
+            self.recipe.artifact.name,
             artifacts::short(&repacker(), 12)
         )
     }
@@ -54,12 +54,13 @@ impl Action for Repack {
             return Ok(Outcome::Continue);
         };
         let started = artifacts::Sources::of(ctx, artifact)?;
-        let (wheel, copies) = match reusable(ctx, &manifest, &self.recipe.text, &started)? {
+        let (wheel, copies) = match reusable(ctx, artifact, &manifest, &self.recipe.text, &started)?
+        {
             Ok(found) => found,
             Err(why) => {
                 runner.out().say(
                     Tone::Dim,
-                    &format!("# not repacking {}: {why}", artifact.name()),
+                    &format!("# not repacking {}: {why}", artifact.name),
                 );
                 return Ok(Outcome::Continue);
             }
@@ -90,7 +91,7 @@ impl Action for Repack {
         // No manifest while the wheel is replaced: if what follows fails, the next build finds
         // none and builds anew.
         std::fs::remove_file(dir.join(artifacts::MANIFEST))
-            .with_context(|| format!("could not remove the manifest of {}", artifact.name()))?;
+            .with_context(|| format!("could not remove the manifest of {}", artifact.name))?;
         std::fs::rename(&new, &old)
             .with_context(|| format!("could not replace {}", old.display()))?;
         let mut rebuilt =
@@ -99,11 +100,11 @@ impl Action for Repack {
             copied: copies.into_iter().map(|(member, _)| member).collect(),
             ..part
         });
-        artifacts::save_manifest(ctx, &rebuilt)?;
+        artifacts::save_manifest(ctx, artifact, &rebuilt)?;
         Ok(Outcome::Done(format!(
             "{} repacked: nothing but the Python package changed since its compiled part was \
              built, so the Python files were copied in and maturin did not run",
-            artifact.name()
+            artifact.name
         )))
     }
 }
@@ -112,7 +113,7 @@ impl Action for Repack {
 /// is a byte-for-byte copy, so that a later build may repack the wheel.
 #[derive(Debug)]
 pub struct RecordCompiledPart {
-    pub artifact: Artifact,
+    pub artifact: &'static Artifact,
     pub python: PathBuf,
 }
 
@@ -121,7 +122,7 @@ impl fmt::Display for RecordCompiledPart {
         write!(
             f,
             "record which members of {} copy the Python sources",
-            self.artifact.name()
+            self.artifact.name
         )
     }
 }
@@ -130,7 +131,7 @@ impl Action for RecordCompiledPart {
     fn perform(&self, runner: &mut dyn Runner) -> Result<Outcome> {
         let ctx = runner.ctx();
         let Some(mut manifest) = artifacts::read_manifest(ctx, self.artifact)? else {
-            bail!("{} has no manifest after its build", self.artifact.name());
+            bail!("{} has no manifest after its build", self.artifact.name);
         };
         let wheel = the_wheel(&manifest)?;
         let members = list(
@@ -153,13 +154,13 @@ impl Action for RecordCompiledPart {
                     repacker: repacker(),
                     copied: copies.into_iter().map(|(member, _)| member).collect(),
                 });
-                artifacts::save_manifest(ctx, &manifest)?;
+                artifacts::save_manifest(ctx, self.artifact, &manifest)?;
             }
             Err(why) => runner.out().say(
                 Tone::Dim,
                 &format!(
                     "# the next build of {} will not repack it: {why}",
-                    self.artifact.name()
+                    self.artifact.name
                 ),
             ),
         }
@@ -173,6 +174,7 @@ type Reusable = std::result::Result<(String, Vec<(String, String)>), String>;
 
 fn reusable(
     ctx: &Context,
+    artifact: &Artifact,
     manifest: &Manifest,
     recipe: &str,
     sources: &artifacts::Sources,
@@ -191,7 +193,7 @@ fn reusable(
         Ok(wheel) => wheel.to_string(),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    if !matches!(artifacts::altered_file(ctx, manifest), Ok(None)) {
+    if !matches!(artifacts::altered_file(ctx, artifact, manifest), Ok(None)) {
         return Ok(Err(format!("{wheel} does not match its manifest")));
     }
     if let Some(why) = artifacts::built_otherwise(ctx, manifest, recipe, artifacts::Asker::Build)? {
@@ -202,7 +204,7 @@ fn reusable(
             "sources other than the Python package changed since it was built".to_string(),
         ));
     }
-    let copies = match copied(ctx, manifest.artifact) {
+    let copies = match copied(ctx, artifact) {
         Ok(copies) => copies,
         Err(why) => return Ok(Err(why)),
     };

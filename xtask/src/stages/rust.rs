@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 
 use crate::artifacts;
-use crate::graph::{Artifact, StageArgs};
+use crate::flags::PARTITION;
 use crate::services;
 use crate::stages::clippy::{self, RequireDriver};
 use crate::tools::NEXTEST;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::Artifact;
 use ci_engine::junit::TestRun;
 use ci_engine::plan::Plan;
 
@@ -38,7 +40,7 @@ pub fn lint(ctx: &Context) -> Plan {
 
 /// The nextest archive, its crates compiled with clippy like lint-rust's, so that each build
 /// reuses the other's.
-pub fn archive_command(ctx: &Context) -> Cmd {
+pub fn archive_command(ctx: &Context, archive: &Artifact) -> Cmd {
     clippy::linted(
         ctx,
         nextest(ctx)
@@ -51,20 +53,25 @@ pub fn archive_command(ctx: &Context) -> Cmd {
                 PROFILE,
             ])
             .arg("--archive-file")
-            .arg(ctx.rel(&artifacts::archive(ctx))),
+            .arg(ctx.rel(&archive_file(ctx, archive))),
     )
 }
 
+/// The archive's file, in the directory of the artifact that holds it.
+fn archive_file(ctx: &Context, archive: &Artifact) -> PathBuf {
+    artifacts::dir(ctx, archive).join("nextest-archive.tar.zst")
+}
+
 /// `cargo nextest run` from the archive: nothing is compiled.
-fn run_archive(ctx: &Context, args: &StageArgs, filter: Option<String>) -> Cmd {
+fn run_archive(ctx: &Context, archive: &Artifact, args: &StageArgs, filter: Option<String>) -> Cmd {
     let mut cmd = nextest(ctx)
         .args(["run", "--archive-file"])
-        .arg(ctx.rel(&artifacts::archive(ctx)))
+        .arg(ctx.rel(&archive_file(ctx, archive)))
         .args(["--workspace-remap", ".", "--profile", PROFILE]);
     if let Some(filter) = filter {
         cmd = cmd.args(["-E", &filter]);
     }
-    if let Some(partition) = &args.partition {
+    if let Some(partition) = args.value(&PARTITION) {
         cmd = cmd.args(["--partition", partition]);
     }
     cmd
@@ -89,18 +96,18 @@ fn reported(cmd: Cmd, title: &str) -> TestRun {
     }
 }
 
-pub fn test_unit(ctx: &Context, args: &StageArgs) -> Plan {
-    super::using(ctx, NEXTEST, Artifact::RustTests).action(reported(
-        run_archive(ctx, args, Some(unit_filter())),
+pub fn test_unit(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
+    super::using(ctx, NEXTEST, archive).action(reported(
+        run_archive(ctx, archive, args, Some(unit_filter())),
         "Rust unit tests (test-unit)",
     ))
 }
 
-pub fn test_full(ctx: &Context, args: &StageArgs) -> Plan {
-    super::using(ctx, NEXTEST, Artifact::RustTests)
+pub fn test_full(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
+    super::using(ctx, NEXTEST, archive)
         .action(services::require_step())
         .action(reported(
-            run_archive(ctx, args, None).env_file(ctx.rel(&services::env_path(ctx))),
+            run_archive(ctx, archive, args, None).env_file(ctx.rel(&services::env_path(ctx))),
             "Rust tests with services (test-full)",
         ))
 }

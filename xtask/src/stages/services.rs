@@ -2,14 +2,15 @@
 
 use anyhow::Result;
 
-use crate::graph::StageArgs;
+use crate::flags::BACKEND;
 use crate::services;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
+use ci_engine::flags::StageArgs;
 use ci_engine::plan::Plan;
 
 pub fn up(ctx: &Context, args: &StageArgs) -> Result<Plan> {
-    services::plan_up(ctx, args.backend.as_deref())
+    services::plan_up(ctx, args.value(&BACKEND))
 }
 
 /// docker-down: stop what docker-up started. It runs even after Ctrl-C (it is how a run
@@ -22,6 +23,7 @@ pub fn take_down(exec: &mut Executor<'_>) -> Result<()> {
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
+    use crate::flags::BACKEND;
     use crate::pipeline::PIPELINE;
     use crate::stages::testing::plan_lines;
     use crate::testing::context;
@@ -69,10 +71,7 @@ mod tests {
     #[test]
     fn asking_for_docker_without_an_engine_is_a_clear_error() {
         let stage = PIPELINE.stage("docker-up").unwrap();
-        let args = crate::graph::StageArgs {
-            backend: Some("docker".into()),
-            ..Default::default()
-        };
+        let args = ci_engine::flags::StageArgs::default().with(&BACKEND, Some("docker".into()));
         let err = PIPELINE
             .plan(stage, &context(), &args)
             .unwrap_err()

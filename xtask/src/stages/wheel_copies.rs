@@ -9,9 +9,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::artifacts;
-use crate::graph::Artifact;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::graph::Artifact;
 use ci_engine::process;
 
 /// The kinds of file xtask copies in as maturin does (anything else in the package makes the
@@ -83,10 +83,10 @@ pub(super) fn verify(
 /// sources are not plain files that git lists.
 pub(super) fn copied(
     ctx: &Context,
-    artifact: Artifact,
+    artifact: &Artifact,
 ) -> std::result::Result<Vec<(String, String)>, String> {
-    let Some(dir) = artifact.copied_sources() else {
-        return Err(format!("{} copies no sources", artifact.name()));
+    let Some(dir) = artifact.copied_sources else {
+        return Err(format!("{} copies no sources", artifact.name));
     };
     let listed = artifacts::listed_files(ctx, &[dir]).map_err(|e| e.to_string())?;
     let mut on_disk = Vec::new();
@@ -140,6 +140,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::pipeline::WHEELS;
     use crate::testing::{context_at, git};
 
     fn write(root: &Path, path: &str, text: &str) {
@@ -166,7 +167,7 @@ mod tests {
     }
 
     fn copies(ctx: &Context) -> std::result::Result<Vec<(String, String)>, String> {
-        copied(ctx, Artifact::Wheels)
+        copied(ctx, &WHEELS)
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
 use crate::artifacts;
-use crate::graph::{Artifact, Kept, Services, Stage};
 use crate::pins;
 use crate::tools::NEXTEST;
 use ci_engine::context::{Context, slashed};
+use ci_engine::graph::{Artifact, Kept, Services, Stage};
 use ci_engine::yaml::Node;
 
 /// A path of a runner's checkout ([`Context::on_runner`]) as the workflows write it.
@@ -25,7 +25,7 @@ pub fn xtask_bin() -> String {
 }
 
 /// Where an artifact's files are on a runner, as upload and download take it (a directory).
-pub fn artifact_path(artifact: Artifact) -> String {
+pub fn artifact_path(artifact: &'static Artifact) -> String {
     format!("{}/", on_runner(|ctx| artifacts::dir(ctx, artifact)))
 }
 
@@ -249,10 +249,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             save: Save::OnMainAfterMiss,
         });
     }
-    if stages
-        .iter()
-        .any(|s| s.consumes.contains(&Artifact::Wheels))
-    {
+    if stages.iter().any(|s| s.consumes_python()) {
         let prefix = format!(
             "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-",
             job.key
@@ -296,14 +293,19 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
 /// requests reuse what main built for every key they did not change. An artifact that copies
 /// some sources also restores main's newest one on a miss: its build repacks it when only
 /// those sources changed (its manifest says), and builds anew otherwise.
-pub fn artifact_cache(workflow: &Workflow, job: &Job, stage: &Stage, artifact: Artifact) -> Cache {
-    let prefix = format!("artifact-{}-{}-", artifact.name(), job.os.platform());
+pub fn artifact_cache(
+    workflow: &Workflow,
+    job: &Job,
+    stage: &Stage,
+    artifact: &'static Artifact,
+) -> Cache {
+    let prefix = format!("artifact-{}-{}-", artifact.name, job.os.platform());
     Cache {
-        name: artifact.name(),
-        id: Some(artifact.name()),
+        name: artifact.name,
+        id: Some(artifact.name),
         path: artifact_path(artifact),
         key: format!("{prefix}${{{{ steps.keys.outputs.key-{} }}}}", stage.name),
-        restore_prefix: artifact.copied_sources().map(|_| prefix.clone()),
+        restore_prefix: artifact.copied_sources.map(|_| prefix.clone()),
         condition: step_condition(workflow, job, &[stage]),
         save: Save::BuiltOnMain,
     }

@@ -19,9 +19,9 @@ use super::caches::{
 };
 use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
-use crate::graph::{Pipeline, Services, Stage};
 use crate::pins;
 use ci_engine::context::Context;
+use ci_engine::graph::{Pipeline, Services, Stage};
 use ci_engine::yaml::Node;
 
 pub const PLAN: &str = "plan";

@@ -3,8 +3,9 @@
 //! the `needs:` between jobs follow from what their stages produce and consume.
 
 use crate::flags::PYTHON;
-use crate::graph::{Artifact, Pipeline, Services, Stage, StageArgs};
 use crate::pins::PYTHON_VERSIONS;
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::{Artifact, Pipeline, Services, Stage};
 
 pub use super::os::Os;
 
@@ -34,13 +35,13 @@ impl Job {
     }
 
     /// The artifacts it builds and those it takes from other jobs.
-    pub fn produces(&self, pipeline: &'static Pipeline) -> Vec<Artifact> {
+    pub fn produces(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
         self.stages(pipeline)
             .flat_map(|s| s.produces.iter().copied())
             .collect()
     }
 
-    pub fn consumes(&self, pipeline: &'static Pipeline) -> Vec<Artifact> {
+    pub fn consumes(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
         let own = self.produces(pipeline);
         self.stages(pipeline)
             .flat_map(|s| s.consumes.iter().copied())
@@ -62,11 +63,11 @@ impl Job {
             && self
                 .stages(pipeline)
                 .skip_while(|s| s.name != stage.name)
-                .any(|s| s.produces.iter().any(|a| self.shares(pipeline, *a)))
+                .any(|s| s.produces.iter().any(|a| self.shares(pipeline, a)))
     }
 
     /// Whether a job of another entry downloads `artifact` from this one (then it uploads it).
-    pub fn shares(&self, pipeline: &'static Pipeline, artifact: Artifact) -> bool {
+    pub fn shares(&self, pipeline: &'static Pipeline, artifact: &'static Artifact) -> bool {
         workflows(pipeline)
             .iter()
             .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
@@ -91,9 +92,9 @@ impl Job {
 
     /// The flags each stage runs with: its ci flags, plus the interpreters it tests.
     pub fn args(&self, stage: &Stage) -> StageArgs {
-        let mut args = stage.ci_args().unwrap_or_default();
+        let args = stage.ci_args().unwrap_or_default();
         if self.pythons == Pythons::Every && stage.flags.iter().any(|f| f.name == PYTHON.name) {
-            args.pythons = PYTHON_VERSIONS.iter().map(|v| v.to_string()).collect();
+            return args.with(&PYTHON, Some(PYTHON_VERSIONS.join(",")));
         }
         args
     }
@@ -392,7 +393,7 @@ pub fn instances(pipeline: &'static Pipeline, file: &str) -> Vec<Instance> {
         }
     }
     // A job needs the instances that produce what it consumes, on its platform.
-    let producers: Vec<(String, Os, Vec<Artifact>, &str)> = expanded
+    let producers: Vec<(String, Os, Vec<&'static Artifact>, &str)> = expanded
         .iter()
         .flat_map(|(key, list)| {
             list.iter()
@@ -434,7 +435,7 @@ pub fn entry_needs(pipeline: &'static Pipeline, file: &str, key: &str) -> Vec<St
     needs
 }
 
-fn produced(pipeline: &'static Pipeline, instance: &Instance) -> Vec<Artifact> {
+fn produced(pipeline: &'static Pipeline, instance: &Instance) -> Vec<&'static Artifact> {
     instance
         .calls
         .iter()
@@ -443,7 +444,7 @@ fn produced(pipeline: &'static Pipeline, instance: &Instance) -> Vec<Artifact> {
         .collect()
 }
 
-fn consumed(pipeline: &'static Pipeline, instance: &Instance) -> Vec<Artifact> {
+fn consumed(pipeline: &'static Pipeline, instance: &Instance) -> Vec<&'static Artifact> {
     let own = produced(pipeline, instance);
     instance
         .calls
@@ -517,7 +518,7 @@ mod tests {
         for stage in PIPELINE
             .stages
             .iter()
-            .filter(|s| s.schedule == crate::graph::Schedule::EveryRun)
+            .filter(|s| s.schedule == ci_engine::graph::Schedule::EveryRun)
         {
             assert!(calls.iter().any(|c| c == stage.name), "{}", stage.name);
         }

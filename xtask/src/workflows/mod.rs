@@ -19,7 +19,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::graph::{Pipeline, StageArgs};
+use ci_engine::flags::StageArgs;
+use ci_engine::graph::Pipeline;
 use ci_engine::plan::{Action, Outcome, Runner};
 use ci_engine::yaml;
 

@@ -12,9 +12,9 @@ use super::steps::{
     xtask_source,
 };
 use super::{conclusion, gate};
-use crate::graph::{Artifact, Stage};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::NEXTEST;
+use ci_engine::graph::{Artifact, Stage};
 use ci_engine::tools::UV;
 use ci_engine::yaml::Node;
 
@@ -300,13 +300,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     }
     let python = python_version(workflow.pipeline, job);
     if let Some(version) = &python {
-        let users: Vec<&Stage> = stages
-            .iter()
-            .copied()
-            .filter(|s| {
-                s.consumes.contains(&Artifact::Wheels) || s.tools.iter().any(|t| t.needs_python())
-            })
-            .collect();
+        let users: Vec<&Stage> = stages.iter().copied().filter(|s| s.uses_python()).collect();
         let mut node = vec![("id".to_string(), Node::str("python"))];
         node.extend(step(
             pins::SETUP_PYTHON,
@@ -363,7 +357,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             Some(Node::Map(step(
                 pins::DOWNLOAD_ARTIFACT,
                 vec![
-                    ("name", Node::str(format!("{}-{os}", artifact.name()))),
+                    ("name", Node::str(format!("{}-{os}", artifact.name))),
                     ("path", Node::str(artifact_path(artifact))),
                     ("github-token", Node::str("${{ github.token }}")),
                     ("run-id", Node::str("${{ github.run_id }}")),
@@ -392,10 +386,10 @@ fn xtask_command(source: XtaskSource) -> String {
 }
 
 /// The artifacts `job` builds and shares, which it may reuse by content key.
-fn reused(workflow: &Workflow, job: &Job) -> Vec<Artifact> {
+fn reused(workflow: &Workflow, job: &Job) -> Vec<&'static Artifact> {
     job.stages(workflow.pipeline)
         .flat_map(|s| s.produces.iter().copied())
-        .filter(|a| job.shares(workflow.pipeline, *a))
+        .filter(|a| job.shares(workflow.pipeline, a))
         .collect()
 }
 
@@ -419,7 +413,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .produces
             .iter()
             .filter(|a| reused.contains(a))
-            .map(|a| artifact_cache(workflow, job, stage, *a))
+            .map(|a| artifact_cache(workflow, job, stage, a))
             .collect();
         out.extend(kept.iter().map(Cache::restore));
         let args = job.args(stage);
@@ -439,18 +433,17 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         for artifact in stage
             .produces
             .iter()
-            .filter(|a| job.shares(workflow.pipeline, **a))
+            .filter(|a| job.shares(workflow.pipeline, a))
         {
             let mut with = vec![
-                ("name", Node::str(format!("{}-{os}", artifact.name()))),
-                ("path", Node::str(artifact_path(*artifact))),
+                ("name", Node::str(format!("{}-{os}", artifact.name))),
+                ("path", Node::str(artifact_path(artifact))),
                 ("retention-days", Node::int(3)),
                 ("if-no-files-found", Node::str("error")),
                 // A re-run of this job replaces what the first attempt uploaded.
                 ("overwrite", Node::bool(true)),
             ];
-            if *artifact == Artifact::RustTests {
-                // The archive is zstd already.
+            if artifact.compressed {
                 with.push(("compression-level", Node::int(0)));
             }
             let mut upload = step(pins::UPLOAD_ARTIFACT, with);
@@ -472,10 +465,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             ("run", Node::str(format!("{xtask} docker-down"))),
         ]));
     }
-    if stages
-        .iter()
-        .any(|s| s.consumes.contains(&Artifact::Wheels))
-    {
+    if stages.iter().any(|s| s.consumes_python()) {
         // Pruned before it is saved: what `uv cache prune --ci` keeps is what pays to restore.
         let uv = on_runner(|ctx| UV.program(ctx));
         out.push(Node::map([

@@ -2,9 +2,9 @@
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
 use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
-use crate::graph::{Artifact, Pipeline, Services, Stage};
 use crate::pins::{PYTHON_VERSIONS, Pin};
 use crate::tools::NEXTEST;
+use ci_engine::graph::{Artifact, Pipeline, Services, Stage};
 use ci_engine::tools::Tool;
 use ci_engine::yaml::Node;
 
@@ -120,9 +120,7 @@ pub fn xtask_tools(pipeline: &'static Pipeline, job: &Job) -> Vec<Tool> {
 }
 
 pub fn python_version(pipeline: &'static Pipeline, job: &Job) -> Option<String> {
-    let python_stage = job
-        .stages(pipeline)
-        .any(|s| s.consumes.contains(&Artifact::Wheels));
+    let python_stage = job.stages(pipeline).any(|s| s.consumes_python());
     if !python_stage && !xtask_tools(pipeline, job).iter().any(|t| t.needs_python()) {
         return None;
     }
@@ -162,7 +160,7 @@ pub enum Setup {
     /// A cache restored by actions/cache (`tools`, `uv`, `hypothesis`).
     Cache(&'static str),
     /// An artifact of this run, downloaded.
-    Download(Artifact),
+    Download(&'static Artifact),
     /// `cargo xtask keys` before a build that may reuse its artifact by key.
     Keys,
 }

@@ -1,0 +1,194 @@
+//! The stage graph: a pipeline's stages, as data, and every lookup over them.
+//!
+//! A stage has a name, a line of help, the artifacts it produces and consumes, whether it
+//! starts or requires the services, the pinned tools it uses, the flags it accepts and its
+//! plan. The stages it needs follow from what it consumes. Everything else — the list of
+//! stages, `<stage> --help`, the order `ci` runs in, the generated workflows — is derived from
+//! a [`Pipeline`].
+//!
+//! `model` has the types, and this module the lookups.
+
+mod model;
+
+use anyhow::{Result, bail};
+
+pub use model::{Artifact, Inputs, Kept, Pipeline, PlanFn, Schedule, Services, Stage};
+
+use crate::context::Context;
+use crate::flags::StageArgs;
+use crate::plan::Plan;
+
+impl Pipeline {
+    /// The stage called `name`, or an error that lists every stage.
+    pub fn stage(&self, name: &str) -> Result<&'static Stage> {
+        self.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown stage `{name}`; the stages are: {}",
+                self.stage_names().join(", ")
+            )
+        })
+    }
+
+    pub fn stage_names(&self) -> Vec<&'static str> {
+        self.stages.iter().map(|s| s.name).collect()
+    }
+
+    /// Every artifact its stages produce, in stage order.
+    pub fn artifacts(&self) -> Vec<&'static Artifact> {
+        let mut artifacts: Vec<&'static Artifact> = Vec::new();
+        for artifact in self.stages.iter().flat_map(|s| s.produces) {
+            if !artifacts.contains(artifact) {
+                artifacts.push(artifact);
+            }
+        }
+        artifacts
+    }
+
+    /// The one stage that produces `artifact`.
+    pub fn producer(&self, artifact: &Artifact) -> &'static Stage {
+        self.stages
+            .iter()
+            .find(|s| s.name == artifact.producer)
+            .unwrap_or_else(|| unreachable!("every artifact has a producer (checked by a test)"))
+    }
+
+    /// The stages that start the servers `stage` requires (none when it requires none).
+    pub fn service_starters<'a>(
+        &'a self,
+        stage: &'a Stage,
+    ) -> impl Iterator<Item = &'static Stage> + 'a {
+        self.stages
+            .iter()
+            .filter(|s| stage.services == Services::Requires && s.services == Services::Starts)
+    }
+
+    /// The stages `stage` needs, in graph order: the producers of what it consumes, and the
+    /// stage that starts the servers when it requires them.
+    pub fn needs(&self, stage: &Stage) -> Vec<&'static str> {
+        let starters: Vec<&str> = self.service_starters(stage).map(|s| s.name).collect();
+        self.stages
+            .iter()
+            .filter(|s| {
+                s.produces.iter().any(|a| stage.consumes.contains(a)) || starters.contains(&s.name)
+            })
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// The plan of `stage` with its flags.
+    pub fn plan(&'static self, stage: &Stage, ctx: &Context, args: &StageArgs) -> Result<Plan> {
+        (stage.plan)(self, ctx, args)
+    }
+
+    /// What is wrong with the pipeline's shape, if anything: a duplicate stage name, a need
+    /// declared after the stage that needs it (declaration order is the run order, which also
+    /// proves the graph acyclic), an artifact without exactly the one producer it names, more
+    /// than one stage starting the servers, `ci` flags that do not parse.
+    pub fn check(&self) -> Result<()> {
+        for (i, stage) in self.stages.iter().enumerate() {
+            if self.stages[..i].iter().any(|s| s.name == stage.name) {
+                bail!("two stages are called `{}`", stage.name);
+            }
+            for need in self.needs(stage) {
+                let pos = self.stages.iter().position(|s| s.name == need);
+                if pos.is_none_or(|p| p >= i) {
+                    bail!("`{}` needs `{need}`, which is declared later", stage.name);
+                }
+            }
+            if let Some(a) = stage
+                .consumes
+                .iter()
+                .find(|a| !self.artifacts().contains(a))
+            {
+                bail!(
+                    "`{}` consumes {}, which no stage produces",
+                    stage.name,
+                    a.name
+                );
+            }
+            let parsed = stage.ci_args()?;
+            if parsed.to_args() != stage.ci_args {
+                bail!(
+                    "the ci flags of `{}` are not spelled as they parse",
+                    stage.name
+                );
+            }
+        }
+        for artifact in self.artifacts() {
+            let producers: Vec<&str> = self
+                .stages
+                .iter()
+                .filter(|s| s.produces.contains(&artifact))
+                .map(|s| s.name)
+                .collect();
+            if producers != [artifact.producer] {
+                bail!(
+                    "{} names `{}` as its producer; it is produced by {producers:?}",
+                    artifact.name,
+                    artifact.producer
+                );
+            }
+        }
+        let starters = self
+            .stages
+            .iter()
+            .filter(|s| s.services == Services::Starts);
+        if starters.count() > 1 {
+            bail!("more than one stage starts the services");
+        }
+        Ok(())
+    }
+}
+
+/// Which stages `ci` runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub only: Option<Vec<String>>,
+    pub skip: Vec<String>,
+    pub scheduled: bool,
+}
+
+impl Selection {
+    /// The selected stages of `pipeline`, in graph order. A stage that only brings services up
+    /// is left out when no other selected stage uses them, unless `--only` names it.
+    pub fn resolve(&self, pipeline: &Pipeline) -> Result<Vec<&'static Stage>> {
+        for name in self.only.iter().flatten().chain(&self.skip) {
+            pipeline.stage(name)?;
+        }
+        let named = |s: &Stage| self.only.iter().flatten().any(|n| n == s.name);
+        let selected: Vec<&'static Stage> = pipeline
+            .stages
+            .iter()
+            .filter(|s| match &self.only {
+                Some(_) => named(s),
+                None => self.scheduled || s.schedule == Schedule::EveryRun,
+            })
+            .filter(|s| !self.skip.iter().any(|n| n == s.name))
+            .collect();
+        let services_used = selected.iter().any(|s| s.services == Services::Requires);
+        let stages: Vec<_> = selected
+            .iter()
+            .copied()
+            .filter(|s| s.services != Services::Starts || services_used || named(s))
+            .collect();
+        if stages.is_empty() {
+            bail!(
+                "this selection leaves no stage to run; the stages are: {}",
+                pipeline.stage_names().join(", ")
+            );
+        }
+        Ok(stages)
+    }
+}
+
+/// The names of `artifacts`, comma-separated.
+pub fn artifact_names(artifacts: &[&Artifact]) -> String {
+    artifacts
+        .iter()
+        .map(|a| a.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+//! The model of a pipeline: stages, the artifacts they leave behind, what they read, when they
+//! run. A project declares its own as `static` values; [`super`] has the lookups over them.
+
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::flags::{Flag, StageArgs};
+use crate::plan::Plan;
+use crate::tools::Tool;
+
+/// Something a stage leaves behind for later stages (and later workflow jobs), with everything
+/// known of it in one row. Two artifacts are the same when their names are.
+#[derive(Debug)]
+pub struct Artifact {
+    /// The name used in docs, in its manifest and, with the platform appended, for workflow
+    /// artifacts.
+    pub name: &'static str,
+    /// The one stage that produces it (a test of the pipeline checks it; error messages name
+    /// it without looking the pipeline up).
+    pub producer: &'static str,
+    /// Its directory under `target/xtask/artifacts/`.
+    pub dir: &'static str,
+    /// What it is built from, as git pathspecs relative to the workspace root (also its
+    /// manifest's sources, and its producer's inputs).
+    pub sources: &'static [&'static str],
+    /// The directory of sources it holds byte-for-byte copies of, if any: its build may then
+    /// repack the artifact of an earlier build whose other sources were the same instead of
+    /// compiling.
+    pub copied_sources: Option<&'static str>,
+    /// The commands that build it (also its manifest's recipe), given the artifact.
+    pub build: fn(&Context, &Artifact) -> Vec<Cmd>,
+    /// What those commands need before they run.
+    pub prepare: fn() -> Plan,
+    /// Whether a stage that consumes it runs Python: its job sets an interpreter up and keeps
+    /// uv's cache.
+    pub python: bool,
+    /// Whether its files are compressed already (uploaded without compressing them again).
+    pub compressed: bool,
+}
+
+impl PartialEq for Artifact {
+    fn eq(&self, other: &Artifact) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Artifact {}
+
+impl Hash for Artifact {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl PartialOrd for Artifact {
+    fn partial_cmp(&self, other: &Artifact) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Artifact {
+    fn cmp(&self, other: &Artifact) -> Ordering {
+        self.name.cmp(other.name)
+    }
+}
+
+/// How a stage relates to the project's servers. They are processes, not files: every job
+/// that requires them starts its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Services {
+    None,
+    /// Starts them (one stage of a pipeline does).
+    Starts,
+    /// Needs them running (and so needs the stage that starts them).
+    Requires,
+}
+
+/// What a stage reads, besides the artifacts it consumes.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs {
+    /// Workspace packages it builds or tests; the packages they depend on count too.
+    pub packages: &'static [&'static str],
+    /// Other paths it reads (git pathspecs relative to the workspace root).
+    pub paths: &'static [&'static str],
+    /// Whether the Rust toolchain (`rustc -vV`) is an input.
+    pub toolchain: bool,
+    /// Whether a pass may be reused at all (a stage that starts servers, or tests against
+    /// nightly builds that change without any change here, is always run).
+    pub cacheable: bool,
+}
+
+/// How a stage becomes a plan: from the pipeline it belongs to, the context and its flags.
+pub type PlanFn = fn(&'static Pipeline, &Context, &StageArgs) -> Result<Plan>;
+
+/// A project's stages, in an order where each comes after the stages it needs. Every lookup
+/// of a stage goes through one (see [`super`]).
+#[derive(Debug)]
+pub struct Pipeline {
+    pub stages: &'static [Stage],
+}
+
+/// When `ci` runs a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// On every pipeline run (pull requests, pushes, `ci`).
+    EveryRun,
+    /// Only in the scheduled pipeline (`ci --scheduled`).
+    Scheduled,
+}
+
+/// One CI stage.
+#[derive(Debug)]
+pub struct Stage {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// A longer explanation for `<stage> --help`.
+    pub about: &'static str,
+    pub produces: &'static [&'static Artifact],
+    pub consumes: &'static [&'static Artifact],
+    pub services: Services,
+    /// What its content key covers.
+    pub inputs: Inputs,
+    /// The pinned tools its plan ensures (the workflows cache exactly these).
+    pub tools: &'static [Tool],
+    pub flags: &'static [Flag],
+    /// The flags `ci` runs this stage with.
+    pub ci_args: &'static [&'static str],
+    pub schedule: Schedule,
+    /// The rustup components its commands run.
+    pub rust_components: &'static [&'static str],
+    /// What its runs keep for the next (the workflows cache it per job).
+    pub keeps: &'static [Kept],
+    /// Its plan.
+    pub plan: PlanFn,
+}
+
+/// A directory a stage keeps between runs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// The cache's name in the workflows.
+    pub name: &'static str,
+    /// Relative to the workspace root, ending in `/`.
+    pub path: &'static str,
+}
+
+impl Stage {
+    /// Parse `args` against this stage's flags.
+    pub fn parse_args(&self, args: &[String]) -> Result<StageArgs> {
+        StageArgs::parse(self.name, self.flags, args)
+    }
+
+    /// The flags `ci` runs this stage with.
+    pub fn ci_args(&self) -> Result<StageArgs> {
+        let args: Vec<String> = self.ci_args.iter().map(|a| a.to_string()).collect();
+        self.parse_args(&args)
+    }
+
+    /// Whether it runs the Rust toolchain: it compiles (the toolchain is one of its inputs), or
+    /// one of its tools runs it (see [`Tool::uses_toolchain`]). A stage that only uses an
+    /// artifact does not: its build compared the toolchain.
+    pub fn uses_toolchain(&self) -> bool {
+        self.inputs.toolchain || self.tools.iter().any(|t| t.uses_toolchain)
+    }
+
+    /// Whether it consumes an artifact that runs in Python (installed with uv, whose cache
+    /// its job keeps).
+    pub fn consumes_python(&self) -> bool {
+        self.consumes.iter().any(|a| a.python)
+    }
+
+    /// Whether it runs Python: it consumes an artifact that runs in Python, or a tool of it
+    /// is installed into a venv.
+    pub fn uses_python(&self) -> bool {
+        self.consumes_python() || self.tools.iter().any(|t| t.needs_python())
+    }
+
+    /// Whether it builds an artifact.
+    pub fn builds(&self) -> bool {
+        !self.produces.is_empty()
+    }
+}

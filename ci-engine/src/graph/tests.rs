@@ -1,0 +1,168 @@
+//! The lookups over a small pipeline of four stages: a lint, a build, the servers, a test.
+
+use super::*;
+use crate::cmd::Cmd;
+use crate::flags::Flag;
+
+const QUICK: Flag = Flag {
+    name: "--quick",
+    value: None,
+    help: "fewer cases",
+    check: None,
+};
+
+static PACKAGE: Artifact = Artifact {
+    name: "package",
+    producer: "build",
+    dir: "package",
+    sources: &["src"],
+    copied_sources: None,
+    build: |_, _| vec![Cmd::new("make")],
+    prepare: Plan::new,
+    python: false,
+    compressed: false,
+};
+
+const INPUTS: Inputs = Inputs {
+    packages: &[],
+    paths: &["src"],
+    toolchain: false,
+    cacheable: true,
+};
+
+const fn stage(name: &'static str) -> Stage {
+    Stage {
+        name,
+        help: "",
+        about: "",
+        produces: &[],
+        consumes: &[],
+        services: Services::None,
+        inputs: INPUTS,
+        tools: &[],
+        flags: &[],
+        ci_args: &[],
+        schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
+        plan: |_, _, _| Ok(Plan::new()),
+    }
+}
+
+static PIPELINE: Pipeline = Pipeline {
+    stages: &[
+        stage("lint"),
+        Stage {
+            produces: &[&PACKAGE],
+            ..stage("build")
+        },
+        Stage {
+            services: Services::Starts,
+            ..stage("up")
+        },
+        Stage {
+            consumes: &[&PACKAGE],
+            services: Services::Requires,
+            flags: &[QUICK],
+            ci_args: &["--quick"],
+            ..stage("test")
+        },
+        Stage {
+            schedule: Schedule::Scheduled,
+            ..stage("nightly")
+        },
+    ],
+};
+
+fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let selection = Selection {
+        only: only.map(names),
+        skip: names(skip),
+        scheduled,
+    };
+    let stages = selection.resolve(&PIPELINE).unwrap();
+    stages.iter().map(|s| s.name).collect()
+}
+
+#[test]
+fn the_pipeline_is_well_formed_and_its_needs_follow_from_its_stages() {
+    PIPELINE.check().unwrap();
+    let needs = |name: &str| PIPELINE.needs(PIPELINE.stage(name).unwrap());
+    assert_eq!(needs("test"), ["build", "up"]);
+    assert!(needs("build").is_empty());
+    assert_eq!(PIPELINE.artifacts(), [&PACKAGE]);
+    assert_eq!(PIPELINE.producer(&PACKAGE).name, "build");
+    assert!(
+        PIPELINE
+            .stage("test")
+            .unwrap()
+            .ci_args()
+            .unwrap()
+            .has(&QUICK)
+    );
+}
+
+#[test]
+fn a_malformed_pipeline_is_named() {
+    static LATE: Pipeline = Pipeline {
+        stages: &[
+            Stage {
+                consumes: &[&PACKAGE],
+                ..stage("test")
+            },
+            Stage {
+                produces: &[&PACKAGE],
+                ..stage("build")
+            },
+        ],
+    };
+    let err = LATE.check().unwrap_err().to_string();
+    assert!(
+        err.contains("`test` needs `build`, which is declared later"),
+        "{err}"
+    );
+    static ORPHAN: Pipeline = Pipeline {
+        stages: &[Stage {
+            produces: &[&PACKAGE],
+            ..stage("make")
+        }],
+    };
+    let err = ORPHAN.check().unwrap_err().to_string();
+    assert!(err.contains("names `build` as its producer"), "{err}");
+}
+
+#[test]
+fn selection_filters_and_keeps_graph_order() {
+    assert_eq!(selected(None, &[], false), ["lint", "build", "up", "test"]);
+    assert!(selected(None, &[], true).contains(&"nightly"));
+    assert_eq!(
+        selected(Some(&["test", "build"]), &[], false),
+        ["build", "test"]
+    );
+    assert_eq!(selected(None, &["test"], false), ["lint", "build"]);
+    assert_eq!(selected(Some(&["up"]), &[], false), ["up"]);
+}
+
+#[test]
+fn unknown_stages_and_empty_selections_list_the_stages() {
+    let err = PIPELINE.stage("everything").unwrap_err().to_string();
+    assert!(err.contains("unknown stage `everything`"), "{err}");
+    assert!(err.contains("lint, build, up, test, nightly"), "{err}");
+    let empty = Selection {
+        only: Some(Vec::new()),
+        ..Selection::default()
+    };
+    let err = empty.resolve(&PIPELINE).unwrap_err().to_string();
+    assert!(err.contains("no stage to run"), "{err}");
+    let bad = Selection {
+        skip: vec!["nope".into()],
+        ..Selection::default()
+    };
+    assert!(
+        bad.resolve(&PIPELINE)
+            .unwrap_err()
+            .to_string()
+            .contains("lint")
+    );
+}
