@@ -7,7 +7,8 @@
 //! variables a command may see), [`process`] (the one way to start processes), [`context`]
 //! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
 //! [`exec`] (runs plans, knows no stage); [`flags`] and [`graph`] (a pipeline's stages and
-//! artifacts, as data, and every lookup over them); [`tools`] (pinned tools found or
+//! artifacts, as data, and every lookup over them), [`files`] (a workspace's files and their
+//! digests) and [`keys`] (content keys and pass records); [`tools`] (pinned tools found or
 //! installed), [`junit`] (failed tests from JUnit XML) and [`report`] (the end-of-run table).
 //! Beside them, needing none: [`yaml`] (the workflows' writer), [`strace`] (which files a
 //! traced command read) and [`http`] (a loopback client).
@@ -16,10 +17,12 @@ pub mod cmd;
 pub mod context;
 pub mod environment;
 pub mod exec;
+pub mod files;
 pub mod flags;
 pub mod graph;
 pub mod http;
 pub mod junit;
+pub mod keys;
 pub mod output;
 pub mod plan;
 pub mod process;

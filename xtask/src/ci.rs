@@ -10,14 +10,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::artifacts;
-use crate::keys::{self, Keys};
 use crate::pipeline::PIPELINE;
 use crate::stages;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
 use ci_engine::flags::StageArgs;
 use ci_engine::graph::{Services, Stage};
+use ci_engine::keys::{self, Keys};
 use ci_engine::output::{Output, Tone};
 use ci_engine::process::Interrupted;
 use ci_engine::report::{Report, StageReport, Status};
@@ -117,7 +116,7 @@ fn reusable(
                     continue;
                 };
                 // The key is the same everywhere; the pass counts where the same would run.
-                let here = keys::realized(ctx, inv.stage, &inv.args).ok();
+                let here = keys::realized(ctx, &PIPELINE, inv.stage, &inv.args).ok();
                 if here.as_deref() != Some(pass.realized.as_str()) {
                     let why = match &here {
                         _ if pass.realized.is_empty() => {
@@ -144,7 +143,7 @@ fn reusable(
                         format!(
                             "cached: passed {} with key {}",
                             keys::ago(pass.passed_unix),
-                            artifacts::short(&key.key, 12)
+                            ci_engine::files::short(&key.key, 12)
                         ),
                     );
                 }
@@ -198,7 +197,7 @@ pub fn run(
     // workflow job records nothing (the conclusion saves the run's records under the plan's
     // keys), so it computes none, and runs no rustc for them.
     let needs_keys = opts.audit || (!ctx.github_actions && invocations.iter().any(keyed));
-    let mut keys = match needs_keys.then(|| Keys::new(ctx)) {
+    let mut keys = match needs_keys.then(|| Keys::new(ctx, &PIPELINE)) {
         None => None,
         Some(Ok(keys)) => Some(keys),
         Some(Err(e)) => {
@@ -329,7 +328,7 @@ fn record_if_unchanged(
     key: &str,
 ) -> Option<String> {
     let name = inv.stage.name;
-    let mut after = match Keys::new(ctx) {
+    let mut after = match Keys::new(ctx, &PIPELINE) {
         Ok(after) => after,
         Err(e) => {
             return Some(format!(
@@ -361,7 +360,7 @@ fn record_if_unchanged(
         }
         Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
     }
-    let realized = match keys::realized(ctx, inv.stage, &inv.args) {
+    let realized = match keys::realized(ctx, &PIPELINE, inv.stage, &inv.args) {
         Ok(realized) => realized,
         Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
     };

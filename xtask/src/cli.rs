@@ -143,7 +143,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Keys { json, planned } => {
             let ctx = Context::discover(&crate::project::PROJECT)?;
-            let keys = crate::keys::all(&ctx)?;
+            let keys = ci_engine::keys::all(&ctx, &PIPELINE)?;
             // Also as a file: CI's pass records are cache entries of it, keyed by these keys.
             let text = serde_json::to_string_pretty(&keys)? + "\n";
             std::fs::create_dir_all(ctx.xtask_dir())?;
@@ -151,7 +151,7 @@ fn run(command: Command) -> Result<ExitCode> {
             if json {
                 print!("{text}");
             } else {
-                print!("{}", crate::keys::table(&keys));
+                print!("{}", ci_engine::keys::table(&keys));
             }
             let by_stage: BTreeMap<String, String> = keys
                 .iter()
@@ -170,7 +170,7 @@ fn run(command: Command) -> Result<ExitCode> {
             ));
             Output::from_env(ctx.github_actions).step_outputs(&outputs);
             if let Some(planned) = planned {
-                crate::keys::check_planned(&planned, &by_stage)?;
+                ci_engine::keys::check_planned(&planned, &by_stage)?;
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -6,13 +6,13 @@
 //! environment, processes, the context, failed-test and run reports), which names no project;
 //! [`project`] is what the engine must know of this one.
 //!
-//! The model of a pipeline (stages, artifacts, flags and every lookup) is the engine's
-//! (`ci_engine::graph`); this crate declares its values.
+//! The model of a pipeline (stages, artifacts, flags and every lookup) and content keys are
+//! the engine's (`ci_engine::graph`, `ci_engine::keys`); this crate declares its values.
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
 //! [`flags`]; the areas a plan touches — [`tools`], [`artifacts`], [`services`],
 //! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
-//! plans); [`pipeline`] (this repository's stages, each with its plan); and on top [`keys`],
+//! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
 //! [`help`], [`audit`] (stages traced, their reads checked against their keys), [`ci`],
 //! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`].
 //!
@@ -34,7 +34,8 @@ pub(crate) mod compare;
 mod docs;
 pub(crate) mod flags;
 pub(crate) mod help;
-pub(crate) mod keys;
+#[cfg(test)]
+mod keys;
 pub(crate) mod pins;
 pub(crate) mod pipeline;
 pub(crate) mod project;

@@ -102,6 +102,10 @@ pub type PlanFn = fn(&'static Pipeline, &Context, &StageArgs) -> Result<Plan>;
 #[derive(Debug)]
 pub struct Pipeline {
     pub stages: &'static [Stage],
+    /// Tracked files that affect no stage, as pathspecs: a file neither a stage's input nor
+    /// listed here is in every stage's key, so that a file nobody declared makes every stage
+    /// run.
+    pub unclaimed: &'static [&'static str],
 }
 
 /// When `ci` runs a stage.

@@ -72,6 +72,7 @@ static PIPELINE: Pipeline = Pipeline {
             ..stage("nightly")
         },
     ],
+    unclaimed: &[],
 };
 
 fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
@@ -116,6 +117,7 @@ fn a_malformed_pipeline_is_named() {
                 ..stage("build")
             },
         ],
+        unclaimed: &[],
     };
     let err = LATE.check().unwrap_err().to_string();
     assert!(
@@ -127,6 +129,7 @@ fn a_malformed_pipeline_is_named() {
             produces: &[&PACKAGE],
             ..stage("make")
         }],
+        unclaimed: &[],
     };
     let err = ORPHAN.check().unwrap_err().to_string();
     assert!(err.contains("names `build` as its producer"), "{err}");

@@ -13,8 +13,7 @@ pub use actions::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteMan
 pub(crate) use fresh::require;
 pub use fresh::{Asker, Freshness, built_otherwise, freshness};
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -23,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::tools::NEXTEST;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
+use ci_engine::files::{entry_digest, hex, listed_files, sha256_file, short};
 use ci_engine::graph::Artifact;
 use ci_engine::process;
 
@@ -123,32 +123,6 @@ impl Sources {
     }
 }
 
-/// The files git tracks or would add under `specs` (all of them when empty), sorted.
-pub fn listed_files(ctx: &Context, specs: &[&str]) -> Result<Vec<String>> {
-    let listed = process::capture(
-        &Cmd::new("git")
-            .args([
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-                "--",
-            ])
-            .args(specs),
-        &ctx.root,
-    )
-    .context("xtask needs git to list the sources: is this a git checkout?")?;
-    let mut files: Vec<String> = listed
-        .split('\0')
-        .filter(|f| !f.is_empty())
-        .map(str::to_string)
-        .collect();
-    files.sort_unstable();
-    files.dedup();
-    Ok(files)
-}
-
 /// sha256 over every file's path and its [`entry_digest`].
 fn hash_digests<'a>(digests: impl Iterator<Item = &'a (String, String)>) -> String {
     let mut hasher = Sha256::new();
@@ -161,64 +135,6 @@ fn hash_digests<'a>(digests: impl Iterator<Item = &'a (String, String)>) -> Stri
     hex(&hasher.finalize())
 }
 
-/// What git would record of the tree entry `name`, as text: a file's content hash and whether
-/// it is executable, where a symbolic link points (never followed: it may point at a directory
-/// or nowhere), `deleted` for a listed file that is gone, `directory` for a submodule's
-/// checkout. Every tree git can hold has one.
-pub fn entry_digest(root: &Path, name: &str) -> Result<String> {
-    let path = root.join(name);
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("deleted".to_string()),
-        Err(e) => return Err(e).with_context(|| format!("could not read {name}")),
-    };
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(&path).with_context(|| format!("could not read {name}"))?;
-        return Ok(format!("symlink {}", target.to_string_lossy()));
-    }
-    if meta.is_dir() {
-        return Ok("directory".to_string());
-    }
-    let bytes = std::fs::read(&path).with_context(|| format!("could not read {name}"))?;
-    Ok(format!(
-        "{}{}",
-        hex(&Sha256::digest(&bytes)),
-        if executable(&meta) { " executable" } else { "" }
-    ))
-}
-
-#[cfg(unix)]
-pub fn executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-pub fn executable(_meta: &std::fs::Metadata) -> bool {
-    false
-}
-
-pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("could not open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        bytes += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub fn rustc_version(ctx: &Context) -> Result<String> {
     let out = process::capture(&Cmd::new("rustc").arg("-vV"), &ctx.root)?;
     let release = out.lines().next().unwrap_or_default();
@@ -227,15 +143,6 @@ pub fn rustc_version(ctx: &Context) -> Result<String> {
         .find_map(|l| l.strip_prefix("host: "))
         .unwrap_or("unknown");
     Ok(format!("{release} ({host})"))
-}
-
-/// The first `chars` characters of a commit or hash read from a manifest (which may hold
-/// anything).
-pub fn short(text: &str, chars: usize) -> &str {
-    match text.char_indices().nth(chars) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
 }
 
 /// The exact build commands, which must match for an artifact to be current. Where the artifact
@@ -447,13 +354,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.ctx.root);
         }
-    }
-
-    #[test]
-    fn short_never_cuts_a_character() {
-        assert_eq!(short("0123456789abcdef", 10), "0123456789");
-        assert_eq!(short("abc", 10), "abc");
-        assert_eq!(short("ééééééééééé", 10), "éééééééééé");
     }
 
     #[test]

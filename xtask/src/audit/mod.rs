@@ -14,8 +14,8 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-use crate::keys::covers_path;
 use ci_engine::graph::{Services, Stage};
+use ci_engine::keys::covers_path;
 
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;

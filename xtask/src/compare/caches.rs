@@ -103,7 +103,7 @@ impl DependencyCaches {
         let mut clean = Cmd::new(&ctx.cargo)
             .args(["clean", "--profile", crate::stages::rust::PROFILE])
             .env("CARGO_TARGET_DIR", target.as_os_str());
-        for package in crate::keys::workspace_packages(ctx)?.keys() {
+        for package in ci_engine::keys::workspace_packages(ctx)?.keys() {
             clean = clean.args(["-p", package]);
         }
         ci_engine::process::capture(&clean, &ctx.root)

@@ -37,10 +37,11 @@ use self::jobs::{Job, Variant, call_lines};
 use self::measure::run_job;
 use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
 use self::scenario::AppliedEdit;
-use crate::keys;
+use crate::pipeline::PIPELINE;
 use crate::workflows::gate;
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
+use ci_engine::keys;
 use ci_engine::output::{Output, Tone};
 use ci_engine::report::format_seconds;
 
@@ -165,13 +166,13 @@ fn edit_and_compare_keys(
     ctx: &Context,
     scenario: Scenario,
 ) -> Result<(Option<AppliedEdit>, BTreeSet<String>, f64)> {
-    let before = keys::all(ctx)?;
+    let before = keys::all(ctx, &PIPELINE)?;
     let edit = match scenario.edit() {
         Some((file, line)) => Some(AppliedEdit::apply(&ctx.root, file, line)?),
         None => None,
     };
     let started = Instant::now();
-    let after = keys::all(ctx)?;
+    let after = keys::all(ctx, &PIPELINE)?;
     let seconds = started.elapsed().as_secs_f64();
     let changed = after
         .iter()

@@ -236,7 +236,7 @@ impl CompareReport {
             "### cargo xtask compare\n\nCommit `{}`, {} cores; jobs run one after the other; \
              critical paths add each job's setup (its steps as docs/performance.md prices them) \
              to every job that runs.\n\n",
-            crate::artifacts::short(&self.commit, 10),
+            ci_engine::files::short(&self.commit, 10),
             self.cores,
         );
         text.push_str(&self.overview());

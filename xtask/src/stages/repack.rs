@@ -41,7 +41,7 @@ impl fmt::Display for Repack {
             "stop here after repacking {} with the Python sources when nothing else changed \
              since it was built (its manifest; repacking rules {})",
             self.recipe.artifact.name,
-            artifacts::short(&repacker(), 12)
+            ci_engine::files::short(&repacker(), 12)
         )
     }
 }

@@ -8,7 +8,6 @@ use anyhow::{Context as _, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
@@ -38,7 +37,7 @@ pub(super) fn repacker() -> String {
     hasher.update(include_str!("wheel_copies.rs"));
     hasher.update([0]);
     hasher.update(SCRIPT);
-    artifacts::hex(&hasher.finalize())
+    ci_engine::files::hex(&hasher.finalize())
 }
 
 /// The command that runs the script, written under xtask's directory.
@@ -69,7 +68,8 @@ pub(super) fn verify(
     copies: &[(String, String)],
 ) -> std::result::Result<(), String> {
     for (member, path) in copies {
-        let source = artifacts::sha256_file(&ctx.root.join(path)).map_err(|e| e.to_string())?;
+        let source =
+            ci_engine::files::sha256_file(&ctx.root.join(path)).map_err(|e| e.to_string())?;
         match members.iter().find(|m| &m.name == member) {
             Some(m) if m.sha256 == source.0 && m.mode == 0o100644 => {}
             Some(_) => return Err(format!("{member} is not a copy of {path}")),
@@ -88,7 +88,7 @@ pub(super) fn copied(
     let Some(dir) = artifact.copied_sources else {
         return Err(format!("{} copies no sources", artifact.name));
     };
-    let listed = artifacts::listed_files(ctx, &[dir]).map_err(|e| e.to_string())?;
+    let listed = ci_engine::files::listed_files(ctx, &[dir]).map_err(|e| e.to_string())?;
     let mut on_disk = Vec::new();
     walk(&ctx.root, Path::new(dir), &mut on_disk)?;
     on_disk.sort();
@@ -126,7 +126,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> std::result::Result
         let meta = std::fs::symlink_metadata(root.join(&path)).map_err(|e| e.to_string())?;
         if meta.is_dir() {
             walk(root, &path, files)?;
-        } else if meta.is_file() && !artifacts::executable(&meta) {
+        } else if meta.is_file() && !ci_engine::files::executable(&meta) {
             files.push(slashed);
         } else {
             return Err(format!("{slashed} is not a plain file"));

@@ -146,7 +146,7 @@ fn record_keys_of(
             oses.dedup();
             for input in oses.into_iter().flat_map(platform_inputs) {
                 definition.push_str(input);
-                definition.push_str(&crate::artifacts::entry_digest(root, input)?);
+                definition.push_str(&ci_engine::files::entry_digest(root, input)?);
             }
             let stage_key = stage_keys
                 .get(stage.name)
@@ -158,7 +158,7 @@ fn record_keys_of(
             }
             out.push((
                 record_output(entry, stage.name),
-                crate::artifacts::hex(&hasher.finalize()),
+                ci_engine::files::hex(&hasher.finalize()),
             ));
         }
     }
