@@ -6,13 +6,16 @@
 //! Layers, each importing only the ones before it: [`cmd`], [`output`], [`environment`] (the
 //! variables a command may see), [`process`] (the one way to start processes), [`context`]
 //! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
-//! [`exec`] (runs plans, knows no stage); [`flags`] and [`graph`] (a pipeline's stages and
-//! artifacts, as data, and every lookup over them), [`files`] (a workspace's files and their
-//! digests) and [`keys`] (content keys and pass records); [`tools`] (pinned tools found or
-//! installed), [`junit`] (failed tests from JUnit XML) and [`report`] (the end-of-run table).
-//! Beside them, needing none: [`yaml`] (the workflows' writer), [`strace`] (which files a
-//! traced command read) and [`http`] (a loopback client).
+//! [`exec`] (runs plans, knows no stage); [`tools`] (pinned tools found or installed);
+//! [`flags`] and [`graph`] (a pipeline's stages and artifacts, as data, and every lookup over
+//! them), [`files`] (a workspace's files and their digests) and [`keys`] (content keys and pass
+//! records); [`junit`] (failed tests from JUnit XML) and [`report`] (the end-of-run table);
+//! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
+//! stages, reusing and recording passes). Beside them, needing at most [`cmd`]: [`yaml`]
+//! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a
+//! loopback client).
 
+pub mod audit;
 pub mod cmd;
 pub mod context;
 pub mod environment;
@@ -27,6 +30,7 @@ pub mod output;
 pub mod plan;
 pub mod process;
 pub mod report;
+pub mod run;
 pub mod strace;
 pub mod tools;
 pub mod yaml;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
 
-use crate::ci::{self, Invocation, RunOptions};
 use crate::pipeline::PIPELINE;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
@@ -14,6 +13,7 @@ use ci_engine::flags::StageArgs;
 use ci_engine::graph::Selection;
 use ci_engine::output::{Output, Tone};
 use ci_engine::process;
+use ci_engine::run::{self, Invocation, RunOptions};
 
 const USAGE: &str = "\
 cargo xtask — the repository's CI as commands; `cargo xtask ci` runs what CI runs.
@@ -218,10 +218,10 @@ fn run(command: Command) -> Result<ExitCode> {
     let (invocations, skipped) = invocations;
     process::install_signal_handler()?;
     let ctx = Context::discover(&crate::project::PROJECT)?;
-    let invocations = ci::with_producers(&ctx, invocations, &skipped)?;
+    let invocations = run::with_producers(&ctx, &PIPELINE, invocations, &skipped)?;
     let out = Output::from_env(ctx.github_actions);
-    let report = ci::run(&ctx, &out, &invocations, &opts)?;
-    Ok(if ci::was_interrupted(&report) {
+    let report = run::run(&ctx, &PIPELINE, &out, &invocations, &opts)?;
+    Ok(if run::was_interrupted(&report) {
         ExitCode::from(130)
     } else if report.success {
         ExitCode::SUCCESS

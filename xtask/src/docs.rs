@@ -109,7 +109,7 @@ pub fn jobs_table() -> String {
 /// Every pinned tool with its version and source.
 pub fn tools_table() -> String {
     let mut text = String::from("| tool | version | from |\n|---|---|---|\n");
-    for tool in crate::tools::ALL {
+    for tool in PIPELINE.tools() {
         text.push_str(&format!(
             "| {} | {} | {} |\n",
             tool.name,

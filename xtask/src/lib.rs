@@ -6,15 +6,16 @@
 //! environment, processes, the context, failed-test and run reports), which names no project;
 //! [`project`] is what the engine must know of this one.
 //!
-//! The model of a pipeline (stages, artifacts, flags and every lookup) and content keys are
-//! the engine's (`ci_engine::graph`, `ci_engine::keys`); this crate declares its values.
+//! The model of a pipeline (stages, artifacts, flags and every lookup), content keys, running
+//! stages and the audit are the engine's (`ci_engine::graph`, `keys`, `run`, `audit`); this
+//! crate declares its values.
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
 //! [`flags`]; the areas a plan touches — [`tools`], [`artifacts`], [`services`],
 //! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
-//! [`help`], [`audit`] (stages traced, their reads checked against their keys), [`ci`],
-//! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`].
+//! [`help`], [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
+//! `ci_engine::run`, and audits it, `ci_engine::audit`).
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
 //! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it
@@ -26,8 +27,6 @@
 //! named in what its producer produces and its consumers consume.
 
 pub(crate) mod artifacts;
-pub(crate) mod audit;
-pub(crate) mod ci;
 pub mod cli;
 pub(crate) mod compare;
 #[cfg(test)]

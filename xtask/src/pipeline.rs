@@ -6,7 +6,7 @@
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
 use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
-use ci_engine::graph::{Artifact, Inputs, Kept, Pipeline, Schedule, Services, Stage};
+use ci_engine::graph::{Artifact, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage};
 use ci_engine::plan::Plan;
 use ci_engine::tools::{Ensure, UV};
 
@@ -146,7 +146,34 @@ const PYTHON_LINT_SOURCES: &[&str] = &[
 pub static PIPELINE: Pipeline = Pipeline {
     stages: STAGES,
     unclaimed: UNCLAIMED,
+    explained: EXPLAINED,
+    pin_files: crate::tools::PIN_FILES,
+    servers: Some(Servers {
+        stop_command: "docker-down",
+        stop: services::take_down,
+        env_file: crate::services::env_path,
+    }),
 };
+
+/// Reads the audit finds that are not inputs, besides the engine's own, each with why it
+/// cannot change a result.
+const EXPLAINED: &[(&str, &str)] = &[
+    (
+        "target/ci",
+        "cargo's build directory: cargo's own fingerprints decide whether a unit is current, \
+         and every source they cover is a declared input",
+    ),
+    (
+        "target/nextest",
+        "nextest's scratch directory for the archive it unpacks (the archive is the consumed \
+         artifact)",
+    ),
+    (
+        "icechunk-python/.hypothesis",
+        "hypothesis's example database: it replays examples that failed before, so it can make a \
+         run fail, never make one pass",
+    ),
+];
 
 /// Tracked files that affect no stage (a file neither claimed nor listed here makes every
 /// stage run).

@@ -1,7 +1,7 @@
 //! This repository's pinned tools, as data: the engine finds or installs them
 //! (`ci_engine::tools`), and uv, which installs the PyPI ones, is the engine's.
 
-use ci_engine::tools::{Installer, Tool, UV};
+use ci_engine::tools::{Installer, Tool};
 
 pub use crate::pins::NEXTEST_VERSION;
 
@@ -79,11 +79,6 @@ pub const PIN_FILES: &[&str] = &[
     "xtask/src/pins.rs",
 ];
 
-/// Every tool a stage of this repository uses.
-pub const ALL: [Tool; 8] = [
-    NEXTEST, UV, MATURIN, MOTO, ZIZMOR, CODESPELL, AZURITE, ACTIONLINT,
-];
-
 // The plans below are asserted with Unix paths, as the Linux CI prints them.
 #[cfg(all(test, unix))]
 mod tests {
@@ -92,6 +87,7 @@ mod tests {
     use super::*;
     use crate::testing::context;
     use ci_engine::context::Context;
+    use ci_engine::tools::UV;
 
     #[test]
     fn nextest_on_path_at_the_pinned_version_is_used_as_is() {

@@ -12,11 +12,12 @@ mod model;
 
 use anyhow::{Result, bail};
 
-pub use model::{Artifact, Inputs, Kept, Pipeline, PlanFn, Schedule, Services, Stage};
+pub use model::{Artifact, Inputs, Kept, Pipeline, PlanFn, Schedule, Servers, Services, Stage};
 
 use crate::context::Context;
 use crate::flags::StageArgs;
 use crate::plan::Plan;
+use crate::tools::Tool;
 
 impl Pipeline {
     /// The stage called `name`, or an error that lists every stage.
@@ -42,6 +43,19 @@ impl Pipeline {
             }
         }
         artifacts
+    }
+
+    /// Every tool its stages use, with the tools that install them, each once, in stage order.
+    pub fn tools(&self) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = Vec::new();
+        for tool in self.stages.iter().flat_map(|s| s.tools) {
+            for t in tool.with_installer() {
+                if !tools.contains(&t) {
+                    tools.push(t);
+                }
+            }
+        }
+        tools
     }
 
     /// The one stage that produces `artifact`.

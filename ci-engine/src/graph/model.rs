@@ -3,12 +3,14 @@
 
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::cmd::Cmd;
 use crate::context::Context;
+use crate::exec::Executor;
 use crate::flags::{Flag, StageArgs};
 use crate::plan::Plan;
 use crate::tools::Tool;
@@ -106,6 +108,24 @@ pub struct Pipeline {
     /// listed here is in every stage's key, so that a file nobody declared makes every stage
     /// run.
     pub unclaimed: &'static [&'static str],
+    /// Reads the audit finds that are not inputs, each with why it cannot change a result
+    /// (pathspecs relative to the root), besides the engine's own (see the audit module).
+    pub explained: &'static [(&'static str, &'static str)],
+    /// The files the tools' pins are written in: a key that covers them all covers every tool.
+    pub pin_files: &'static [&'static str],
+    /// The servers its stage that starts them leaves running, when one does.
+    pub servers: Option<Servers>,
+}
+
+/// What a pipeline's servers leave behind and how they stop.
+#[derive(Debug)]
+pub struct Servers {
+    /// The command that stops them, which `ci` runs at the end of a run that started them.
+    pub stop_command: &'static str,
+    pub stop: fn(&mut Executor<'_>) -> Result<()>,
+    /// The file the starting stage writes their endpoints to, which a stage that requires them
+    /// reads.
+    pub env_file: fn(&Context) -> PathBuf,
 }
 
 /// When `ci` runs a stage.

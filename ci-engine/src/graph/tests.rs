@@ -73,6 +73,9 @@ static PIPELINE: Pipeline = Pipeline {
         },
     ],
     unclaimed: &[],
+    explained: &[],
+    pin_files: &[],
+    servers: None,
 };
 
 fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
@@ -118,6 +121,9 @@ fn a_malformed_pipeline_is_named() {
             },
         ],
         unclaimed: &[],
+        explained: &[],
+        pin_files: &[],
+        servers: None,
     };
     let err = LATE.check().unwrap_err().to_string();
     assert!(
@@ -130,6 +136,9 @@ fn a_malformed_pipeline_is_named() {
             ..stage("make")
         }],
         unclaimed: &[],
+        explained: &[],
+        pin_files: &[],
+        servers: None,
     };
     let err = ORPHAN.check().unwrap_err().to_string();
     assert!(err.contains("names `build` as its producer"), "{err}");

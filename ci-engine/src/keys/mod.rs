@@ -151,7 +151,8 @@ impl Keys {
         Ok(key)
     }
 
-    /// The files no stage's own inputs cover (see [`unclaimed`]).
+    /// The files no stage's own inputs cover, the whole-tree linters aside, and the pipeline
+    /// does not list ([`Pipeline::unclaimed`]).
     pub fn unclaimed(&self) -> Vec<String> {
         unclaimed(self.pipeline, self.files.keys(), |stage| {
             self.covered(stage)

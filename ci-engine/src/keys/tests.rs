@@ -54,6 +54,9 @@ static PIPELINE: Pipeline = Pipeline {
         },
     ],
     unclaimed: &["Cargo.toml", "NOTES.md"],
+    explained: &[],
+    pin_files: &[],
+    servers: None,
 };
 
 /// A scratch git checkout with a file under each stage's paths.

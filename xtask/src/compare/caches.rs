@@ -13,12 +13,12 @@ use anyhow::{Context as _, Result};
 
 use super::jobs::Job;
 use super::measure::{copy_tree, new_executor};
-use crate::ci::{self, Invocation};
 use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::output::{Output, Tone};
 use ci_engine::report::StageReport;
+use ci_engine::run::{self, Invocation};
 
 pub struct DependencyCaches {
     dir: PathBuf,
@@ -78,7 +78,7 @@ impl DependencyCaches {
                     args: args.clone(),
                 };
                 let mut report = StageReport::new(inv.stage.name, inv.line());
-                ci::run_stage(&mut exec, &inv, &mut report)
+                run::run_stage(&mut exec, &PIPELINE, &inv, &mut report)
                     .with_context(|| format!("compiling the dependencies of {builds}"))?;
             }
             self.keep(ctx, target, &cache)?;

@@ -11,7 +11,6 @@ use anyhow::{Context as _, Result};
 use super::jobs::Job;
 use super::report::JobResult;
 use crate::artifacts;
-use crate::ci::{self, Invocation};
 use crate::pipeline::PIPELINE;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
@@ -19,6 +18,7 @@ use ci_engine::exec::{CommandRecord, Executor};
 use ci_engine::graph::{Artifact, Services};
 use ci_engine::output::Output;
 use ci_engine::report::StageReport;
+use ci_engine::run::{self, Invocation};
 
 /// rustc invocations that compiled something, from one command's output: cargo's JSON
 /// `compiler-artifact` messages that are not fresh, or — when the output has none (maturin
@@ -105,7 +105,7 @@ pub fn run_job(
             args: args.clone(),
         };
         let mut report = StageReport::new(stage.name, inv.line());
-        let result = ci::run_stage(&mut exec, &inv, &mut report);
+        let result = run::run_stage(&mut exec, &PIPELINE, &inv, &mut report);
         records.extend(report.commands);
         if let Err(e) = result {
             error = Some(format!("{command}: {e:#}"));

@@ -11,7 +11,7 @@
 //!
 //! Each [`Scenario`] starts the jobs cold or from restored dependency caches ([`caches`]), the
 //! change scenarios after one edit. The jobs come from the job table the workflows are
-//! generated from ([`jobs`]); every stage runs through [`crate::ci::run_stage`] ([`measure`]);
+//! generated from ([`jobs`]); every stage runs through `ci_engine::run::run_stage` ([`measure`]);
 //! [`report`] holds the results: per job and in total wall and CPU time, rustc invocations that
 //! compiled something and wheel builds, and each variant's critical path as GitHub would
 //! schedule the jobs, with each job's setup priced step by step ([`setup`]). It is a measurement, not a gate: `cargo xtask

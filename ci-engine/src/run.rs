@@ -1,25 +1,23 @@
-//! Running stages: `cargo xtask ci` runs the selected part of the graph in order, and
+//! Running stages: `cargo xtask ci` runs the selected part of a pipeline in order, and
 //! `cargo xtask <stage>` runs one stage the same way ([`run_stage`] is the one routine, which
-//! `compare` uses too). Locally a stage whose artifact is not selected gets its producer run
+//! a project's benchmarks may use too). Locally a stage whose artifact is not selected gets its producer run
 //! first (which does nothing when the artifact is current); in CI artifacts are downloaded.
-//! Services started by the run are always taken down at the end of `ci` — after a failure and
-//! after Ctrl-C too.
+//! Servers started by the run are always taken down at the end of `ci` — after a failure and
+//! after Ctrl-C too ([`Pipeline::servers`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::pipeline::PIPELINE;
-use crate::stages;
-use ci_engine::context::Context;
-use ci_engine::exec::Executor;
-use ci_engine::flags::StageArgs;
-use ci_engine::graph::{Services, Stage};
-use ci_engine::keys::{self, Keys};
-use ci_engine::output::{Output, Tone};
-use ci_engine::process::Interrupted;
-use ci_engine::report::{Report, StageReport, Status};
+use crate::context::Context;
+use crate::exec::Executor;
+use crate::flags::StageArgs;
+use crate::graph::{Pipeline, Servers, Services, Stage};
+use crate::keys::{self, Keys};
+use crate::output::{Output, Tone};
+use crate::process::Interrupted;
+use crate::report::{Report, StageReport, Status};
 
 /// A stage with its flags.
 #[derive(Debug)]
@@ -37,7 +35,7 @@ impl Invocation {
         })
     }
 
-    /// `python-test --full`
+    /// The stage's name and its flags: `test --quick`
     pub fn line(&self) -> String {
         std::iter::once(self.stage.name.to_string())
             .chain(self.args.to_args())
@@ -47,10 +45,11 @@ impl Invocation {
 }
 
 /// Locally (not in CI), put the producer of every artifact a stage consumes before it unless it
-/// is already there or `skipped`: `cargo xtask test-unit` builds the archive when it is missing
-/// or stale, and does nothing more when it is current.
+/// is already there or `skipped`: a stage run alone builds what it uses when that is missing or
+/// stale, and the build does nothing more when it is current.
 pub fn with_producers(
     ctx: &Context,
+    pipeline: &Pipeline,
     invocations: Vec<Invocation>,
     skipped: &[String],
 ) -> Result<Vec<Invocation>> {
@@ -60,7 +59,7 @@ pub fn with_producers(
     let mut out: Vec<Invocation> = Vec::new();
     for inv in invocations {
         for artifact in inv.stage.consumes {
-            let producer = PIPELINE.producer(artifact);
+            let producer = pipeline.producer(artifact);
             let present = out.iter().any(|i| i.stage.name == producer.name);
             if !present && !skipped.iter().any(|s| s == producer.name) {
                 out.push(Invocation::for_ci(producer)?);
@@ -78,7 +77,8 @@ pub struct RunOptions {
     pub command: String,
     pub keep_going: bool,
     pub dry_run: bool,
-    /// Stop the services the run started once it ends (`ci`), or leave them up (`docker-up`).
+    /// Stop the servers the run started once it ends (`ci`), or leave them up (a stage run
+    /// alone that starts them).
     pub teardown_services: bool,
     /// Skip a stage whose content key has passed before (`ci` without `--force`).
     pub reuse_passes: bool,
@@ -93,11 +93,12 @@ fn keyed(inv: &Invocation) -> bool {
     inv.stage.inputs.cacheable && inv.args.to_args() == ci_args
 }
 
-/// The passes this run may reuse: each selected stage whose key has passed, and docker-up when
-/// every stage that needs the services is reused. A tree whose keys cannot be computed (no
-/// git) reuses nothing, loudly.
+/// The passes this run may reuse: each selected stage whose key has passed, and the stage that
+/// starts the servers when every stage that needs them is reused. A tree whose keys cannot be
+/// computed (no git) reuses nothing, loudly.
 fn reusable(
     ctx: &Context,
+    pipeline: &'static Pipeline,
     out: &Output,
     invocations: &[Invocation],
     keys: &mut Option<Keys>,
@@ -116,7 +117,7 @@ fn reusable(
                     continue;
                 };
                 // The key is the same everywhere; the pass counts where the same would run.
-                let here = keys::realized(ctx, &PIPELINE, inv.stage, &inv.args).ok();
+                let here = keys::realized(ctx, pipeline, inv.stage, &inv.args).ok();
                 if here.as_deref() != Some(pass.realized.as_str()) {
                     let why = match &here {
                         _ if pass.realized.is_empty() => {
@@ -143,7 +144,7 @@ fn reusable(
                         format!(
                             "cached: passed {} with key {}",
                             keys::ago(pass.passed_unix),
-                            ci_engine::files::short(&key.key, 12)
+                            crate::files::short(&key.key, 12)
                         ),
                     );
                 }
@@ -176,6 +177,7 @@ fn reusable(
 /// run itself (not of a stage).
 pub fn run(
     ctx: &Context,
+    pipeline: &'static Pipeline,
     out: &Output,
     invocations: &[Invocation],
     opts: &RunOptions,
@@ -197,7 +199,7 @@ pub fn run(
     // workflow job records nothing (the conclusion saves the run's records under the plan's
     // keys), so it computes none, and runs no rustc for them.
     let needs_keys = opts.audit || (!ctx.github_actions && invocations.iter().any(keyed));
-    let mut keys = match needs_keys.then(|| Keys::new(ctx, &PIPELINE)) {
+    let mut keys = match needs_keys.then(|| Keys::new(ctx, pipeline)) {
         None => None,
         Some(Ok(keys)) => Some(keys),
         Some(Err(e)) => {
@@ -208,13 +210,13 @@ pub fn run(
         }
     };
     let reused = if opts.reuse_passes {
-        reusable(ctx, out, invocations, &mut keys)
+        reusable(ctx, pipeline, out, invocations, &mut keys)
     } else {
         BTreeMap::new()
     };
     let mut audit = opts
         .audit
-        .then(|| crate::audit::Run::start(ctx, out, opts.dry_run));
+        .then(|| crate::audit::Run::start(ctx, pipeline, out, opts.dry_run));
 
     for inv in invocations {
         let mut report = StageReport::new(inv.stage.name, inv.line());
@@ -227,7 +229,7 @@ pub fn run(
             reports.push(report);
             continue;
         }
-        if let Some(need) = PIPELINE
+        if let Some(need) = pipeline
             .needs(inv.stage)
             .iter()
             .find(|n| not_passed.contains(n))
@@ -262,7 +264,7 @@ pub fn run(
             Some(audit) if !opts.dry_run => audit.begin(&mut exec, inv.stage),
             _ => None,
         };
-        let result = run_stage(&mut exec, inv, &mut report);
+        let result = run_stage(&mut exec, pipeline, inv, &mut report);
         if let (Some(audit), Some(dir)) = (&mut audit, traces) {
             exec.rewrite = None;
             let covered = keys.as_ref().map(|k| k.covered(inv.stage));
@@ -272,7 +274,7 @@ pub fn run(
             && !opts.dry_run
             && let (Some(key), Some(before)) = (key, &keys)
         {
-            let note = record_if_unchanged(ctx, inv, before, &key.key);
+            let note = record_if_unchanged(ctx, pipeline, inv, before, &key.key);
             if let Some(note) = note {
                 out.warn(&note);
                 report.notes.push(note);
@@ -304,8 +306,10 @@ pub fn run(
     if let Some(row) = audit.and_then(|audit| audit.finish(ctx, out, opts.dry_run)) {
         reports.push(row);
     }
-    if opts.teardown_services && services_touched {
-        reports.extend(teardown(&mut exec, opts.dry_run));
+    if let (true, true, Some(servers)) =
+        (opts.teardown_services, services_touched, &pipeline.servers)
+    {
+        reports.extend(teardown(&mut exec, servers, opts.dry_run));
     }
 
     let report = Report::new(&opts.command, reports, started.elapsed().as_secs_f64());
@@ -323,12 +327,13 @@ pub fn run(
 /// Returns why nothing was recorded, when it was not.
 fn record_if_unchanged(
     ctx: &Context,
+    pipeline: &'static Pipeline,
     inv: &Invocation,
     before: &Keys,
     key: &str,
 ) -> Option<String> {
     let name = inv.stage.name;
-    let mut after = match Keys::new(ctx, &PIPELINE) {
+    let mut after = match Keys::new(ctx, pipeline) {
         Ok(after) => after,
         Err(e) => {
             return Some(format!(
@@ -360,7 +365,7 @@ fn record_if_unchanged(
         }
         Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
     }
-    let realized = match keys::realized(ctx, &PIPELINE, inv.stage, &inv.args) {
+    let realized = match keys::realized(ctx, pipeline, inv.stage, &inv.args) {
         Ok(realized) => realized,
         Err(e) => return Some(format!("{name}: pass not recorded: {e:#}")),
     };
@@ -372,6 +377,7 @@ fn record_if_unchanged(
 /// Plan and run one stage, recording its time, commands and warnings in `report`.
 pub fn run_stage(
     exec: &mut Executor<'_>,
+    pipeline: &'static Pipeline,
     inv: &Invocation,
     report: &mut StageReport,
 ) -> Result<()> {
@@ -381,7 +387,7 @@ pub fn run_stage(
         exec.out.stage_header(&inv.line());
     }
     let started = Instant::now();
-    let result = PIPELINE
+    let result = pipeline
         .plan(inv.stage, exec.ctx, &inv.args)
         .and_then(|plan| exec.run_plan(&plan));
     report.seconds = started.elapsed().as_secs_f64();
@@ -390,25 +396,26 @@ pub fn run_stage(
     result
 }
 
-/// Stop the services whatever happened before. A failure here fails the run: it comes back as
-/// a failed `docker-down` row of the report, never hidden.
-fn teardown(exec: &mut Executor<'_>, dry_run: bool) -> Option<StageReport> {
+/// Stop the servers whatever happened before. A failure here fails the run: it comes back as
+/// a failed row of the report (named for the command that stops them), never hidden.
+fn teardown(exec: &mut Executor<'_>, servers: &Servers, dry_run: bool) -> Option<StageReport> {
+    let name = servers.stop_command;
     if dry_run {
-        println!("==> cargo xtask docker-down (always, at the end of ci)");
+        println!("==> cargo xtask {name} (always, at the end of ci)");
     } else {
-        exec.out.stage_header("docker-down (end of ci)");
+        exec.out.stage_header(&format!("{name} (end of ci)"));
     }
     let started = Instant::now();
-    let result = stages::services::take_down(exec);
+    let result = (servers.stop)(exec);
     let commands = std::mem::take(&mut exec.records);
     let mut notes = std::mem::take(&mut exec.warnings);
     let error = result.err()?;
     let message = format!("{error:#}");
-    exec.out.stage_failed("docker-down", &message);
+    exec.out.stage_failed(name, &message);
     notes.insert(0, message);
     Some(StageReport {
-        stage: "docker-down".to_string(),
-        invocation: "docker-down (end of ci)".to_string(),
+        stage: name.to_string(),
+        invocation: format!("{name} (end of ci)"),
         status: Status::Failed,
         seconds: started.elapsed().as_secs_f64(),
         notes,

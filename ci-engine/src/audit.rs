@@ -5,7 +5,7 @@
 //! executed, inside the repository or xtask's tools directory must be covered by what the
 //! stage declares — its key's paths, the artifacts it consumes, the services it requires, its
 //! tools — or have been written earlier by the stage itself, or be a read listed in
-//! [`EXPLAINED`] with the reason it cannot change a result. Anything else is an undeclared read,
+//! [`EXPLAINED`] or the pipeline's own list with the reason it cannot change a result. Anything else is an undeclared read,
 //! and the audit fails naming it. It also lists the declared inputs no traced process read.
 
 use std::path::{Path, PathBuf};
@@ -14,25 +14,20 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-use ci_engine::graph::{Services, Stage};
-use ci_engine::keys::covers_path;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::exec::Executor;
+use crate::graph::{Pipeline, Services, Stage};
+use crate::keys::covers_path;
+use crate::output::{Output, Tone};
+use crate::process;
+use crate::report::{StageReport, Status};
+use crate::strace::{Accesses, parse, tracer};
 
-use ci_engine::cmd::Cmd;
-use ci_engine::context::Context;
-use ci_engine::exec::Executor;
-use ci_engine::output::{Output, Tone};
-use ci_engine::process;
-use ci_engine::report::{StageReport, Status};
-pub use ci_engine::strace::{Accesses, parse, tracer};
-
-/// Reads that are not inputs, each with why it cannot change a result (pathspecs relative to
-/// the workspace root).
+/// Reads that are not inputs in every project, each with why it cannot change a result
+/// (pathspecs relative to the workspace root); a pipeline adds its own
+/// ([`Pipeline::explained`]).
 pub const EXPLAINED: &[(&str, &str)] = &[
-    (
-        "target/ci",
-        "cargo's build directory: cargo's own fingerprints decide whether a unit is current, \
-         and every source they cover is a declared input",
-    ),
     (
         "target/.rustc_info.json",
         "cargo's record of `rustc -vV`, refreshed when rustc changes; the toolchain is in the key",
@@ -42,20 +37,15 @@ pub const EXPLAINED: &[(&str, &str)] = &[
         "xtask's own build: what it runs for a stage is the stage's plan, which is in the key",
     ),
     (
-        "target/nextest",
-        "nextest's scratch directory for the archive it unpacks (the archive is the consumed \
-         artifact)",
-    ),
-    (
-        "icechunk-python/.hypothesis",
-        "hypothesis's example database: it replays examples that failed before, so it can make a \
-         run fail, never make one pass",
-    ),
-    (
         ".git",
         "git's own files, read by git to list the tree; what they list is hashed file by file",
     ),
 ];
+
+/// The engine's explained reads and `pipeline`'s.
+fn explained(pipeline: &Pipeline) -> impl Iterator<Item = &(&'static str, &'static str)> {
+    EXPLAINED.iter().chain(pipeline.explained)
+}
 
 /// What the audit found for one stage.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -63,7 +53,7 @@ pub struct Finding {
     pub stage: String,
     /// Files it read that nothing it declares covers.
     pub undeclared: Vec<String>,
-    /// Reads listed in [`EXPLAINED`].
+    /// Reads listed as explained.
     pub explained: usize,
     /// Files read in all (inside the repository and the tools).
     pub read: usize,
@@ -71,25 +61,36 @@ pub struct Finding {
     pub unread: Vec<String>,
 }
 
-/// Check what `stage` read against what it declares: `covered` are its key's paths.
-pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Accesses) -> Finding {
+/// Check what `stage` of `pipeline` read against what it declares: `covered` are its key's
+/// paths.
+pub fn check(
+    ctx: &Context,
+    pipeline: &Pipeline,
+    stage: &Stage,
+    covered: &[String],
+    accesses: &Accesses,
+) -> Finding {
     let rel = |p: PathBuf| ctx.rel(&p).to_string_lossy().replace('\\', "/");
     let mut declared: Vec<String> = covered.to_vec();
     for artifact in stage.consumes {
-        declared.push(rel(crate::artifacts::dir(ctx, artifact)));
+        declared.push(rel(ctx.artifacts_dir().join(artifact.dir)));
     }
     for artifact in stage.produces {
-        declared.push(rel(crate::artifacts::dir(ctx, artifact)));
+        declared.push(rel(ctx.artifacts_dir().join(artifact.dir)));
     }
-    if stage.services == Services::Requires {
-        declared.push(rel(crate::services::env_path(ctx)));
+    if let (Services::Requires, Some(servers)) = (stage.services, &pipeline.servers) {
+        declared.push(rel((servers.env_file)(ctx)));
     }
     // A tool's directory is what its pin installs: covered when the pin is, by the stage's
-    // tools or by a key that covers the pins themselves (xtask's own tests use every tool).
-    let pins_covered = crate::tools::PIN_FILES
-        .iter()
-        .all(|pin| covered.iter().any(|c| covers_path(c, pin)));
-    let tools: Vec<String> = crate::tools::ALL
+    // tools or by a key that covers the pins themselves (a project's own tests may use every
+    // tool).
+    let pins_covered = !pipeline.pin_files.is_empty()
+        && pipeline
+            .pin_files
+            .iter()
+            .all(|pin| covered.iter().any(|c| covers_path(c, pin)));
+    let tools: Vec<String> = pipeline
+        .tools()
         .iter()
         .filter(|t| pins_covered || stage.tools.contains(t))
         .map(|t| format!("<tools>/{}-{}", t.name, t.version))
@@ -107,7 +108,7 @@ pub fn check(ctx: &Context, stage: &Stage, covered: &[String], accesses: &Access
         if !file.starts_with("<tools>/") && ctx.root.join(file).is_dir() {
             continue;
         }
-        if EXPLAINED.iter().any(|(spec, _)| covers_path(spec, file)) {
+        if explained(pipeline).any(|(spec, _)| covers_path(spec, file)) {
             finding.explained += 1;
             continue;
         }
@@ -206,6 +207,7 @@ fn is_root() -> bool {
 
 /// One run's audit: which stages it traced and what each read.
 pub struct Run {
+    pipeline: &'static Pipeline,
     /// Why nothing can be traced here, when that is so.
     unavailable: Option<String>,
     /// No tracer exists on this platform at all (not a failure: the Linux run audits).
@@ -218,7 +220,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn start(ctx: &Context, out: &Output, dry_run: bool) -> Run {
+    pub fn start(ctx: &Context, pipeline: &'static Pipeline, out: &Output, dry_run: bool) -> Run {
         let unavailable = if !cfg!(target_os = "linux") {
             Some("no file-access tracer on this platform: the scheduled Linux run audits".into())
         } else if dry_run {
@@ -229,6 +231,7 @@ impl Run {
                 .map(|e| format!("the tracer could not be installed: {e:#}"))
         };
         Run {
+            pipeline,
             unavailable,
             other_platform: !cfg!(target_os = "linux"),
             findings: Vec::new(),
@@ -282,7 +285,7 @@ impl Run {
                     if accesses.read.is_empty() && accesses.written.is_empty() {
                         Err("it ran no command (its artifact was current)".to_string())
                     } else {
-                        Ok(check(ctx, stage, &covered, &accesses))
+                        Ok(check(ctx, self.pipeline, stage, &covered, &accesses))
                     }
                 }),
         };
@@ -360,7 +363,7 @@ impl Run {
         let json = serde_json::json!({
             "traced": self.findings,
             "untraced": self.untraced,
-            "explained": EXPLAINED.iter().map(|(p, why)| serde_json::json!({"path": p, "why": why})).collect::<Vec<_>>(),
+            "explained": explained(self.pipeline).map(|(p, why)| serde_json::json!({"path": p, "why": why})).collect::<Vec<_>>(),
             "seconds": self.seconds,
         });
         let path = ctx.xtask_dir().join("audit.json");
@@ -374,14 +377,88 @@ impl Run {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::pipeline::PIPELINE;
+    use crate::graph::{Artifact, Inputs, Kept, Schedule};
+    use crate::plan::Plan;
+    use crate::tools::{Installer, Tool};
+
+    static WHEEL: Artifact = Artifact {
+        name: "wheel",
+        producer: "build",
+        dir: "wheels",
+        sources: &["pkg"],
+        copied_sources: None,
+        build: |_, _| Vec::new(),
+        prepare: Plan::new,
+        python: true,
+        compressed: false,
+    };
+
+    const MATURIN: Tool = Tool {
+        name: "maturin",
+        version: "1.0.0",
+        installer: Installer::Uv("maturin"),
+        exe: "bin/maturin",
+        on_path: None,
+        uses_toolchain: false,
+    };
+
+    const fn stage(name: &'static str) -> Stage {
+        Stage {
+            name,
+            help: "",
+            about: "",
+            produces: &[],
+            consumes: &[],
+            services: Services::None,
+            inputs: Inputs {
+                packages: &[],
+                paths: &[],
+                toolchain: false,
+                cacheable: true,
+            },
+            tools: &[],
+            flags: &[],
+            ci_args: &[],
+            schedule: Schedule::EveryRun,
+            rust_components: &[],
+            keeps: &[],
+            plan: |_, _, _| Ok(Plan::new()),
+        }
+    }
+
+    /// A build of a wheel with maturin, and a lint of it.
+    static PIPELINE: Pipeline = Pipeline {
+        stages: &[
+            Stage {
+                produces: &[&WHEEL],
+                tools: &[MATURIN],
+                ..stage("build")
+            },
+            Stage {
+                consumes: &[&WHEEL],
+                tools: &[crate::tools::UV],
+                keeps: &[Kept {
+                    name: "examples",
+                    path: "pkg/.examples/",
+                }],
+                ..stage("lint")
+            },
+        ],
+        unclaimed: &[],
+        explained: &[(
+            "pkg/.examples",
+            "failed examples, replayed: they can only fail a run",
+        )],
+        pin_files: &["pins.rs"],
+        servers: None,
+    };
 
     const LOG: &str = r#"100 execve("/elsewhere/bin/python3", ["python3"], 0x7ffd /* 3 vars */) = 0
-100 openat(AT_FDCWD</repo>, "icechunk-python/tests/test_a.py", O_RDONLY|O_CLOEXEC) = 3</repo/icechunk-python/tests/test_a.py>
+100 openat(AT_FDCWD</repo>, "pkg/tests/test_a.py", O_RDONLY|O_CLOEXEC) = 3</repo/pkg/tests/test_a.py>
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/pyvenv.cfg", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 4</repo/target/xtask/venvs/x/pyvenv.cfg>
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/pyvenv.cfg", O_RDONLY) = 4</repo/target/xtask/venvs/x/pyvenv.cfg>
-101 openat(AT_FDCWD</repo/icechunk-python>, "../README.md", O_RDONLY <unfinished ...>
-100 openat(AT_FDCWD</repo>, "icechunk-python/tests", O_RDONLY|O_DIRECTORY) = 5</repo/icechunk-python/tests>
+101 openat(AT_FDCWD</repo/pkg>, "../README.md", O_RDONLY <unfinished ...>
+100 openat(AT_FDCWD</repo>, "pkg/tests", O_RDONLY|O_DIRECTORY) = 5</repo/pkg/tests>
 101 <... openat resumed>) = 6</repo/README.md>
 100 linkat(AT_FDCWD</elsewhere/u/.cache/uv>, "wheels/a.py", AT_FDCWD</repo>, "target/xtask/venvs/x/a.py", 0) = 0
 100 openat(AT_FDCWD</repo>, "target/xtask/venvs/x/a.py", O_RDONLY) = 7</repo/target/xtask/venvs/x/a.py>
@@ -399,7 +476,7 @@ mod tests {
             [
                 "<tools>/uv-0.13.9/bin/uv",
                 "README.md",
-                "icechunk-python/tests/test_a.py"
+                "pkg/tests/test_a.py"
             ]
         );
         assert!(accesses.written.contains("target/xtask/venvs/x/pyvenv.cfg"));
@@ -420,30 +497,27 @@ mod tests {
 
     #[test]
     fn undeclared_reads_are_named_and_explained_ones_counted() {
-        let ctx = crate::testing::context();
-        let stage = PIPELINE.stage("python-lint").unwrap();
+        let ctx = crate::context::testing::context_at("/repo".into());
+        let stage = PIPELINE.stage("lint").unwrap();
         let mut accesses = Accesses::default();
         for f in [
-            "icechunk-python/python/icechunk/__init__.py",
-            "icechunk-python/.hypothesis/examples/x",
-            "target/xtask/artifacts/wheels/icechunk.whl",
+            "pkg/python/pkg/__init__.py",
+            "pkg/.examples/x",
+            "target/xtask/artifacts/wheels/pkg.whl",
             "<tools>/uv-0.13.9/bin/uv",
-            "<tools>/maturin-1.16.0/bin/maturin",
+            "<tools>/maturin-1.0.0/bin/maturin",
             "Cargo.toml",
         ] {
             accesses.read.insert(f.to_string());
         }
-        let covered = vec![
-            "icechunk-python/python".to_string(),
-            "icechunk-python/tests".to_string(),
-        ];
-        let finding = check(&ctx, stage, &covered, &accesses);
+        let covered = vec!["pkg/python".to_string(), "pkg/tests".to_string()];
+        let finding = check(&ctx, &PIPELINE, stage, &covered, &accesses);
         assert_eq!(
             finding.undeclared,
-            ["<tools>/maturin-1.16.0/bin/maturin", "Cargo.toml"]
+            ["<tools>/maturin-1.0.0/bin/maturin", "Cargo.toml"]
         );
         assert_eq!(finding.explained, 1);
-        assert_eq!(finding.unread, ["icechunk-python/tests"]);
+        assert_eq!(finding.unread, ["pkg/tests"]);
     }
 
     /// Whether this process is itself being traced (ptrace allows one tracer).
@@ -475,7 +549,7 @@ mod tests {
         std::fs::write(dir.join("input.txt"), "hello\n").unwrap();
         let cmd = Cmd::new("sh").args(["-c", "cat input.txt > output.txt; cat output.txt"]);
         let log = dir.join("traces/1.trace");
-        ci_engine::process::capture(&tracer(&cmd, &log), &dir).unwrap();
+        process::capture(&tracer(&cmd, &log), &dir).unwrap();
         let accesses = read_traces(&dir.join("traces"), &dir, Path::new("/nowhere")).unwrap();
         assert!(accesses.read.contains("input.txt"), "{accesses:?}");
         assert!(!accesses.read.contains("output.txt"), "{accesses:?}");
