@@ -1,0 +1,311 @@
+//! A second project, described with the engine alone: the workspace in `second_project/` (a
+//! Rust crate and a Python module) with four stages of its own. Its `ci` passes, then skips
+//! every stage when nothing changed, reruns exactly what an edit reaches, fails a stage an edit
+//! breaks, and skips it again once the edit is undone; its keys cover what each stage reads.
+//!
+//! This is how another repository adopts the engine (docs/ci.md, "Adopting the engine"): a
+//! [`Project`], a [`Pipeline`] of [`Stage`]s, each with its plan, and `run::run`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ci_engine::cmd::Cmd;
+use ci_engine::context::{Context, Project};
+use ci_engine::environment::NO_RULES;
+use ci_engine::graph::{Inputs, Pipeline, Schedule, Selection, Services, Stage};
+use ci_engine::keys;
+use ci_engine::output::Output;
+use ci_engine::plan::Plan;
+use ci_engine::process;
+use ci_engine::report::{Report, Status};
+use ci_engine::run::{self, Invocation, RunOptions};
+
+/// What the engine must know of the project: where its tools are kept, its Pythons, the
+/// variables it adds to the declared environment.
+static PROJECT: Project = Project {
+    name: "greet-xtask",
+    pythons: &[],
+    environment: &NO_RULES,
+};
+
+/// A stage that reads `inputs` and runs `plan`, with nothing else of its own.
+const fn stage(
+    name: &'static str,
+    help: &'static str,
+    inputs: Inputs,
+    plan: ci_engine::graph::PlanFn,
+) -> Stage {
+    Stage {
+        name,
+        help,
+        about: help,
+        produces: &[],
+        consumes: &[],
+        services: Services::None,
+        inputs,
+        tools: &[],
+        flags: &[],
+        ci_args: &[],
+        schedule: Schedule::EveryRun,
+        rust_components: &[],
+        keeps: &[],
+        plan,
+    }
+}
+
+/// What the Rust stages read: the crate (and what it depends on) and the workspace's manifest
+/// and lock file; the toolchain is an input.
+const RUST: Inputs = Inputs {
+    packages: &["greet"],
+    paths: &["Cargo.toml", "Cargo.lock"],
+    toolchain: true,
+    cacheable: true,
+};
+
+/// What the Python stages read: the module and its tests.
+const PYTHON: Inputs = Inputs {
+    packages: &[],
+    paths: &["python"],
+    toolchain: false,
+    cacheable: true,
+};
+
+/// The project's pipeline: adding a stage is a row here.
+static PIPELINE: Pipeline = Pipeline {
+    stages: &[
+        stage("test-rust", "cargo test of the crate", RUST, |_, ctx, _| {
+            Ok(Plan::new().run(cargo(ctx, "test")))
+        }),
+        stage("doc-rust", "the crate's docs build", RUST, |_, ctx, _| {
+            Ok(Plan::new().run(cargo(ctx, "doc").arg("--no-deps")))
+        }),
+        stage(
+            "lint-python",
+            "tabnanny over the module (no ambiguous indentation)",
+            PYTHON,
+            |_, _, _| Ok(Plan::new().run(python().args(["-m", "tabnanny", "python"]))),
+        ),
+        stage(
+            "test-python",
+            "unittest over the module",
+            PYTHON,
+            |_, _, _| {
+                Ok(Plan::new().run(python().args(["-m", "unittest", "discover", "-s", "python"])))
+            },
+        ),
+    ],
+    unclaimed: &[".gitignore"],
+    explained: &[],
+    pin_files: &[],
+    servers: None,
+};
+
+/// `cargo <command>` of the locked workspace, building into the context's target directory
+/// whatever `CARGO_TARGET_DIR` says.
+fn cargo(ctx: &Context, command: &str) -> Cmd {
+    ctx.cargo()
+        .args([command, "--locked", "--offline", "--target-dir"])
+        .arg(ctx.rel(&ctx.target_dir))
+}
+
+/// The interpreter on PATH, never writing bytecode into the checkout (that would change the
+/// tree under the keys).
+fn python() -> Cmd {
+    Cmd::new("python3").arg("-B")
+}
+
+/// The fixture copied into a fresh git checkout.
+fn checkout(name: &str) -> PathBuf {
+    // Found at run time: an archive's tests run in another checkout than the one that built
+    // them.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
+    let fixture = Path::new(&manifest).join("tests/second_project");
+    let root = std::env::temp_dir().join(format!("ci-engine-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy(&fixture, &root);
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "fixture",
+        ],
+    ] {
+        process::capture(&Cmd::new("git").args(args), &root).unwrap();
+    }
+    root
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A local run's context (not CI: passes are reused and recorded) in `root`, with the cargo
+/// that runs this test.
+fn context(root: &Path) -> Context {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    Context::new(
+        &PROJECT,
+        root.to_path_buf(),
+        root.join("target"),
+        root.join("tools"),
+        [("CARGO".to_string(), cargo)],
+    )
+}
+
+/// `ci`: every stage, reusing what passed.
+fn ci(ctx: &Context) -> Report {
+    let invocations: Vec<Invocation> = Selection::default()
+        .resolve(&PIPELINE)
+        .unwrap()
+        .into_iter()
+        .map(|stage| Invocation::for_ci(stage).unwrap())
+        .collect();
+    let opts = RunOptions {
+        command: "ci".into(),
+        keep_going: true,
+        dry_run: false,
+        teardown_services: true,
+        reuse_passes: true,
+        audit: false,
+    };
+    run::run(
+        ctx,
+        &PIPELINE,
+        &Output::from_env(false),
+        &invocations,
+        &opts,
+    )
+    .unwrap()
+}
+
+fn statuses(report: &Report) -> BTreeMap<String, Status> {
+    report
+        .stages
+        .iter()
+        .map(|s| (s.stage.clone(), s.status))
+        .collect()
+}
+
+/// The stages of `report` with `status`, in pipeline order.
+fn with(report: &Report, status: Status) -> Vec<&str> {
+    report
+        .stages
+        .iter()
+        .filter(|s| s.status == status)
+        .map(|s| s.stage.as_str())
+        .collect()
+}
+
+fn edit(root: &Path, file: &str, from: &str, to: &str) {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no `{from}`");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn the_pipeline_is_well_formed() {
+    PIPELINE.check().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
+    let root = checkout("second-project");
+    let ctx = context(&root);
+    let all = ["test-rust", "doc-rust", "lint-python", "test-python"];
+
+    let first = ci(&ctx);
+    assert_eq!(with(&first, Status::Passed), all, "{:?}", statuses(&first));
+
+    let again = ci(&ctx);
+    assert_eq!(with(&again, Status::Cached), all, "{:?}", statuses(&again));
+    assert!(
+        again.stages[0].notes[0].starts_with("cached: passed"),
+        "a skip says when its inputs passed: {:?}",
+        again.stages[0].notes
+    );
+
+    // A docstring: the Python stages run again, the Rust ones are reused.
+    edit(&root, "python/greet.py", "The greeting for", "Greets");
+    let python = ci(&ctx);
+    assert_eq!(
+        with(&python, Status::Passed),
+        ["lint-python", "test-python"]
+    );
+    assert_eq!(with(&python, Status::Cached), ["test-rust", "doc-rust"]);
+
+    // A comment in the crate: the Rust stages run again.
+    edit(
+        &root,
+        "greet/src/lib.rs",
+        "/// The greeting",
+        "/// Greets: the greeting",
+    );
+    let rust = ci(&ctx);
+    assert_eq!(with(&rust, Status::Passed), ["test-rust", "doc-rust"]);
+    assert_eq!(with(&rust, Status::Cached), ["lint-python", "test-python"]);
+
+    // An edit that breaks the Python tests fails them: no pass of the old tree stands in.
+    edit(&root, "python/greet.py", "Hello,", "Goodbye,");
+    let broken = ci(&ctx);
+    assert_eq!(with(&broken, Status::Failed), ["test-python"]);
+    assert_eq!(with(&broken, Status::Passed), ["lint-python"]);
+    // Undone, the tree is one that passed: its key is found again.
+    edit(&root, "python/greet.py", "Goodbye,", "Hello,");
+    let undone = ci(&ctx);
+    assert_eq!(
+        with(&undone, Status::Cached),
+        all,
+        "{:?}",
+        statuses(&undone)
+    );
+
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn its_keys_cover_what_each_stage_reads() {
+    let root = checkout("second-project-keys");
+    let ctx = context(&root);
+    let keys = keys::all(&ctx, &PIPELINE).unwrap();
+    let covers: BTreeMap<&str, Vec<&str>> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.stage.as_str(),
+                k.covers.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(covers["test-rust"], ["greet", "Cargo.toml", "Cargo.lock"]);
+    assert_eq!(covers["test-python"], ["python"]);
+    // Stages that read the same files but run other commands have other keys.
+    assert_ne!(keys[0].key, keys[1].key);
+    assert_ne!(keys[2].key, keys[3].key);
+    let files = ci_engine::files::listed_files(&ctx, &[]).unwrap();
+    assert!(
+        keys::unclaimed_among(&ctx, &PIPELINE, &files)
+            .unwrap()
+            .is_empty(),
+        "every file of the fixture is some stage's input"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
