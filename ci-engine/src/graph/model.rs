@@ -36,7 +36,9 @@ pub struct Artifact {
     pub copied_sources: Option<&'static str>,
     /// The commands that build it (also its manifest's recipe), given the artifact.
     pub build: fn(&Context, &Artifact) -> Vec<Cmd>,
-    /// What those commands need before they run.
+    /// The pinned tools those commands run: its build ensures them first.
+    pub tools: &'static [Tool],
+    /// What else those commands need before they run.
     pub prepare: fn() -> Plan,
     /// Whether a stage that consumes it runs Python: its job sets an interpreter up and keeps
     /// uv's cache.
@@ -189,7 +191,7 @@ impl Stage {
     /// one of its tools runs it (see [`Tool::uses_toolchain`]). A stage that only uses an
     /// artifact does not: its build compared the toolchain.
     pub fn uses_toolchain(&self) -> bool {
-        self.inputs.toolchain || self.tools.iter().any(|t| t.uses_toolchain)
+        self.inputs.toolchain || self.tools.iter().any(|t| t.uses_toolchain())
     }
 
     /// Whether it consumes an artifact that runs in Python (installed with uv, whose cache

@@ -18,6 +18,7 @@ static PACKAGE: Artifact = Artifact {
     sources: &["src"],
     copied_sources: None,
     build: |_, _| vec![Cmd::new("make")],
+    tools: &[],
     prepare: Plan::new,
     python: false,
     compressed: false,

@@ -12,6 +12,7 @@ static PACKAGE: Artifact = Artifact {
     sources: &["lib"],
     copied_sources: None,
     build: |_, _| vec![Cmd::new("make")],
+    tools: &[],
     prepare: Plan::new,
     python: false,
     compressed: false,

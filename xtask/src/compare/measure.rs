@@ -10,8 +10,8 @@ use anyhow::{Context as _, Result};
 
 use super::jobs::Job;
 use super::report::JobResult;
-use crate::artifacts;
 use crate::pipeline::PIPELINE;
+use ci_engine::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::exec::{CommandRecord, Executor};

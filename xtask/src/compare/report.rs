@@ -211,7 +211,7 @@ fn ratio(per_job: f64, shared: f64) -> String {
 
 impl CompareReport {
     pub fn new(ctx: &Context, scenarios: Vec<ScenarioResult>) -> Result<CompareReport> {
-        let commit = crate::artifacts::Sources::of(ctx, &crate::pipeline::RUST_TESTS)
+        let commit = ci_engine::artifacts::Sources::of(ctx, &crate::pipeline::RUST_TESTS)
             .map(|s| s.commit)
             .unwrap_or_default();
         let cores = std::thread::available_parallelism()

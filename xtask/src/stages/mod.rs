@@ -11,7 +11,7 @@ mod wheel_copies;
 
 use anyhow::Result;
 
-use crate::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+use ci_engine::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
 use ci_engine::plan::Plan;
@@ -48,6 +48,9 @@ pub fn build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
         });
     }
     let start = BuildStart::default();
+    for tool in artifact.tools {
+        plan = plan.action(Ensure(*tool));
+    }
     plan = plan
         .extend((artifact.prepare)())
         .action(ResetDir(artifact, start.clone()));

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::artifacts;
 use crate::flags::{INDEX_URL, PYTHON, SERVICES_FULL};
 use crate::pins::PYTHON_VERSIONS;
 use crate::services;
 use crate::tools::MATURIN;
+use ci_engine::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Interpreter};
 use ci_engine::flags::StageArgs;

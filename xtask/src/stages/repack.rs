@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 
 use super::wheel_copies::{copied, list, repacker, script, verify};
-use crate::artifacts::{self, CompiledPart, Manifest, Recipe};
+use ci_engine::artifacts::{self, CompiledPart, Manifest, Recipe};
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
 use ci_engine::output::Tone;

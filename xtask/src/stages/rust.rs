@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use crate::artifacts;
 use crate::flags::PARTITION;
 use crate::services;
 use crate::stages::clippy::{self, RequireDriver};
 use crate::tools::NEXTEST;
+use ci_engine::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::flags::StageArgs;
@@ -21,14 +21,6 @@ pub const PROFILE: &str = "ci";
 
 /// Test binaries that need the S3 and Azure services: test-full runs them, test-unit not.
 pub const SERVICE_TEST_BINARIES: [&str; 2] = ["icechunk::integration", "xtask::services"];
-
-fn nextest(ctx: &Context) -> Cmd {
-    if NEXTEST.used_from_path(ctx) {
-        ctx.cargo().arg("nextest")
-    } else {
-        Cmd::new(NEXTEST.program(ctx).to_string_lossy()).arg("nextest")
-    }
-}
 
 /// rustfmt, then clippy on every target through a build (see [`clippy`]).
 pub fn lint(ctx: &Context) -> Plan {
@@ -43,7 +35,8 @@ pub fn lint(ctx: &Context) -> Plan {
 pub fn archive_command(ctx: &Context, archive: &Artifact) -> Cmd {
     clippy::linted(
         ctx,
-        nextest(ctx)
+        NEXTEST
+            .cmd(ctx)
             .args([
                 "archive",
                 "--locked",
@@ -64,7 +57,8 @@ fn archive_file(ctx: &Context, archive: &Artifact) -> PathBuf {
 
 /// `cargo nextest run` from the archive: nothing is compiled.
 fn run_archive(ctx: &Context, archive: &Artifact, args: &StageArgs, filter: Option<String>) -> Cmd {
-    let mut cmd = nextest(ctx)
+    let mut cmd = NEXTEST
+        .cmd(ctx)
         .args(["run", "--archive-file"])
         .arg(ctx.rel(&archive_file(ctx, archive)))
         .args(["--workspace-remap", ".", "--profile", PROFILE]);

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
-use crate::artifacts;
 use crate::pins;
 use crate::tools::NEXTEST;
+use ci_engine::artifacts;
 use ci_engine::context::{Context, slashed};
 use ci_engine::graph::{Artifact, Kept, Services, Stage};
 use ci_engine::yaml::Node;

@@ -19,12 +19,11 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::tools::NEXTEST;
-use ci_engine::cmd::Cmd;
-use ci_engine::context::Context;
-use ci_engine::files::{entry_digest, hex, listed_files, sha256_file, short};
-use ci_engine::graph::Artifact;
-use ci_engine::process;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::files::{entry_digest, hex, listed_files, sha256_file, short};
+use crate::graph::Artifact;
+use crate::process;
 
 pub const MANIFEST: &str = "manifest.json";
 
@@ -148,14 +147,19 @@ pub fn rustc_version(ctx: &Context) -> Result<String> {
 /// The exact build commands, which must match for an artifact to be current. Where the artifact
 /// and the tools live is not part of it (a test job may use another target directory than the
 /// build job; the tools' versions are in their paths), so those are written as placeholders,
-/// the pinned cargo-nextest is `cargo nextest` whether it came from PATH or xtask's tools, and
+/// a pinned cargo subcommand of the artifact's tools is `cargo <subcommand>` whether it came
+/// from PATH or the tools directory ([`Tool::recipe_alias`](crate::tools::Tool::recipe_alias)), and
 /// cargo and clippy-driver are named without the toolchain's directory (`cargo xtask` gives
 /// cargo's path, xtask's binary run directly finds `cargo` on PATH; which toolchain it is, is
 /// the manifest's rustc).
 pub fn recipe(ctx: &Context, artifact: &Artifact, commands: &[Cmd]) -> String {
     let artifact_dir = ctx.rel(&dir(ctx, artifact)).display().to_string();
     let tools_dir = ctx.tools_dir.display().to_string();
-    let installed_nextest = format!("{} nextest", NEXTEST.installed_program(ctx).display());
+    let aliases: Vec<(String, String)> = artifact
+        .tools
+        .iter()
+        .filter_map(|t| t.recipe_alias(ctx))
+        .collect();
     let toolchain_dir = match std::path::Path::new(&ctx.cargo).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
             Some(format!("{}{}", dir.display(), std::path::MAIN_SEPARATOR))
@@ -171,8 +175,10 @@ pub fn recipe(ctx: &Context, artifact: &Artifact, commands: &[Cmd]) -> String {
                 Some(dir) => line.replace(dir.as_str(), ""),
                 None => line,
             };
-            line.replace(&installed_nextest, "cargo nextest")
-                .replace(&artifact_dir, "<artifact dir>")
+            let line = aliases.iter().fold(line, |line, (installed, alias)| {
+                line.replace(installed, alias)
+            });
+            line.replace(&artifact_dir, "<artifact dir>")
                 .replace(&tools_dir, "<tools>")
         })
         .collect::<Vec<_>>()
@@ -245,7 +251,7 @@ pub fn write_manifest(
         source_hash: sources.hash,
         rustc: rustc_version(ctx)?,
         recipe: recipe.to_string(),
-        env: ci_engine::environment::settings(&ctx.root),
+        env: crate::environment::settings(&ctx.root),
         files,
         built_at_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -282,21 +288,22 @@ pub fn save_manifest(ctx: &Context, artifact: &Artifact, manifest: &Manifest) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ci_engine::plan::Plan;
+    use crate::plan::Plan;
 
-    /// An archive of the scratch tree's one package, as build-artifacts would make it.
+    /// An archive of the scratch tree's one package.
     static RUST_TESTS: Artifact = Artifact {
-        name: "rust-artifacts",
-        producer: "build-artifacts",
+        name: "archive",
+        producer: "build",
         dir: "rust",
-        sources: &["Cargo.toml", "Cargo.lock", ".cargo", "icechunk"],
+        sources: &["Cargo.toml", "Cargo.lock", ".cargo", "core"],
         copied_sources: None,
         build: |_, _| Vec::new(),
+        tools: &[],
         prepare: Plan::new,
         python: false,
         compressed: true,
     };
-    const ARCHIVE: &str = "nextest-archive.tar.zst";
+    const ARCHIVE: &str = "archive.tar";
 
     /// The recipe the scratch builds record.
     const RECIPE: &str = "build the archive";
@@ -315,11 +322,12 @@ mod tests {
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let root = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let root = std::env::temp_dir()
+                .join(format!("ci-engine-artifacts-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(root.join("icechunk/src")).unwrap();
+            std::fs::create_dir_all(root.join("core/src")).unwrap();
             std::fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
-            std::fs::write(root.join("icechunk/src/lib.rs"), "pub fn a() {}\n").unwrap();
+            std::fs::write(root.join("core/src/lib.rs"), "pub fn a() {}\n").unwrap();
             std::fs::write(root.join("README.md"), "not a source\n").unwrap();
             let git = |args: &[&str]| {
                 process::capture(
@@ -333,7 +341,7 @@ mod tests {
             git(&["init", "-q"]);
             git(&["add", "-A"]);
             git(&["commit", "-q", "-m", "init"]);
-            let ctx = crate::testing::context_at(root);
+            let ctx = crate::context::testing::context_at(root);
             Scratch { ctx }
         }
 
@@ -341,7 +349,7 @@ mod tests {
             std::fs::write(self.ctx.root.join(file), contents).unwrap();
         }
 
-        /// Pretend build-artifacts ran: one archive file and its manifest.
+        /// Pretend the build ran: one archive file and its manifest.
         fn build(&self) -> Manifest {
             let dir = dir(&self.ctx, &RUST_TESTS);
             std::fs::create_dir_all(&dir).unwrap();
@@ -385,7 +393,7 @@ mod tests {
             Freshness::Current(_)
         ));
 
-        s.write("icechunk/src/lib.rs", "pub fn b() {}\n");
+        s.write("core/src/lib.rs", "pub fn b() {}\n");
         let Freshness::Stale(why) = freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap()
         else {
             panic!("an edited source must make the archive stale");
@@ -395,7 +403,7 @@ mod tests {
         let ctx = &s.ctx;
         let err = require(ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("is stale"), "{err}");
-        assert!(err.contains("cargo xtask build-artifacts"), "{err}");
+        assert!(err.contains("cargo xtask build"), "{err}");
     }
 
     #[test]
@@ -417,7 +425,7 @@ mod tests {
             Freshness::Stale(_)
         ));
         let in_a_job = Context::new(
-            &crate::project::PROJECT,
+            &crate::context::testing::EXAMPLE,
             s.ctx.root.clone(),
             s.ctx.target_dir.clone(),
             "/tools".into(),
@@ -438,12 +446,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(ARCHIVE), b"archive bytes").unwrap();
         // Edited while the build ran: the archive may hold either version.
-        s.write("icechunk/src/lib.rs", "pub fn edited() {}\n");
+        s.write("core/src/lib.rs", "pub fn edited() {}\n");
         let err = write_manifest(&s.ctx, &RUST_TESTS, RECIPE, Some(&started))
             .unwrap_err()
             .to_string();
         assert!(err.contains("changed while it was built"), "{err}");
-        assert!(err.contains("cargo xtask build-artifacts"), "{err}");
+        assert!(err.contains("cargo xtask build"), "{err}");
         assert_eq!(
             freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Missing
@@ -457,7 +465,7 @@ mod tests {
     fn a_new_untracked_source_file_makes_it_stale() {
         let s = Scratch::new("untracked");
         s.build();
-        s.write("icechunk/src/new.rs", "pub fn c() {}\n");
+        s.write("core/src/new.rs", "pub fn c() {}\n");
         assert!(matches!(
             freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap(),
             Freshness::Stale(_)
@@ -477,7 +485,7 @@ mod tests {
     fn in_ci_a_missing_archive_is_an_error_not_a_build() {
         let s = Scratch::new("ci-missing");
         let ctx = Context::new(
-            &crate::project::PROJECT,
+            &crate::context::testing::EXAMPLE,
             s.ctx.root.clone(),
             s.ctx.target_dir.clone(),
             "/tools".into(),
@@ -485,7 +493,7 @@ mod tests {
         );
         let err = require(&ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("In CI a test job never compiles"), "{err}");
-        assert!(err.contains("rust-artifacts-<platform>"), "{err}");
+        assert!(err.contains("archive-<platform>"), "{err}");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 
 use super::{Manifest, Recipe, Sources, altered_file, dir, read_manifest, rustc_version, short};
-use ci_engine::context::Context;
-use ci_engine::graph::Artifact;
+use crate::context::Context;
+use crate::graph::Artifact;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -25,7 +25,7 @@ pub enum Asker {
     /// the artifact is the one this run's build job downloaded to it, after that job compared
     /// the toolchain (`ci --skip` of the build never happens there), so a job that only uses
     /// artifacts needs no Rust toolchain. Locally the toolchain is there and compared, as a
-    /// pass recorded after `ci --skip build-wheels` must not cover an older compiler's wheel.
+    /// pass recorded after `ci --skip <its build>` must not cover an older compiler's build.
     User,
 }
 
@@ -93,7 +93,7 @@ pub fn built_otherwise(
     if manifest.recipe != recipe {
         return Ok(Some("its build commands have changed since".to_string()));
     }
-    let env = ci_engine::environment::settings(&ctx.root);
+    let env = crate::environment::settings(&ctx.root);
     if manifest.env != env {
         return Ok(Some(format!(
             "it was built with other settings ({}), which change what is built",
@@ -107,7 +107,7 @@ pub fn built_otherwise(
 /// its value then and now.
 fn env_difference(then: &str, now: &str) -> String {
     let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
-        ci_engine::cmd::parse_env(text).into_iter().collect()
+        crate::cmd::parse_env(text).into_iter().collect()
     };
     let (then, now) = (parse(then), parse(now));
     let mut names: Vec<&String> = then.keys().chain(now.keys()).collect();

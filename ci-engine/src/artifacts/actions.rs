@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 
 use super::{Asker, Freshness, Sources, dir, freshness, recipe, require, short, write_manifest};
-use ci_engine::cmd::Cmd;
-use ci_engine::context::Context;
-use ci_engine::graph::Artifact;
-use ci_engine::output::Tone;
-use ci_engine::plan::{Action, Outcome, Runner};
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::graph::Artifact;
+use crate::output::Tone;
+use crate::plan::{Action, Outcome, Runner};
 
 /// The build commands of an artifact, as its manifest records them (see [`recipe`]).
 #[derive(Clone, Debug)]
