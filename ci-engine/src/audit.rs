@@ -386,7 +386,7 @@ mod tests {
         producer: "build",
         dir: "wheels",
         sources: &["pkg"],
-        copied_sources: None,
+        copies: None,
         build: |_, _| Vec::new(),
         tools: &[],
         prepare: Plan::new,

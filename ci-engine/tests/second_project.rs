@@ -1,7 +1,8 @@
 //! A second project, described with the engine alone: the workspace in `second_project/` (a
-//! Rust crate and a Python module) with four stages of its own. Its `ci` passes, then skips
-//! every stage when nothing changed, reruns exactly what an edit reaches, fails a stage an edit
-//! breaks, and skips it again once the edit is undone; its keys cover what each stage reads.
+//! Rust crate and a Python module) with five stages of its own, one of which builds an
+//! artifact (the module, zipped) that another tests. Its `ci` passes, then skips every stage
+//! when nothing changed, reruns exactly what an edit reaches, fails a stage an edit breaks, and
+//! skips it again once the edit is undone; its keys cover what each stage reads.
 //!
 //! This is how another repository adopts the engine (docs/ci.md, "Adopting the engine"): a
 //! [`Project`], a [`Pipeline`] of [`Stage`]s, each with its plan, and `run::run`.
@@ -9,10 +10,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ci_engine::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Project};
 use ci_engine::environment::NO_RULES;
-use ci_engine::graph::{Inputs, Pipeline, Schedule, Selection, Services, Stage};
+use ci_engine::graph::{Artifact, Inputs, Pipeline, Schedule, Selection, Services, Stage};
 use ci_engine::keys;
 use ci_engine::output::Output;
 use ci_engine::plan::Plan;
@@ -62,10 +64,32 @@ const RUST: Inputs = Inputs {
     cacheable: true,
 };
 
-/// What the Python stages read: the module and its tests.
-const PYTHON: Inputs = Inputs {
+/// The Python module, zipped: what `test-python` tests.
+static ZIP: Artifact = Artifact {
+    name: "greet-zip",
+    producer: "package-python",
+    dir: "zip",
+    sources: &["python"],
+    copies: None,
+    build: |ctx, zip| {
+        let file = artifacts::dir(ctx, zip).join("greet.zip");
+        vec![
+            python()
+                .args(["-m", "zipfile", "-c"])
+                .arg(ctx.rel(&file))
+                .arg("python/greet.py"),
+        ]
+    },
+    tools: &[],
+    prepare: Plan::new,
+    python: true,
+    compressed: true,
+};
+
+/// What the Python tests read besides the zipped module.
+const TESTS: Inputs = Inputs {
     packages: &[],
-    paths: &["python"],
+    paths: &["tests"],
     toolchain: false,
     cacheable: true,
 };
@@ -81,18 +105,41 @@ static PIPELINE: Pipeline = Pipeline {
         }),
         stage(
             "lint-python",
-            "tabnanny over the module (no ambiguous indentation)",
-            PYTHON,
-            |_, _, _| Ok(Plan::new().run(python().args(["-m", "tabnanny", "python"]))),
-        ),
-        stage(
-            "test-python",
-            "unittest over the module",
-            PYTHON,
-            |_, _, _| {
-                Ok(Plan::new().run(python().args(["-m", "unittest", "discover", "-s", "python"])))
+            "tabnanny over the module and its tests (no ambiguous indentation)",
+            Inputs {
+                paths: &["python", "tests"],
+                ..TESTS
             },
+            |_, _, _| Ok(Plan::new().run(python().args(["-m", "tabnanny", "python", "tests"]))),
         ),
+        Stage {
+            produces: &[&ZIP],
+            ..stage(
+                "package-python",
+                "zip the module, with a manifest",
+                Inputs {
+                    paths: ZIP.sources,
+                    cacheable: false,
+                    ..TESTS
+                },
+                |_, ctx, _| artifacts::build(ctx, &ZIP),
+            )
+        },
+        Stage {
+            consumes: &[&ZIP],
+            ..stage(
+                "test-python",
+                "unittest over the zipped module",
+                TESTS,
+                |_, ctx, _| {
+                    let zip = artifacts::dir(ctx, &ZIP).join("greet.zip");
+                    let tests = python()
+                        .args(["-m", "unittest", "discover", "-s", "tests"])
+                        .env("PYTHONPATH", ctx.rel(&zip));
+                    Ok(artifacts::using(ctx, &[], &ZIP).run(tests))
+                },
+            )
+        },
     ],
     unclaimed: &[".gitignore"],
     explained: &[],
@@ -230,25 +277,46 @@ fn the_pipeline_is_well_formed() {
 fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
     let root = checkout("second-project");
     let ctx = context(&root);
-    let all = ["test-rust", "doc-rust", "lint-python", "test-python"];
+    let checks = ["test-rust", "doc-rust", "lint-python", "test-python"];
 
     let first = ci(&ctx);
-    assert_eq!(with(&first, Status::Passed), all, "{:?}", statuses(&first));
+    assert_eq!(
+        with(&first, Status::Passed),
+        [
+            "test-rust",
+            "doc-rust",
+            "lint-python",
+            "package-python",
+            "test-python"
+        ],
+        "{:?}",
+        statuses(&first)
+    );
+    assert!(root.join("target/xtask/artifacts/zip/greet.zip").is_file());
 
+    // Nothing changed: every check is skipped, saying when its inputs passed; the build runs
+    // and finds its artifact current.
     let again = ci(&ctx);
-    assert_eq!(with(&again, Status::Cached), all, "{:?}", statuses(&again));
+    assert_eq!(
+        with(&again, Status::Cached),
+        checks,
+        "{:?}",
+        statuses(&again)
+    );
+    assert_eq!(with(&again, Status::Passed), ["package-python"]);
     assert!(
         again.stages[0].notes[0].starts_with("cached: passed"),
-        "a skip says when its inputs passed: {:?}",
+        "{:?}",
         again.stages[0].notes
     );
 
-    // A docstring: the Python stages run again, the Rust ones are reused.
+    // A docstring: the module is zipped again and the Python stages run again; the Rust ones
+    // are reused.
     edit(&root, "python/greet.py", "The greeting for", "Greets");
     let python = ci(&ctx);
     assert_eq!(
         with(&python, Status::Passed),
-        ["lint-python", "test-python"]
+        ["lint-python", "package-python", "test-python"]
     );
     assert_eq!(with(&python, Status::Cached), ["test-rust", "doc-rust"]);
 
@@ -260,20 +328,22 @@ fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
         "/// Greets: the greeting",
     );
     let rust = ci(&ctx);
-    assert_eq!(with(&rust, Status::Passed), ["test-rust", "doc-rust"]);
+    assert_eq!(
+        with(&rust, Status::Passed),
+        ["test-rust", "doc-rust", "package-python"]
+    );
     assert_eq!(with(&rust, Status::Cached), ["lint-python", "test-python"]);
 
-    // An edit that breaks the Python tests fails them: no pass of the old tree stands in.
+    // An edit that breaks the module fails its tests: no pass of the old tree stands in.
     edit(&root, "python/greet.py", "Hello,", "Goodbye,");
     let broken = ci(&ctx);
     assert_eq!(with(&broken, Status::Failed), ["test-python"]);
-    assert_eq!(with(&broken, Status::Passed), ["lint-python"]);
-    // Undone, the tree is one that passed: its key is found again.
+    // Undone, the tree is one that passed: its keys are found again.
     edit(&root, "python/greet.py", "Goodbye,", "Hello,");
     let undone = ci(&ctx);
     assert_eq!(
         with(&undone, Status::Cached),
-        all,
+        checks,
         "{:?}",
         statuses(&undone)
     );
@@ -296,10 +366,12 @@ fn its_keys_cover_what_each_stage_reads() {
         })
         .collect();
     assert_eq!(covers["test-rust"], ["greet", "Cargo.toml", "Cargo.lock"]);
-    assert_eq!(covers["test-python"], ["python"]);
+    assert_eq!(covers["lint-python"], ["python", "tests"]);
+    assert_eq!(covers["package-python"], ["python"]);
+    // The zipped module is an input of its tests through the key of its build.
+    assert_eq!(covers["test-python"], ["tests"]);
     // Stages that read the same files but run other commands have other keys.
     assert_ne!(keys[0].key, keys[1].key);
-    assert_ne!(keys[2].key, keys[3].key);
     let files = ci_engine::files::listed_files(&ctx, &[]).unwrap();
     assert!(
         keys::unclaimed_among(&ctx, &PIPELINE, &files)

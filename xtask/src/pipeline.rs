@@ -6,7 +6,9 @@
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
 use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
-use ci_engine::graph::{Artifact, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage};
+use ci_engine::graph::{
+    Artifact, Copies, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage,
+};
 use ci_engine::plan::Plan;
 use ci_engine::tools::UV;
 
@@ -16,7 +18,7 @@ pub static RUST_TESTS: Artifact = Artifact {
     producer: "build-artifacts",
     dir: "rust",
     sources: RUST_TEST_SOURCES,
-    copied_sources: None,
+    copies: None,
     build: |ctx, archive| vec![rust::archive_command(ctx, archive)],
     tools: &[NEXTEST],
     // Compiled with clippy-driver, as lint-rust's build is.
@@ -31,7 +33,11 @@ pub static WHEELS: Artifact = Artifact {
     producer: "build-wheels",
     dir: "wheels",
     sources: WHEEL_SOURCES,
-    copied_sources: Some(PYTHON_PACKAGE_SOURCES),
+    copies: Some(Copies {
+        dir: PYTHON_PACKAGE_SOURCES,
+        repack: stages::repack::before_build,
+        record: stages::repack::after_build,
+    }),
     build: |ctx, wheels| vec![python::maturin_command(ctx, wheels)],
     tools: &[MATURIN],
     prepare: Plan::new,
@@ -276,7 +282,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &["clippy"],
         keeps: &[],
-        plan: |_, ctx, _| stages::build(ctx, &RUST_TESTS),
+        plan: |_, ctx, _| ci_engine::artifacts::build(ctx, &RUST_TESTS),
     },
     Stage {
         name: "test-unit",
@@ -368,7 +374,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |_, ctx, _| stages::build(ctx, &WHEELS),
+        plan: |_, ctx, _| ci_engine::artifacts::build(ctx, &WHEELS),
     },
     Stage {
         name: "python-lint",

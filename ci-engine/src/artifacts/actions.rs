@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 
 use super::{Asker, Freshness, Sources, dir, freshness, recipe, require, short, write_manifest};
-use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::graph::Artifact;
 use crate::output::Tone;
@@ -21,10 +20,11 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    pub fn new(ctx: &Context, artifact: &'static Artifact, commands: &[Cmd]) -> Recipe {
+    /// What the manifest of `artifact` must record to be current: its build commands here.
+    pub fn of(ctx: &Context, artifact: &'static Artifact) -> Recipe {
         Recipe {
             artifact,
-            text: recipe(ctx, artifact, commands),
+            text: recipe(ctx, artifact, &(artifact.build)(ctx, artifact)),
         }
     }
 }

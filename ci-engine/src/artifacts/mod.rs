@@ -8,10 +8,12 @@
 
 mod actions;
 mod fresh;
+mod plans;
 
 pub use actions::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
 pub(crate) use fresh::require;
 pub use fresh::{Asker, Freshness, built_otherwise, freshness};
+pub use plans::{build, using};
 
 use std::path::PathBuf;
 
@@ -54,14 +56,14 @@ pub struct Manifest {
     pub env: String,
     pub files: Vec<FileDigest>,
     pub built_at_unix: u64,
-    /// For an artifact with [`Artifact::copied_sources`]: what a later build may reuse when
+    /// For an artifact with [`Artifact::copies`]: what a later build may reuse when
     /// only those sources change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiled_part: Option<CompiledPart>,
 }
 
 /// The part of an artifact that was compiled, apart from the members that are byte-for-byte
-/// copies of its [`Artifact::copied_sources`].
+/// copies of its [`Artifact::copies`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledPart {
     /// The hash of the artifact's sources other than the copied ones, as [`Sources`] hashes.
@@ -79,7 +81,7 @@ pub struct Sources {
     pub commit: String,
     pub dirty: bool,
     pub hash: String,
-    /// For an artifact with [`Artifact::copied_sources`], the hash of its other sources, from
+    /// For an artifact with [`Artifact::copies`], the hash of its other sources, from
     /// the same reading of the tree as `hash`.
     pub compiled_hash: Option<String>,
 }
@@ -99,7 +101,7 @@ impl Sources {
             let digest = entry_digest(&ctx.root, &file)?;
             digests.push((file, digest));
         }
-        let copied = artifact.copied_sources.map(|dir| format!("{dir}/"));
+        let copied = artifact.copies.as_ref().map(|c| format!("{}/", c.dir));
         let compiled_hash = copied
             .map(|dir| hash_digests(digests.iter().filter(|(file, _)| !file.starts_with(&dir))));
         let status = git(&["status", "--porcelain", "--untracked-files=normal", "--"])?;
@@ -296,7 +298,7 @@ mod tests {
         producer: "build",
         dir: "rust",
         sources: &["Cargo.toml", "Cargo.lock", ".cargo", "core"],
-        copied_sources: None,
+        copies: None,
         build: |_, _| Vec::new(),
         tools: &[],
         prepare: Plan::new,

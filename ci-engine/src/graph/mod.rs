@@ -12,7 +12,9 @@ mod model;
 
 use anyhow::{Result, bail};
 
-pub use model::{Artifact, Inputs, Kept, Pipeline, PlanFn, Schedule, Servers, Services, Stage};
+pub use model::{
+    Artifact, Copies, Inputs, Kept, Pipeline, PlanFn, Schedule, Servers, Services, Stage,
+};
 
 use crate::context::Context;
 use crate::flags::StageArgs;

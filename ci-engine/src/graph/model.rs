@@ -30,10 +30,9 @@ pub struct Artifact {
     /// What it is built from, as git pathspecs relative to the workspace root (also its
     /// manifest's sources, and its producer's inputs).
     pub sources: &'static [&'static str],
-    /// The directory of sources it holds byte-for-byte copies of, if any: its build may then
-    /// repack the artifact of an earlier build whose other sources were the same instead of
-    /// compiling.
-    pub copied_sources: Option<&'static str>,
+    /// The sources it holds byte-for-byte copies of, if any, and how its build then reuses an
+    /// earlier build whose other sources were the same instead of compiling.
+    pub copies: Option<Copies>,
     /// The commands that build it (also its manifest's recipe), given the artifact.
     pub build: fn(&Context, &Artifact) -> Vec<Cmd>,
     /// The pinned tools those commands run: its build ensures them first.
@@ -71,6 +70,19 @@ impl Ord for Artifact {
     fn cmp(&self, other: &Artifact) -> Ordering {
         self.name.cmp(other.name)
     }
+}
+
+/// The sources an artifact holds byte-for-byte copies of (a wheel's Python package), and how
+/// its build reuses an earlier build when only they changed.
+#[derive(Debug)]
+pub struct Copies {
+    /// The directory of those sources.
+    pub dir: &'static str,
+    /// Steps before the build: bring an earlier build up to date by copying the sources in,
+    /// when they are all that changed (the plan ends there when that was done).
+    pub repack: fn(&Context, &'static Artifact) -> Result<Plan>,
+    /// Steps after the build: record what a later repack may reuse.
+    pub record: fn(&Context, &'static Artifact) -> Result<Plan>,
 }
 
 /// How a stage relates to the project's servers. They are processes, not files: every job

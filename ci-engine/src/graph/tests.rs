@@ -16,7 +16,7 @@ static PACKAGE: Artifact = Artifact {
     producer: "build",
     dir: "package",
     sources: &["src"],
-    copied_sources: None,
+    copies: None,
     build: |_, _| vec![Cmd::new("make")],
     tools: &[],
     prepare: Plan::new,

@@ -10,7 +10,7 @@ static PACKAGE: Artifact = Artifact {
     producer: "build",
     dir: "package",
     sources: &["lib"],
-    copied_sources: None,
+    copies: None,
     build: |_, _| vec![Cmd::new("make")],
     tools: &[],
     prepare: Plan::new,

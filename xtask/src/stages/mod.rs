@@ -1,68 +1,14 @@
-//! Stage plans, one module per area: each stage of the pipeline names its plan here. Planning
-//! is pure; every check that needs the world is a step of the plan.
+//! Stage plans, one module per area: each stage of the pipeline names its plan here (a build
+//! stage's is the engine's `artifacts::build` of its artifact). Planning is pure; every check
+//! that needs the world is a step of the plan.
 
 pub mod clippy;
 pub mod lints;
 pub mod python;
-mod repack;
+pub mod repack;
 pub mod rust;
 pub mod services;
 mod wheel_copies;
-
-use anyhow::Result;
-
-use ci_engine::artifacts::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
-use ci_engine::context::Context;
-use ci_engine::graph::Artifact;
-use ci_engine::plan::Plan;
-use ci_engine::tools::{Ensure, Tool};
-
-/// What an artifact's manifest must record to be current.
-pub fn recipe(ctx: &Context, artifact: &'static Artifact) -> Recipe {
-    Recipe::new(ctx, artifact, &(artifact.build)(ctx, artifact))
-}
-
-/// How a stage that uses a built artifact begins: the tool that runs it, then the artifact,
-/// checked against the sources.
-fn using(ctx: &Context, tool: Tool, artifact: &'static Artifact) -> Plan {
-    Plan::new()
-        .action(Ensure(tool))
-        .action(Require(recipe(ctx, artifact)))
-}
-
-/// The plan of a build stage: nothing more when the artifact already matches the sources, or
-/// (for an artifact that copies some sources) when repacking it with them is enough; else what
-/// its commands need, a clean directory, the build, and the manifest.
-pub fn build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
-    let recipe = recipe(ctx, artifact);
-    // The interpreter runs the script that repacks an artifact that copies sources (a wheel).
-    let repacker = match artifact.copied_sources {
-        Some(_) => Some(python::required_interpreter(ctx)?.path.clone()),
-        None => None,
-    };
-    let mut plan = Plan::new().action(SkipIfCurrent(recipe.clone()));
-    if let Some(python) = &repacker {
-        plan = plan.action(repack::Repack {
-            recipe: recipe.clone(),
-            python: python.clone(),
-        });
-    }
-    let start = BuildStart::default();
-    for tool in artifact.tools {
-        plan = plan.action(Ensure(*tool));
-    }
-    plan = plan
-        .extend((artifact.prepare)())
-        .action(ResetDir(artifact, start.clone()));
-    for cmd in (artifact.build)(ctx, artifact) {
-        plan = plan.run(cmd);
-    }
-    plan = plan.action(WriteManifest(recipe, start));
-    if let Some(python) = repacker {
-        plan = plan.action(repack::RecordCompiledPart { artifact, python });
-    }
-    Ok(plan)
-}
 
 #[cfg(test)]
 pub(crate) mod testing {
@@ -80,9 +26,10 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::pipeline::{PIPELINE, WHEELS};
     use crate::tools::NEXTEST;
+    use ci_engine::artifacts::Recipe;
+    use ci_engine::context::Context;
     use ci_engine::graph::Services;
 
     /// The workflows cache the tools a stage declares; its plan must ensure exactly those.
@@ -156,12 +103,12 @@ mod tests {
             &[("cargo-nextest", crate::tools::NEXTEST_VERSION)],
         );
         for artifact in PIPELINE.artifacts() {
-            assert_eq!(recipe(&a, artifact).text, recipe(&b, artifact).text);
-            assert_eq!(recipe(&a, artifact).text, recipe(&c, artifact).text);
+            assert_eq!(Recipe::of(&a, artifact).text, Recipe::of(&b, artifact).text);
+            assert_eq!(Recipe::of(&a, artifact).text, Recipe::of(&c, artifact).text);
         }
         if cfg!(unix) {
             assert_eq!(
-                recipe(&a, &WHEELS).text,
+                Recipe::of(&a, &WHEELS).text,
                 "<tools>/maturin-1.16.0/bin/maturin build --locked --manifest-path \
                  icechunk-python/Cargo.toml --profile ci --out <artifact dir>"
             );

@@ -145,7 +145,7 @@ pub fn lint(ctx: &Context, wheels: &'static Artifact) -> Result<Plan> {
             .to_string_lossy()
             .into_owned()
     };
-    Ok(super::using(ctx, UV, wheels)
+    Ok(artifacts::using(ctx, &[UV], wheels)
         .extend(venv_plan)
         // Without their caches: a lint reads the sources, never what an earlier run left.
         .run(Cmd::new(bin("ruff")).args(["check", "--no-cache", PACKAGE_DIR]))
@@ -168,7 +168,7 @@ pub fn test(ctx: &Context, args: &StageArgs, wheels: &'static Artifact) -> Resul
         required_interpreter(ctx)?;
         PYTHON_VERSIONS.to_vec()
     };
-    let mut plan = super::using(ctx, UV, wheels);
+    let mut plan = artifacts::using(ctx, &[UV], wheels);
     if args.has(&SERVICES_FULL) {
         plan = plan.action(services::require_step());
     }
@@ -299,7 +299,7 @@ pub fn upstream(ctx: &Context, args: &StageArgs, wheels: &'static Artifact) -> R
         index,
     };
     let venv_python = venv.python;
-    Ok(super::using(ctx, UV, wheels)
+    Ok(artifacts::using(ctx, &[UV], wheels)
         .run(venv.create)
         .action(install)
         .run(venv.wheel)

@@ -20,8 +20,24 @@ use ci_engine::artifacts::{self, CompiledPart, Manifest, Recipe};
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
 use ci_engine::output::Tone;
-use ci_engine::plan::{Action, Outcome, Runner};
+use ci_engine::plan::{Action, Outcome, Plan, Runner};
 use ci_engine::process;
+
+/// What the wheel's build does before maturin ([`Repack`]); the interpreter that runs the
+/// repacking script is required.
+pub fn before_build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
+    let python = super::python::required_interpreter(ctx)?.path.clone();
+    Ok(Plan::new().action(Repack {
+        recipe: Recipe::of(ctx, artifact),
+        python,
+    }))
+}
+
+/// What the wheel's build does after maturin ([`RecordCompiledPart`]).
+pub fn after_build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
+    let python = super::python::required_interpreter(ctx)?.path.clone();
+    Ok(Plan::new().action(RecordCompiledPart { artifact, python }))
+}
 
 /// The first step of building the wheel after [`artifacts::SkipIfCurrent`]: repack the wheel
 /// that is there when only its Python files are out of date, and then stop.

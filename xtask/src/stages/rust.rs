@@ -91,14 +91,14 @@ fn reported(cmd: Cmd, title: &str) -> TestRun {
 }
 
 pub fn test_unit(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
-    super::using(ctx, NEXTEST, archive).action(reported(
+    artifacts::using(ctx, &[NEXTEST], archive).action(reported(
         run_archive(ctx, archive, args, Some(unit_filter())),
         "Rust unit tests (test-unit)",
     ))
 }
 
 pub fn test_full(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
-    super::using(ctx, NEXTEST, archive)
+    artifacts::using(ctx, &[NEXTEST], archive)
         .action(services::require_step())
         .action(reported(
             run_archive(ctx, archive, args, None).env_file(ctx.rel(&services::env_path(ctx))),

@@ -85,7 +85,7 @@ pub(super) fn copied(
     ctx: &Context,
     artifact: &Artifact,
 ) -> std::result::Result<Vec<(String, String)>, String> {
-    let Some(dir) = artifact.copied_sources else {
+    let Some(dir) = artifact.copies.as_ref().map(|c| c.dir) else {
         return Err(format!("{} copies no sources", artifact.name));
     };
     let listed = ci_engine::files::listed_files(ctx, &[dir]).map_err(|e| e.to_string())?;

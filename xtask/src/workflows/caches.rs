@@ -305,7 +305,7 @@ pub fn artifact_cache(
         id: Some(artifact.name),
         path: artifact_path(artifact),
         key: format!("{prefix}${{{{ steps.keys.outputs.key-{} }}}}", stage.name),
-        restore_prefix: artifact.copied_sources.map(|_| prefix.clone()),
+        restore_prefix: artifact.copies.as_ref().map(|_| prefix.clone()),
         condition: step_condition(workflow, job, &[stage]),
         save: Save::BuiltOnMain,
     }
