@@ -377,7 +377,7 @@ impl Run {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::graph::{Artifact, Inputs, Kept, Schedule};
+    use crate::graph::{Artifact, Inputs, Kept};
     use crate::plan::Plan;
     use crate::tools::{Installer, Tool};
 
@@ -404,27 +404,13 @@ mod tests {
     };
 
     const fn stage(name: &'static str) -> Stage {
-        Stage {
-            name,
-            help: "",
-            about: "",
-            produces: &[],
-            consumes: &[],
-            services: Services::None,
-            inputs: Inputs {
-                packages: &[],
-                paths: &[],
-                toolchain: false,
-                cacheable: true,
-            },
-            tools: &[],
-            flags: &[],
-            ci_args: &[],
-            schedule: Schedule::EveryRun,
-            rust_components: &[],
-            keeps: &[],
-            plan: |_, _, _| Ok(Plan::new()),
-        }
+        let inputs = Inputs {
+            packages: &[],
+            paths: &[],
+            toolchain: false,
+            cacheable: true,
+        };
+        Stage::new(name, "", inputs, |_, _, _| Ok(Plan::new()))
     }
 
     /// A build of a wheel with maturin, and a lint of it.

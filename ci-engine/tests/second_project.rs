@@ -14,7 +14,7 @@ use ci_engine::artifacts;
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Project};
 use ci_engine::environment::NO_RULES;
-use ci_engine::graph::{Artifact, Inputs, Pipeline, Schedule, Selection, Services, Stage};
+use ci_engine::graph::{Artifact, Inputs, Pipeline, Selection, Stage};
 use ci_engine::keys;
 use ci_engine::output::Output;
 use ci_engine::plan::Plan;
@@ -29,31 +29,6 @@ static PROJECT: Project = Project {
     pythons: &[],
     environment: &NO_RULES,
 };
-
-/// A stage that reads `inputs` and runs `plan`, with nothing else of its own.
-const fn stage(
-    name: &'static str,
-    help: &'static str,
-    inputs: Inputs,
-    plan: ci_engine::graph::PlanFn,
-) -> Stage {
-    Stage {
-        name,
-        help,
-        about: help,
-        produces: &[],
-        consumes: &[],
-        services: Services::None,
-        inputs,
-        tools: &[],
-        flags: &[],
-        ci_args: &[],
-        schedule: Schedule::EveryRun,
-        rust_components: &[],
-        keeps: &[],
-        plan,
-    }
-}
 
 /// What the Rust stages read: the crate (and what it depends on) and the workspace's manifest
 /// and lock file; the toolchain is an input.
@@ -97,13 +72,13 @@ const TESTS: Inputs = Inputs {
 /// The project's pipeline: adding a stage is a row here.
 static PIPELINE: Pipeline = Pipeline {
     stages: &[
-        stage("test-rust", "cargo test of the crate", RUST, |_, ctx, _| {
+        Stage::new("test-rust", "cargo test of the crate", RUST, |_, ctx, _| {
             Ok(Plan::new().run(cargo(ctx, "test")))
         }),
-        stage("doc-rust", "the crate's docs build", RUST, |_, ctx, _| {
+        Stage::new("doc-rust", "the crate's docs build", RUST, |_, ctx, _| {
             Ok(Plan::new().run(cargo(ctx, "doc").arg("--no-deps")))
         }),
-        stage(
+        Stage::new(
             "lint-python",
             "tabnanny over the module and its tests (no ambiguous indentation)",
             Inputs {
@@ -114,7 +89,7 @@ static PIPELINE: Pipeline = Pipeline {
         ),
         Stage {
             produces: &[&ZIP],
-            ..stage(
+            ..Stage::new(
                 "package-python",
                 "zip the module, with a manifest",
                 Inputs {
@@ -127,7 +102,7 @@ static PIPELINE: Pipeline = Pipeline {
         },
         Stage {
             consumes: &[&ZIP],
-            ..stage(
+            ..Stage::new(
                 "test-python",
                 "unittest over the zipped module",
                 TESTS,

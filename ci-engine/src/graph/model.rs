@@ -188,6 +188,34 @@ pub struct Kept {
 }
 
 impl Stage {
+    /// A stage that reads `inputs` and runs `plan`, with nothing else of its own: no
+    /// artifacts, servers, tools, flags or kept directories, run on every pipeline run, its
+    /// `help` also its `about`. Give it more with struct update syntax
+    /// (`Stage { produces: &[&ZIP], ..Stage::new(…) }`).
+    pub const fn new(
+        name: &'static str,
+        help: &'static str,
+        inputs: Inputs,
+        plan: PlanFn,
+    ) -> Stage {
+        Stage {
+            name,
+            help,
+            about: help,
+            produces: &[],
+            consumes: &[],
+            services: Services::None,
+            inputs,
+            tools: &[],
+            flags: &[],
+            ci_args: &[],
+            schedule: Schedule::EveryRun,
+            rust_components: &[],
+            keeps: &[],
+            plan,
+        }
+    }
+
     /// Parse `args` against this stage's flags.
     pub fn parse_args(&self, args: &[String]) -> Result<StageArgs> {
         StageArgs::parse(self.name, self.flags, args)

@@ -32,22 +32,7 @@ const INPUTS: Inputs = Inputs {
 };
 
 const fn stage(name: &'static str) -> Stage {
-    Stage {
-        name,
-        help: "",
-        about: "",
-        produces: &[],
-        consumes: &[],
-        services: Services::None,
-        inputs: INPUTS,
-        tools: &[],
-        flags: &[],
-        ci_args: &[],
-        schedule: Schedule::EveryRun,
-        rust_components: &[],
-        keeps: &[],
-        plan: |_, _, _| Ok(Plan::new()),
-    }
+    Stage::new(name, "", INPUTS, |_, _, _| Ok(Plan::new()))
 }
 
 static PIPELINE: Pipeline = Pipeline {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::context::testing::context_at;
-use crate::graph::{Artifact, Inputs, Schedule, Services};
+use crate::graph::{Artifact, Inputs};
 use crate::plan::Plan;
 
 static PACKAGE: Artifact = Artifact {
@@ -19,27 +19,15 @@ static PACKAGE: Artifact = Artifact {
 };
 
 const fn stage(name: &'static str, paths: &'static [&'static str]) -> Stage {
-    Stage {
-        name,
-        help: "",
-        about: "",
-        produces: &[],
-        consumes: &[],
-        services: Services::None,
-        inputs: Inputs {
-            packages: &[],
-            paths,
-            toolchain: false,
-            cacheable: true,
-        },
-        tools: &[],
-        flags: &[],
-        ci_args: &[],
-        schedule: Schedule::EveryRun,
-        rust_components: &[],
-        keeps: &[],
-        plan: |_, _, _| Ok(Plan::new().run(Cmd::new("true"))),
-    }
+    let inputs = Inputs {
+        packages: &[],
+        paths,
+        toolchain: false,
+        cacheable: true,
+    };
+    Stage::new(name, "", inputs, |_, _, _| {
+        Ok(Plan::new().run(Cmd::new("true")))
+    })
 }
 
 static PIPELINE: Pipeline = Pipeline {
