@@ -154,14 +154,25 @@ impl Tool {
         self.install_dir(ctx).join(".xtask-installed")
     }
 
-    /// Installed means it runs: the marker of a finished install, the program, and for tools in
-    /// a venv an interpreter that still starts (a cached venv whose base Python was replaced by
-    /// a newer patch release does not, and is installed again).
+    /// What its install is made from: the pinned version and the installer with its package
+    /// (a content key has it, and an install of another spec is not this tool).
+    pub fn install_spec(self) -> String {
+        format!("{} {:?}", self.version, self.installer)
+    }
+
+    /// Installed means it runs: the marker of a finished install of this spec (an install
+    /// directory is named for the version alone, so a changed package or installer installs
+    /// anew), the program, and for tools in a venv an interpreter that still starts (a cached
+    /// venv whose base Python was replaced by a newer patch release does not, and is installed
+    /// again).
     fn installed(self, ctx: &Context) -> bool {
         if self.used_from_path(ctx) {
             return true;
         }
-        if !self.marker(ctx).is_file() || !self.installed_program(ctx).is_file() {
+        let marked = std::fs::read_to_string(self.marker(ctx));
+        if marked.ok().as_deref() != Some(self.install_spec().as_str())
+            || !self.installed_program(ctx).is_file()
+        {
             return false;
         }
         match self.installer {
@@ -319,7 +330,54 @@ fn ensure(runner: &mut dyn Runner, tool: Tool) -> Result<()> {
             )
         })?;
     }
-    std::fs::write(tool.marker(runner.ctx()), tool.version)
+    std::fs::write(tool.marker(runner.ctx()), tool.install_spec())
         .with_context(|| format!("could not mark {tool} as installed"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOOL: Tool = Tool {
+        name: "lint",
+        version: "1.0.0",
+        installer: Installer::Npm("lint"),
+        exe: "bin/lint.js",
+        on_path: None,
+        cargo_subcommand: None,
+    };
+
+    #[test]
+    fn an_install_of_another_spec_is_not_this_tool() {
+        let root = std::env::temp_dir().join(format!("ci-engine-tools-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let ctx = Context::new(
+            &crate::context::testing::EXAMPLE,
+            root.clone(),
+            root.join("target"),
+            root.join("tools"),
+            [],
+        )
+        .with_facts(Vec::new(), false, &[]);
+        let program = TOOL.installed_program(&ctx);
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        std::fs::write(&program, "").unwrap();
+        assert!(
+            !TOOL.installed(&ctx),
+            "no marker: the install did not finish"
+        );
+        std::fs::write(TOOL.marker(&ctx), TOOL.install_spec()).unwrap();
+        assert!(TOOL.installed(&ctx));
+        let other = Tool {
+            installer: Installer::Npm("@other/lint"),
+            ..TOOL
+        };
+        assert_eq!(other.install_dir(&ctx), TOOL.install_dir(&ctx));
+        assert!(
+            !other.installed(&ctx),
+            "another package under the same version"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

@@ -106,7 +106,7 @@ impl Keys {
         field("stage", stage.name);
         field("args", &stage.ci_args.join(" "));
         for tool in stage.tools {
-            field("tool", &tool.to_string());
+            field("tool", &tool.install_spec());
         }
         if stage.inputs.toolchain {
             field("rustc", &self.rustc);
