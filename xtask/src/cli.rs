@@ -10,7 +10,7 @@ use crate::pipeline::PIPELINE;
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
 use ci_engine::flags::StageArgs;
-use ci_engine::graph::Selection;
+use ci_engine::graph::{Selection, help};
 use ci_engine::output::{Output, Tone};
 use ci_engine::process;
 use ci_engine::run::{self, Invocation, RunOptions};
@@ -48,6 +48,9 @@ name. The critical path adds each job's setup, its steps priced as measured unde
 (`--dry-run` prints each job's).
 
 `cargo xtask list` shows the stages and how they depend on each other.";
+
+/// The commands that are not stages, as `list` names them.
+const OTHER_COMMANDS: &str = "ci, docker-down, workflows, compare, list";
 
 #[derive(Debug, PartialEq)]
 enum Command {
@@ -105,7 +108,7 @@ fn run(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::List => {
-            print!("{}", crate::help::render_list());
+            print!("{}", help::list(&PIPELINE, OTHER_COMMANDS));
             return Ok(ExitCode::SUCCESS);
         }
         Command::DockerDown { dry_run } => {
@@ -284,9 +287,7 @@ fn parse(args: Vec<String>) -> Result<Command> {
         "compare" => parse_compare(rest, dry_run),
         name => {
             let stage = PIPELINE.stage(name).map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}; other commands: ci, docker-down, workflows, compare, list (see `cargo xtask --help`)"
-                )
+                anyhow::anyhow!("{e}; other commands: {OTHER_COMMANDS} (see `cargo xtask --help`)")
             })?;
             Ok(Command::Stage {
                 name: name.to_string(),
@@ -311,7 +312,7 @@ fn help_for(name: &str) -> Result<String> {
         "ci" | "audit" | "list" | "docker-down" | "workflows" | "keys" | "compare" => {
             Ok(USAGE.to_string())
         }
-        _ => Ok(crate::help::render_help(PIPELINE.stage(name)?)),
+        _ => Ok(help::stage(&PIPELINE, PIPELINE.stage(name)?)),
     }
 }
 

@@ -14,7 +14,7 @@
 //! [`flags`]; the areas a plan touches — [`tools`], [`services`],
 //! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
-//! [`help`], [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
+//! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
 //! `ci_engine::run`, and audits it, `ci_engine::audit`).
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
@@ -31,7 +31,6 @@ pub(crate) mod compare;
 #[cfg(test)]
 mod docs;
 pub(crate) mod flags;
-pub(crate) mod help;
 #[cfg(test)]
 mod keys;
 pub(crate) mod pins;

@@ -6,8 +6,10 @@
 //! stages, `<stage> --help`, the order `ci` runs in, the generated workflows — is derived from
 //! a [`Pipeline`].
 //!
-//! `model` has the types, and this module the lookups.
+//! `model` has the types, this module the lookups, and [`help`] the list of the stages and
+//! each one's `--help`.
 
+pub mod help;
 mod model;
 
 use anyhow::{Result, bail};

@@ -164,3 +164,19 @@ fn unknown_stages_and_empty_selections_list_the_stages() {
             .contains("lint")
     );
 }
+
+#[test]
+fn the_list_and_a_stage_s_help_say_what_it_needs_and_uses() {
+    let list = help::list(&PIPELINE, "ci, list");
+    assert!(list.contains("  test     \n"), "{list}");
+    assert!(list.contains("needs build, up; consumes package"), "{list}");
+    assert!(list.contains("scheduled pipeline only"), "{list}");
+    assert!(list.contains("Other commands: ci, list."), "{list}");
+    let test = help::stage(&PIPELINE, PIPELINE.stage("test").unwrap());
+    assert!(test.contains("--quick"), "{test}");
+    assert!(
+        test.contains("Needs: build, up\nConsumes: package\n"),
+        "{test}"
+    );
+    assert!(test.contains("In `cargo xtask ci`: test --quick"), "{test}");
+}

@@ -1,22 +1,23 @@
-//! `cargo xtask list` and `cargo xtask <stage> --help`, rendered from the stage graph.
+//! `cargo xtask list` and `cargo xtask <stage> --help`, rendered from a pipeline.
 
-use crate::pipeline::PIPELINE;
-use ci_engine::graph::{Schedule, Stage, artifact_names};
+use super::{Pipeline, Schedule, Stage, artifact_names};
 
-/// A text rendering of the graph, for `cargo xtask list`.
-pub fn render_list() -> String {
-    let width = PIPELINE
+/// A text rendering of `pipeline`, for `cargo xtask list`; `others` names the commands that
+/// are not stages.
+pub fn list(pipeline: &Pipeline, others: &str) -> String {
+    let width = pipeline
         .stages
         .iter()
         .map(|s| s.name.len())
         .max()
         .unwrap_or(0);
     let mut out = String::from("Stages, in the order `cargo xtask ci` runs them:\n\n");
-    for s in PIPELINE.stages {
+    for s in pipeline.stages {
         out.push_str(&format!("  {:width$}  {}\n", s.name, s.help));
         let mut facts = Vec::new();
-        if !PIPELINE.needs(s).is_empty() {
-            facts.push(format!("needs {}", PIPELINE.needs(s).join(", ")));
+        let needs = pipeline.needs(s);
+        if !needs.is_empty() {
+            facts.push(format!("needs {}", needs.join(", ")));
         }
         if !s.consumes.is_empty() {
             facts.push(format!("consumes {}", artifact_names(s.consumes)));
@@ -31,14 +32,14 @@ pub fn render_list() -> String {
             out.push_str(&format!("  {:width$}    {}\n", "", facts.join("; ")));
         }
     }
-    out.push_str(
-        "\nOther commands: ci, docker-down, workflows, compare, list. `cargo xtask <command> --help` explains one.\n",
-    );
+    out.push_str(&format!(
+        "\nOther commands: {others}. `cargo xtask <command> --help` explains one.\n"
+    ));
     out
 }
 
-/// The `--help` text of one stage.
-pub fn render_help(stage: &Stage) -> String {
+/// The `--help` text of `stage` of `pipeline`.
+pub fn stage(pipeline: &Pipeline, stage: &Stage) -> String {
     let mut out = format!(
         "cargo xtask {} — {}\n\n{}\n",
         stage.name,
@@ -58,8 +59,9 @@ pub fn render_help(stage: &Stage) -> String {
         "--dry-run", "print the plan; run nothing but read-only probes"
     ));
     out.push_str(&format!("  {:28} {}\n", "--help", "this text"));
-    if !PIPELINE.needs(stage).is_empty() {
-        out.push_str(&format!("\nNeeds: {}\n", PIPELINE.needs(stage).join(", ")));
+    let needs = pipeline.needs(stage);
+    if !needs.is_empty() {
+        out.push_str(&format!("\nNeeds: {}\n", needs.join(", ")));
     }
     if !stage.consumes.is_empty() {
         out.push_str(&format!("Consumes: {}\n", artifact_names(stage.consumes)));
