@@ -1,12 +1,12 @@
-//! The audit: proof by observation that content keys miss nothing. Under `--audit` (part of
-//! `ci --scheduled`, and `cargo xtask audit`), every command of a stage whose result can be
-//! reused (a cacheable stage, or a build whose manifest can say "current") runs under a
-//! file-access tracer (strace on Linux). Each file a traced process opened for reading, or
-//! executed, inside the repository or xtask's tools directory must be covered by what the
-//! stage declares — its key's paths, the artifacts it consumes, the services it requires, its
-//! tools — or have been written earlier by the stage itself, or be a read listed in
-//! [`EXPLAINED`] or the pipeline's own list with the reason it cannot change a result. Anything else is an undeclared read,
-//! and the audit fails naming it. It also lists the declared inputs no traced process read.
+//! The audit: proof by observation that content keys miss nothing. Under an audited run, every
+//! command of a stage whose result can be reused (a cacheable stage, or a build whose manifest
+//! can say "current") runs under a file-access tracer (strace on Linux). Each file a traced
+//! process opened for reading, or executed, inside the repository or the tools directory must
+//! be covered by what the stage declares — its key's paths, the artifacts it consumes, the
+//! servers it requires, its tools — or have been written earlier by the stage itself, or be a
+//! read listed in [`EXPLAINED`] or the pipeline's own list with the reason it cannot change a
+//! result. Anything else is an undeclared read, and the audit fails naming it. It also lists
+//! the declared inputs no traced process read.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,21 +26,11 @@ use crate::strace::{Accesses, parse, tracer};
 
 /// Reads that are not inputs in every project, each with why it cannot change a result
 /// (pathspecs relative to the workspace root); a pipeline adds its own
-/// ([`Pipeline::explained`]).
-pub const EXPLAINED: &[(&str, &str)] = &[
-    (
-        "target/.rustc_info.json",
-        "cargo's record of `rustc -vV`, refreshed when rustc changes; the toolchain is in the key",
-    ),
-    (
-        "target/debug",
-        "xtask's own build: what it runs for a stage is the stage's plan, which is in the key",
-    ),
-    (
-        ".git",
-        "git's own files, read by git to list the tree; what they list is hashed file by file",
-    ),
-];
+/// ([`Pipeline::explained`]: where its builds and its xtask's live, for one).
+pub const EXPLAINED: &[(&str, &str)] = &[(
+    ".git",
+    "git's own files, read by git to list the tree; what they list is hashed file by file",
+)];
 
 /// The engine's explained reads and `pipeline`'s.
 fn explained(pipeline: &Pipeline) -> impl Iterator<Item = &(&'static str, &'static str)> {
@@ -92,7 +82,7 @@ pub fn check(
     let tools: Vec<String> = pipeline
         .tools()
         .iter()
-        .filter(|t| pins_covered || stage.tools.contains(t))
+        .filter(|t| pins_covered || stage.pinned_tools().contains(t))
         .map(|t| format!("<tools>/{}-{}", t.name, t.version))
         .collect();
     let mut finding = Finding {

@@ -9,7 +9,8 @@
 //! [`exec`] (runs plans, knows no stage); [`tools`] (pinned tools found or installed);
 //! [`flags`] and [`graph`] (a pipeline's stages and artifacts, as data, and every lookup over
 //! them), [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and
-//! staleness) and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit XML) and [`report`] (the end-of-run table);
+//! staleness) and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit
+//! XML) and [`report`] (the end-of-run table);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
 //! stages, reusing and recording passes). Beside them, needing at most [`cmd`]: [`yaml`]
 //! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a

@@ -1,7 +1,8 @@
 //! Running stages: `cargo xtask ci` runs the selected part of a pipeline in order, and
-//! `cargo xtask <stage>` runs one stage the same way ([`run_stage`] is the one routine, which
-//! a project's benchmarks may use too). Locally a stage whose artifact is not selected gets its producer run
-//! first (which does nothing when the artifact is current); in CI artifacts are downloaded.
+//! `cargo xtask <stage>` runs one stage the same way ([`run_stage`] is the one routine, which a
+//! project's benchmarks may use too). Locally a stage whose artifact is not selected gets its
+//! producer run first (which does nothing when the artifact is current); in CI artifacts are
+//! downloaded.
 //! Servers started by the run are always taken down at the end of `ci` — after a failure and
 //! after Ctrl-C too ([`Pipeline::servers`]).
 
@@ -89,8 +90,7 @@ pub struct RunOptions {
 /// Whether a pass of this invocation is recorded and reused: a cacheable stage run with the
 /// flags `ci` uses (its key covers those).
 fn keyed(inv: &Invocation) -> bool {
-    let ci_args: Vec<String> = inv.stage.ci_args.iter().map(|a| a.to_string()).collect();
-    inv.stage.inputs.cacheable && inv.args.to_args() == ci_args
+    inv.stage.inputs.cacheable && inv.stage.ci_args().is_ok_and(|args| args == inv.args)
 }
 
 /// The passes this run may reuse: each selected stage whose key has passed, and the stage that
@@ -138,16 +138,14 @@ fn reusable(
                     );
                     continue;
                 }
-                {
-                    reused.insert(
-                        inv.stage.name,
-                        format!(
-                            "cached: passed {} with key {}",
-                            keys::ago(pass.passed_unix),
-                            crate::files::short(&key.key, 12)
-                        ),
-                    );
-                }
+                reused.insert(
+                    inv.stage.name,
+                    format!(
+                        "cached: passed {} with key {}",
+                        keys::ago(pass.passed_unix),
+                        crate::files::short(&key.key, 12)
+                    ),
+                );
             }
             Err(e) => out.warn(&format!(
                 "could not compute the key of {}: {e:#}",

@@ -26,7 +26,7 @@ use ci_engine::run::{self, Invocation, RunOptions};
 /// variables it adds to the declared environment.
 static PROJECT: Project = Project {
     name: "greet-xtask",
-    pythons: &[],
+    pythons: &["3.11", "3.12", "3.13"],
     environment: &NO_RULES,
 };
 
@@ -49,7 +49,7 @@ static ZIP: Artifact = Artifact {
     build: |ctx, zip| {
         let file = artifacts::dir(ctx, zip).join("greet.zip");
         vec![
-            python()
+            python(ctx)
                 .args(["-m", "zipfile", "-c"])
                 .arg(ctx.rel(&file))
                 .arg("python/greet.py"),
@@ -80,12 +80,12 @@ static PIPELINE: Pipeline = Pipeline {
         }),
         Stage::new(
             "lint-python",
-            "tabnanny over the module and its tests (no ambiguous indentation)",
+            "every Python file of the module and its tests parses",
             Inputs {
                 paths: &["python", "tests"],
                 ..TESTS
             },
-            |_, _, _| Ok(Plan::new().run(python().args(["-m", "tabnanny", "python", "tests"]))),
+            |_, ctx, _| Ok(Plan::new().run(python(ctx).args(["-c", PARSES, "python", "tests"]))),
         ),
         Stage {
             produces: &[&ZIP],
@@ -108,7 +108,7 @@ static PIPELINE: Pipeline = Pipeline {
                 TESTS,
                 |_, ctx, _| {
                     let zip = artifacts::dir(ctx, &ZIP).join("greet.zip");
-                    let tests = python()
+                    let tests = python(ctx)
                         .args(["-m", "unittest", "discover", "-s", "tests"])
                         .env("PYTHONPATH", ctx.rel(&zip));
                     Ok(artifacts::using(ctx, &[], &ZIP).run(tests))
@@ -130,10 +130,20 @@ fn cargo(ctx: &Context, command: &str) -> Cmd {
         .arg(ctx.rel(&ctx.target_dir))
 }
 
-/// The interpreter on PATH, never writing bytecode into the checkout (that would change the
-/// tree under the keys).
-fn python() -> Cmd {
-    Cmd::new("python3").arg("-B")
+/// Parses every `.py` file under the directories it is given, failing on the first that does
+/// not.
+const PARSES: &str = "import ast, pathlib, sys; [ast.parse(p.read_text(), str(p)) \
+                      for d in sys.argv[1:] for p in sorted(pathlib.Path(d).rglob('*.py'))]";
+
+/// The project's first CPython found (`python3` when there is none, which fails plainly),
+/// never writing bytecode into the checkout (that would change the tree under the keys). A
+/// pass counts only where the same interpreter would run it (its path is in the plan).
+fn python(ctx: &Context) -> Cmd {
+    let program = match ctx.interpreters().first() {
+        Some(found) => found.path.to_string_lossy().into_owned(),
+        None => "python3".to_string(),
+    };
+    Cmd::new(program).arg("-B")
 }
 
 /// The fixture copied into a fresh git checkout.
@@ -153,7 +163,10 @@ fn checkout(name: &str) -> PathBuf {
             "user.name=t",
             "-c",
             "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
             "commit",
+            "--no-verify",
             "-qm",
             "fixture",
         ],
@@ -186,7 +199,7 @@ fn context(root: &Path) -> Context {
         &PROJECT,
         root.to_path_buf(),
         root.join("target"),
-        root.join("tools"),
+        root.join("target/tools"),
         [("CARGO".to_string(), cargo)],
     )
 }
@@ -252,6 +265,11 @@ fn the_pipeline_is_well_formed() {
 fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
     let root = checkout("second-project");
     let ctx = context(&root);
+    assert!(
+        !ctx.interpreters().is_empty(),
+        "the second project's Python stages need a CPython {} on PATH",
+        PROJECT.pythons.join(", ")
+    );
     let checks = ["test-rust", "doc-rust", "lint-python", "test-python"];
 
     let first = ci(&ctx);
@@ -267,7 +285,7 @@ fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
         "{:?}",
         statuses(&first)
     );
-    assert!(root.join("target/xtask/artifacts/zip/greet.zip").is_file());
+    assert!(artifacts::dir(&ctx, &ZIP).join("greet.zip").is_file());
 
     // Nothing changed: every check is skipped, saying when its inputs passed; the build runs
     // and finds its artifact current.
@@ -313,8 +331,26 @@ fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
     edit(&root, "python/greet.py", "Hello,", "Goodbye,");
     let broken = ci(&ctx);
     assert_eq!(with(&broken, Status::Failed), ["test-python"]);
-    // Undone, the tree is one that passed: its keys are found again.
     edit(&root, "python/greet.py", "Goodbye,", "Hello,");
+    // A file that does not parse fails the lint too.
+    edit(
+        &root,
+        "tests/test_greet.py",
+        "import unittest",
+        "import unittest(",
+    );
+    let unparsable = ci(&ctx);
+    assert_eq!(
+        with(&unparsable, Status::Failed),
+        ["lint-python", "test-python"]
+    );
+    edit(
+        &root,
+        "tests/test_greet.py",
+        "import unittest(",
+        "import unittest",
+    );
+    // Undone, the tree is one that passed: its keys are found again.
     let undone = ci(&ctx);
     assert_eq!(
         with(&undone, Status::Cached),

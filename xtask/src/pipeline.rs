@@ -163,6 +163,14 @@ pub static PIPELINE: Pipeline = Pipeline {
 /// cannot change a result.
 const EXPLAINED: &[(&str, &str)] = &[
     (
+        "target/.rustc_info.json",
+        "cargo's record of `rustc -vV`, refreshed when rustc changes; the toolchain is in the key",
+    ),
+    (
+        "target/debug",
+        "xtask's own build: what it runs for a stage is the stage's plan, which is in the key",
+    ),
+    (
         "target/ci",
         "cargo's build directory: cargo's own fingerprints decide whether a unit is current, \
          and every source they cover is a declared input",

@@ -164,8 +164,8 @@ pub(crate) fn require(ctx: &Context, recipe: &Recipe) -> Result<String> {
             location.display()
         ),
         Freshness::Missing if ctx.ci => bail!(
-            "{} is missing from {}. In CI a test job never compiles: download the `{}-<platform>` \
-             artifact from the build job first (or run `cargo xtask {producer}`).",
+            "{} is missing from {}. In CI a test job never compiles: download the `{}` artifact \
+             of this platform from the build job first (or run `cargo xtask {producer}`).",
             artifact.name,
             location.display(),
             artifact.name

@@ -495,7 +495,10 @@ mod tests {
         );
         let err = require(&ctx, &recipe()).unwrap_err().to_string();
         assert!(err.contains("In CI a test job never compiles"), "{err}");
-        assert!(err.contains("archive-<platform>"), "{err}");
+        assert!(
+            err.contains("download the `archive` artifact of this platform"),
+            "{err}"
+        );
     }
 
     #[test]

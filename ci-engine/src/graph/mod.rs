@@ -52,11 +52,9 @@ impl Pipeline {
     /// Every tool its stages use, with the tools that install them, each once, in stage order.
     pub fn tools(&self) -> Vec<Tool> {
         let mut tools: Vec<Tool> = Vec::new();
-        for tool in self.stages.iter().flat_map(|s| s.tools) {
-            for t in tool.with_installer() {
-                if !tools.contains(&t) {
-                    tools.push(t);
-                }
+        for tool in self.stages.iter().flat_map(|s| s.pinned_tools()) {
+            if !tools.contains(&tool) {
+                tools.push(tool);
             }
         }
         tools
@@ -67,7 +65,7 @@ impl Pipeline {
         self.stages
             .iter()
             .find(|s| s.name == artifact.producer)
-            .unwrap_or_else(|| unreachable!("every artifact has a producer (checked by a test)"))
+            .unwrap_or_else(|| unreachable!("every artifact has a producer (Pipeline::check)"))
     }
 
     /// The stages that start the servers `stage` requires (none when it requires none).
@@ -100,8 +98,10 @@ impl Pipeline {
 
     /// What is wrong with the pipeline's shape, if anything: a duplicate stage name, a need
     /// declared after the stage that needs it (declaration order is the run order, which also
-    /// proves the graph acyclic), an artifact without exactly the one producer it names, more
-    /// than one stage starting the servers, `ci` flags that do not parse.
+    /// proves the graph acyclic), an artifact without exactly the one producer it names, two
+    /// artifacts in one directory, a build that may be skipped on a key, more than one stage
+    /// starting the servers or servers the pipeline does not describe, `ci` flags that do not
+    /// parse or are not spelled as they parse.
     pub fn check(&self) -> Result<()> {
         for (i, stage) in self.stages.iter().enumerate() {
             if self.stages[..i].iter().any(|s| s.name == stage.name) {
@@ -153,6 +153,30 @@ impl Pipeline {
             .filter(|s| s.services == Services::Starts);
         if starters.count() > 1 {
             bail!("more than one stage starts the services");
+        }
+        for (i, artifact) in self.artifacts().iter().enumerate() {
+            if self.artifacts()[..i].iter().any(|a| a.dir == artifact.dir) {
+                bail!("two artifacts are kept in `{}`", artifact.dir);
+            }
+        }
+        if let Some(build) = self
+            .stages
+            .iter()
+            .find(|s| s.builds() && s.inputs.cacheable)
+        {
+            bail!(
+                "`{}` builds an artifact, so it must not be cacheable: its manifest decides \
+                 whether it is current, and a skipped build would leave its consumers nothing",
+                build.name
+            );
+        }
+        let unserved = self.stages.iter().find(|s| s.services != Services::None);
+        if let (None, Some(stage)) = (&self.servers, unserved) {
+            bail!(
+                "`{}` starts or requires servers, but the pipeline does not describe them \
+                 (`servers`)",
+                stage.name
+            );
         }
         Ok(())
     }

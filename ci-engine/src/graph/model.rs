@@ -22,10 +22,10 @@ pub struct Artifact {
     /// The name used in docs, in its manifest and, with the platform appended, for workflow
     /// artifacts.
     pub name: &'static str,
-    /// The one stage that produces it (a test of the pipeline checks it; error messages name
-    /// it without looking the pipeline up).
+    /// The one stage that produces it (`Pipeline::check` checks it; error messages name it
+    /// without looking the pipeline up).
     pub producer: &'static str,
-    /// Its directory under `target/xtask/artifacts/`.
+    /// Its directory under the artifacts directory (`target/xtask/artifacts/`).
     pub dir: &'static str,
     /// What it is built from, as git pathspecs relative to the workspace root (also its
     /// manifest's sources, and its producer's inputs).
@@ -103,10 +103,12 @@ pub struct Inputs {
     pub packages: &'static [&'static str],
     /// Other paths it reads (git pathspecs relative to the workspace root).
     pub paths: &'static [&'static str],
-    /// Whether the Rust toolchain (`rustc -vV`) is an input.
+    /// Whether it compiles the workspace: the Rust toolchain (`rustc -vV`) is an input (as it is
+    /// of a stage whose tools run it, see [`Stage::uses_toolchain`]).
     pub toolchain: bool,
     /// Whether a pass may be reused at all (a stage that starts servers, or tests against
-    /// nightly builds that change without any change here, is always run).
+    /// nightly builds that change without any change here, is always run; so is a build,
+    /// whose manifest decides whether its artifact is current).
     pub cacheable: bool,
 }
 
@@ -167,7 +169,8 @@ pub struct Stage {
     /// The pinned tools its plan ensures (the workflows cache exactly these).
     pub tools: &'static [Tool],
     pub flags: &'static [Flag],
-    /// The flags `ci` runs this stage with.
+    /// The flags `ci` runs this stage with, spelled as they parse (flags in the order of their
+    /// names; `Pipeline::check` says when they are not).
     pub ci_args: &'static [&'static str],
     pub schedule: Schedule,
     /// The rustup components its commands run.
@@ -244,6 +247,22 @@ impl Stage {
     /// is installed into a venv.
     pub fn uses_python(&self) -> bool {
         self.consumes_python() || self.tools.iter().any(|t| t.needs_python())
+    }
+
+    /// The pinned tools it runs: its own, those the builds of what it produces run, and the
+    /// tools that install them (uv for a PyPI tool), each once. Its key has their pins, and the
+    /// audit lets it read their installs.
+    pub fn pinned_tools(&self) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = Vec::new();
+        let own = self.tools.iter();
+        for tool in own.chain(self.produces.iter().flat_map(|a| a.tools)) {
+            for t in tool.with_installer() {
+                if !tools.contains(&t) {
+                    tools.push(t);
+                }
+            }
+        }
+        tools
     }
 
     /// Whether it builds an artifact.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::cmd::Cmd;
 use crate::flags::Flag;
+use crate::graph::Servers;
 
 const QUICK: Flag = Flag {
     name: "--quick",
@@ -40,6 +41,10 @@ static PIPELINE: Pipeline = Pipeline {
         stage("lint"),
         Stage {
             produces: &[&PACKAGE],
+            inputs: Inputs {
+                cacheable: false,
+                ..INPUTS
+            },
             ..stage("build")
         },
         Stage {
@@ -61,7 +66,11 @@ static PIPELINE: Pipeline = Pipeline {
     unclaimed: &[],
     explained: &[],
     pin_files: &[],
-    servers: None,
+    servers: Some(Servers {
+        stop_command: "down",
+        stop: |_| Ok(()),
+        env_file: |ctx| ctx.xtask_dir().join("servers.env"),
+    }),
 };
 
 fn selected(only: Option<&[&str]>, skip: &[&str], scheduled: bool) -> Vec<&'static str> {
@@ -128,6 +137,33 @@ fn a_malformed_pipeline_is_named() {
     };
     let err = ORPHAN.check().unwrap_err().to_string();
     assert!(err.contains("names `build` as its producer"), "{err}");
+    static CACHED_BUILD: Pipeline = Pipeline {
+        stages: &[Stage {
+            produces: &[&PACKAGE],
+            ..stage("build")
+        }],
+        unclaimed: &[],
+        explained: &[],
+        pin_files: &[],
+        servers: None,
+    };
+    let err = CACHED_BUILD.check().unwrap_err().to_string();
+    assert!(
+        err.contains("`build` builds an artifact, so it must not be cacheable"),
+        "{err}"
+    );
+    static UNDESCRIBED: Pipeline = Pipeline {
+        stages: &[Stage {
+            services: Services::Starts,
+            ..stage("up")
+        }],
+        unclaimed: &[],
+        explained: &[],
+        pin_files: &[],
+        servers: None,
+    };
+    let err = UNDESCRIBED.check().unwrap_err().to_string();
+    assert!(err.contains("the pipeline does not describe them"), "{err}");
 }
 
 #[test]

@@ -105,10 +105,12 @@ impl Keys {
         };
         field("stage", stage.name);
         field("args", &stage.ci_args.join(" "));
-        for tool in stage.tools {
+        for tool in stage.pinned_tools() {
             field("tool", &tool.install_spec());
         }
-        if stage.inputs.toolchain {
+        // A stage that runs the toolchain depends on it, whether it compiles the workspace or
+        // its tests do (a test runner that runs through cargo).
+        if stage.uses_toolchain() {
             field("rustc", &self.rustc);
         }
         field("env", &self.env);
@@ -183,8 +185,8 @@ fn unclaimed<'a>(
 }
 
 /// Every path `stage`'s key covers: the directories of its packages and of every workspace
-/// package they depend on (`packages` as [`workspace_packages`] reads them), and its declared
-/// paths.
+/// package they depend on (`packages` as [`workspace_packages`] reads them), its declared
+/// paths, and the sources of what it produces (each once).
 fn covered(packages: &Packages, stage: &Stage) -> Vec<String> {
     let mut todo: Vec<String> = stage
         .inputs
@@ -204,7 +206,12 @@ fn covered(packages: &Packages, stage: &Stage) -> Vec<String> {
         }
     }
     let mut covered: Vec<String> = dirs.into_iter().collect();
-    covered.extend(stage.inputs.paths.iter().map(|p| p.to_string()));
+    let sources = stage.produces.iter().flat_map(|a| a.sources);
+    for path in stage.inputs.paths.iter().chain(sources) {
+        if !covered.iter().any(|c| c == path) {
+            covered.push(path.to_string());
+        }
+    }
     covered
 }
 
@@ -231,7 +238,7 @@ pub fn covers_path(spec: &str, file: &str) -> bool {
 }
 
 /// The workspace's packages: name → (directory relative to the root, the workspace packages it
-/// depends on), from `cargo metadata`.
+/// depends on), from `cargo metadata` run in `ctx`'s root.
 pub fn workspace_packages(ctx: &Context) -> Result<Packages> {
     let metadata = cargo_metadata::MetadataCommand::new()
         .current_dir(&ctx.root)
@@ -243,6 +250,9 @@ pub fn workspace_packages(ctx: &Context) -> Result<Packages> {
         .iter()
         .map(|p| p.name.to_string())
         .collect();
+    // Relative to the workspace root as cargo spells it, which may be another spelling of
+    // `ctx.root` (macOS's temporary directory is a link to /private/var).
+    let root = metadata.workspace_root.as_std_path();
     let mut packages = BTreeMap::new();
     for package in &metadata.packages {
         let dir = package
@@ -250,7 +260,8 @@ pub fn workspace_packages(ctx: &Context) -> Result<Packages> {
             .parent()
             .map(|d| d.as_std_path().to_path_buf())
             .unwrap_or_default();
-        let dir = ctx.rel(&dir).to_string_lossy().replace('\\', "/");
+        let dir = dir.strip_prefix(root).unwrap_or(&dir);
+        let dir = dir.to_string_lossy().replace('\\', "/");
         let deps = package
             .dependencies
             .iter()
@@ -390,7 +401,7 @@ pub fn check_planned(planned: &str, here: &BTreeMap<String, String>) -> Result<(
         "this job's keys differ from the plan job's for the same commit: {}. Something this job \
          adds (a variable, a file, a tool) is in a key; compare `cargo xtask keys --json` in \
          both jobs, and declare it passed or fixed in the engine's environment rules \
-         (ci-engine/src/environment.rs) or, when only this project has it, in its own",
+         (`ci_engine::environment`) or, when only this project has it, in its own",
         differ.join(", ")
     )
 }
