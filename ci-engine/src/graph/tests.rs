@@ -102,66 +102,53 @@ fn the_pipeline_is_well_formed_and_its_needs_follow_from_its_stages() {
     );
 }
 
-#[test]
-fn a_malformed_pipeline_is_named() {
-    static LATE: Pipeline = Pipeline {
-        stages: &[
-            Stage {
-                consumes: &[&PACKAGE],
-                ..stage("test")
-            },
-            Stage {
-                produces: &[&PACKAGE],
-                ..stage("build")
-            },
-        ],
+/// A pipeline of `stages` and nothing else.
+const fn alone(stages: &'static [Stage]) -> Pipeline {
+    Pipeline {
+        stages,
         unclaimed: &[],
         explained: &[],
         pin_files: &[],
         servers: None,
-    };
+    }
+}
+
+#[test]
+fn a_malformed_pipeline_is_named() {
+    static LATE: Pipeline = alone(&[
+        Stage {
+            consumes: &[&PACKAGE],
+            ..stage("test")
+        },
+        Stage {
+            produces: &[&PACKAGE],
+            ..stage("build")
+        },
+    ]);
     let err = LATE.check().unwrap_err().to_string();
     assert!(
         err.contains("`test` needs `build`, which is declared later"),
         "{err}"
     );
-    static ORPHAN: Pipeline = Pipeline {
-        stages: &[Stage {
-            produces: &[&PACKAGE],
-            ..stage("make")
-        }],
-        unclaimed: &[],
-        explained: &[],
-        pin_files: &[],
-        servers: None,
-    };
+    static ORPHAN: Pipeline = alone(&[Stage {
+        produces: &[&PACKAGE],
+        ..stage("make")
+    }]);
     let err = ORPHAN.check().unwrap_err().to_string();
     assert!(err.contains("names `build` as its producer"), "{err}");
-    static CACHED_BUILD: Pipeline = Pipeline {
-        stages: &[Stage {
-            produces: &[&PACKAGE],
-            ..stage("build")
-        }],
-        unclaimed: &[],
-        explained: &[],
-        pin_files: &[],
-        servers: None,
-    };
+    static CACHED_BUILD: Pipeline = alone(&[Stage {
+        produces: &[&PACKAGE],
+        ..stage("build")
+    }]);
     let err = CACHED_BUILD.check().unwrap_err().to_string();
     assert!(
         err.contains("`build` builds an artifact, so it must not be cacheable"),
         "{err}"
     );
-    static UNDESCRIBED: Pipeline = Pipeline {
-        stages: &[Stage {
-            services: Services::Starts,
-            ..stage("up")
-        }],
-        unclaimed: &[],
-        explained: &[],
-        pin_files: &[],
-        servers: None,
-    };
+    static UNDESCRIBED: Pipeline = alone(&[Stage {
+        services: Services::Starts,
+        ..stage("up")
+    }]);
     let err = UNDESCRIBED.check().unwrap_err().to_string();
     assert!(err.contains("the pipeline does not describe them"), "{err}");
 }
