@@ -40,6 +40,12 @@ pub fn freshness(
     let Some(manifest) = read_manifest(ctx, artifact)? else {
         return Ok(Freshness::Missing);
     };
+    if manifest.artifact != artifact.name {
+        return Ok(Freshness::Stale(format!(
+            "its manifest is of `{}`",
+            manifest.artifact
+        )));
+    }
     let dir = dir(ctx, artifact);
     for file in &manifest.files {
         let size = std::fs::metadata(dir.join(&file.name))

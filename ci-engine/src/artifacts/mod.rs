@@ -10,7 +10,8 @@ mod actions;
 mod fresh;
 mod plans;
 
-pub use actions::{BuildStart, Recipe, Require, ResetDir, SkipIfCurrent, WriteManifest};
+pub use actions::Recipe;
+pub(crate) use actions::{BuildStart, Require, ResetDir, SkipIfCurrent, WriteManifest};
 pub(crate) use fresh::require;
 pub use fresh::{Asker, Freshness, built_otherwise, freshness};
 pub use plans::{build, using};
@@ -43,7 +44,7 @@ pub struct FileDigest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The artifact's name.
+    /// The artifact's name (a manifest of another artifact is stale).
     pub artifact: String,
     pub commit: String,
     pub dirty: bool,
@@ -511,5 +512,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid manifest"), "{err}");
+    }
+
+    #[test]
+    fn the_manifest_of_another_artifact_is_stale() {
+        let s = Scratch::new("other");
+        let mut manifest = s.build();
+        manifest.artifact = "wheel".to_string();
+        save_manifest(&s.ctx, &RUST_TESTS, &manifest).unwrap();
+        let Freshness::Stale(why) = freshness(&s.ctx, &RUST_TESTS, RECIPE, Asker::Build).unwrap()
+        else {
+            panic!("the manifest of another artifact counted as current")
+        };
+        assert!(why.contains("its manifest is of `wheel`"), "{why}");
     }
 }

@@ -39,7 +39,7 @@ pub fn after_build(ctx: &Context, artifact: &'static Artifact) -> Result<Plan> {
     Ok(Plan::new().action(RecordCompiledPart { artifact, python }))
 }
 
-/// The first step of building the wheel after [`artifacts::SkipIfCurrent`]: repack the wheel
+/// The first step of building the wheel after the check that it is current: repack the wheel
 /// that is there when only its Python files are out of date, and then stop.
 #[derive(Debug)]
 pub struct Repack {
