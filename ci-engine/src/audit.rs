@@ -62,11 +62,8 @@ pub fn check(
 ) -> Finding {
     let rel = |p: PathBuf| ctx.rel(&p).to_string_lossy().replace('\\', "/");
     let mut declared: Vec<String> = covered.to_vec();
-    for artifact in stage.consumes {
-        declared.push(rel(ctx.artifacts_dir().join(artifact.dir)));
-    }
-    for artifact in stage.produces {
-        declared.push(rel(ctx.artifacts_dir().join(artifact.dir)));
+    for artifact in stage.consumes.iter().chain(stage.produces) {
+        declared.push(rel(crate::artifacts::dir(ctx, artifact)));
     }
     if let (Services::Requires, Some(servers)) = (stage.services, &pipeline.servers) {
         declared.push(rel((servers.env_file)(ctx)));
@@ -79,11 +76,18 @@ pub fn check(
             .pin_files
             .iter()
             .all(|pin| covered.iter().any(|c| covers_path(c, pin)));
+    // Named as the traces name them: under `<tools>`, the tools directory of keys' context.
+    let own = stage.pinned_tools();
+    let for_keys = ctx.for_keys();
     let tools: Vec<String> = pipeline
         .tools()
         .iter()
-        .filter(|t| pins_covered || stage.pinned_tools().contains(t))
-        .map(|t| format!("<tools>/{}-{}", t.name, t.version))
+        .filter(|t| pins_covered || own.contains(t))
+        .map(|t| {
+            t.install_dir(&for_keys)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .collect();
     let mut finding = Finding {
         stage: stage.name.to_string(),
