@@ -8,7 +8,7 @@
 //! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
 //! [`exec`] (runs plans, knows no stage); [`tools`] (pinned tools found or installed);
 //! [`flags`] and [`graph`] (a pipeline's stages and artifacts, as data, and every lookup over
-//! them), [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and
+//! them), [`jobs`] (the workflows' jobs over those stages), [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and
 //! staleness) and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit
 //! XML) and [`report`] (the end-of-run table);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
@@ -26,6 +26,7 @@ pub mod files;
 pub mod flags;
 pub mod graph;
 pub mod http;
+pub mod jobs;
 pub mod junit;
 pub mod keys;
 pub mod output;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use lexopt::prelude::*;
 
-use crate::pipeline::PIPELINE;
+use crate::pipeline::{LAYOUT, PIPELINE};
 use ci_engine::context::Context;
 use ci_engine::exec::Executor;
 use ci_engine::flags::StageArgs;
@@ -123,7 +123,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Workflows => {
             let ctx = Context::discover(&crate::project::PROJECT)?;
-            let changed = crate::workflows::write(&PIPELINE, &ctx.root)?;
+            let changed = crate::workflows::write(&LAYOUT, &ctx.root)?;
             let out = Output::from_env(ctx.github_actions);
             if changed.is_empty() {
                 out.say(Tone::Good, "the workflows were already current");
@@ -165,7 +165,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 .map(|k| (format!("key-{}", k.stage), k.key.clone()))
                 .collect();
             outputs.extend(crate::workflows::gate::record_keys(
-                &PIPELINE, &ctx.root, &by_stage,
+                &LAYOUT, &ctx.root, &by_stage,
             )?);
             outputs.push((
                 crate::workflows::gate::PLANNED_KEYS_OUTPUT.to_string(),

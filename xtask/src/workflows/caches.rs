@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use super::jobs::{Job, Os, Trigger, Workflow};
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
 use crate::pins;
 use crate::tools::NEXTEST;
 use ci_engine::artifacts;
 use ci_engine::context::{Context, slashed};
 use ci_engine::graph::{Artifact, Kept, Services, Stage};
+use ci_engine::jobs::{Job, Os, Trigger, Workflow};
 use ci_engine::yaml::Node;
 
 /// A path of a runner's checkout ([`Context::on_runner`]) as the workflows write it.
@@ -172,7 +172,7 @@ impl Cache {
 /// xtask, whose dependencies all such jobs share in one small cache that only the plan job
 /// saves.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
-    if !job.compiles(workflow.pipeline) {
+    if !job.compiles(workflow.pipeline()) {
         return rust_cache_for_xtask(job.os, false);
     }
     let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
@@ -182,14 +182,14 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
         // joins that build's: a run of lint-rust alone restores the archive's cache.
         let mut beside: Vec<String> = Vec::new();
         for stage in job
-            .stages(workflow.pipeline)
+            .stages(workflow.pipeline())
             .filter(|s| switches.contains(&s.name))
         {
             beside.push(format!("inputs.{}", stage.name));
             if stage.builds() {
                 key.push_str(&format!("-${{{{ {} }}}}", beside.join(" || ")));
                 beside.clear();
-            } else if !job.reports_outcome(workflow.pipeline, stage) {
+            } else if !job.reports_outcome(workflow.layout, stage) {
                 beside.clear();
             }
         }
@@ -227,7 +227,7 @@ pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
 pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
     let os = job.os.platform();
     let mut caches = Vec::new();
-    let tools = xtask_tools(workflow.pipeline, job);
+    let tools = xtask_tools(workflow.pipeline(), job);
     if python && !tools.is_empty() {
         let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
         let users: Vec<&Stage> = stages

@@ -4,7 +4,7 @@
 //! saves the pass records of the commit's keys.
 
 use super::gate;
-use super::jobs::{OUTCOME_PREFIX, Os, Workflow};
+use ci_engine::jobs::{OUTCOME_PREFIX, Os, Workflow};
 use ci_engine::yaml::Node;
 
 /// The conclusion job. A job skipped because one it needs failed leaves that one failed, which

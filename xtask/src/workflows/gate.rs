@@ -17,11 +17,11 @@ use super::caches::{
     XTASK_BIN_STEP, on_runner, rust_cache_for_xtask, xtask_bin, xtask_bin_missing,
     xtask_bin_restore, xtask_bin_step,
 };
-use super::jobs::{CONCLUSION, Entry, Os, Trigger, Workflow, entry_needs, instances, workflows};
 use super::steps::{Setup, step, with_if};
 use crate::pins;
 use ci_engine::context::Context;
-use ci_engine::graph::{Pipeline, Services, Stage};
+use ci_engine::graph::{Services, Stage};
+use ci_engine::jobs::{CONCLUSION, Entry, Layout, Os, Trigger, Workflow};
 use ci_engine::yaml::Node;
 
 pub const PLAN: &str = "plan";
@@ -39,12 +39,14 @@ pub fn gated(workflow: &Workflow) -> bool {
 /// The stages entry `key` runs (a call: its called jobs' stages that are switched on).
 fn entry_stages(workflow: &Workflow, key: &str) -> Vec<&'static Stage> {
     let mut stages: Vec<&'static Stage> = Vec::new();
-    for instance in instances(workflow.pipeline, workflow.file)
+    for instance in workflow
+        .layout
+        .instances(workflow.file)
         .into_iter()
         .filter(|i| i.entry == key)
     {
         for (name, _) in &instance.calls {
-            if let Ok(stage) = workflow.pipeline.stage(name)
+            if let Ok(stage) = workflow.pipeline().stage(name)
                 && !stages.iter().any(|s| s.name == stage.name)
             {
                 stages.push(stage);
@@ -108,23 +110,23 @@ fn platform_inputs(os: Os) -> &'static [&'static str] {
 /// `stage_keys`), the entry's job as generated (a called workflow whole, with what the caller
 /// passes it) and the checkout inputs of the platforms it runs on, hashed together.
 pub fn record_keys(
-    pipeline: &'static Pipeline,
+    layout: &'static Layout,
     root: &Path,
     stage_keys: &BTreeMap<String, String>,
 ) -> Result<Vec<(String, String)>> {
-    let generated: BTreeMap<String, String> = super::generate(pipeline).into_iter().collect();
-    record_keys_of(pipeline, root, stage_keys, &generated)
+    let generated: BTreeMap<String, String> = super::generate(layout).into_iter().collect();
+    record_keys_of(layout, root, stage_keys, &generated)
 }
 
 /// [`record_keys`] over the generated files `generated` (name → text).
 fn record_keys_of(
-    pipeline: &'static Pipeline,
+    layout: &'static Layout,
     root: &Path,
     stage_keys: &BTreeMap<String, String>,
     generated: &BTreeMap<String, String>,
 ) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for workflow in workflows(pipeline).into_iter().filter(gated) {
+    for workflow in layout.workflows().into_iter().filter(gated) {
         let text = generated.get(workflow.file).map_or("", String::as_str);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .with_context(|| format!("the generated {} does not parse", workflow.file))?;
@@ -137,7 +139,9 @@ fn record_keys_of(
             {
                 definition.push_str(generated.get(*file).map_or("", String::as_str));
             }
-            let mut oses: Vec<Os> = instances(workflow.pipeline, workflow.file)
+            let mut oses: Vec<Os> = workflow
+                .layout
+                .instances(workflow.file)
                 .into_iter()
                 .filter(|i| i.entry == entry)
                 .map(|i| i.os)
@@ -232,7 +236,9 @@ fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Te
     let mut terms = Vec::new();
     for other in entry_keys(workflow) {
         if other == entry
-            || !entry_needs(workflow.pipeline, workflow.file, other)
+            || !workflow
+                .layout
+                .entry_needs(workflow.file, other)
                 .iter()
                 .any(|n| n == entry)
         {
@@ -469,11 +475,11 @@ pub fn conclusion_needs(workflow: &Workflow) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::PIPELINE;
-    use crate::workflows::jobs::workflows;
+    use crate::pipeline::{LAYOUT, PIPELINE};
 
     fn ci() -> Workflow {
-        workflows(&PIPELINE)
+        LAYOUT
+            .workflows()
             .into_iter()
             .find(gated)
             .expect("the pipeline is gated")
@@ -517,9 +523,9 @@ mod tests {
             .map(|s| (s.name.to_string(), format!("key-of-{}", s.name)))
             .collect();
         let generated: BTreeMap<String, String> =
-            super::super::generate(&PIPELINE).into_iter().collect();
+            super::super::generate(&LAYOUT).into_iter().collect();
         let keys = |generated: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            record_keys_of(&PIPELINE, &root, &stage_keys, generated)
+            record_keys_of(&LAYOUT, &root, &stage_keys, generated)
                 .unwrap()
                 .into_iter()
                 .collect()

@@ -8,7 +8,6 @@ pub(crate) mod caches;
 mod conclusion;
 pub mod gate;
 pub mod jobs;
-mod os;
 pub(crate) mod render;
 mod steps;
 
@@ -20,7 +19,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use ci_engine::flags::StageArgs;
-use ci_engine::graph::Pipeline;
+use ci_engine::jobs::Layout;
 use ci_engine::plan::{Action, Outcome, Runner};
 use ci_engine::yaml;
 
@@ -28,9 +27,10 @@ pub const DIR: &str = ".github/workflows";
 /// The command that writes them.
 pub const REGENERATE: &str = "cargo xtask workflows";
 
-/// Every generated file of `pipeline`: its name under [`DIR`] and its text.
-pub fn generate(pipeline: &'static Pipeline) -> Vec<(String, String)> {
-    jobs::workflows(pipeline)
+/// Every generated file of `layout`: its name under [`DIR`] and its text.
+pub fn generate(layout: &'static Layout) -> Vec<(String, String)> {
+    layout
+        .workflows()
         .iter()
         .map(|w| (w.file.to_string(), render::render(w)))
         .collect()
@@ -38,9 +38,9 @@ pub fn generate(pipeline: &'static Pipeline) -> Vec<(String, String)> {
 
 /// The files under [`DIR`] that differ from what is generated (changed, missing, or present
 /// but not generated).
-pub fn stale(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
+pub fn stale(layout: &'static Layout, root: &Path) -> Result<Vec<String>> {
     let dir = root.join(DIR);
-    let generated = generate(pipeline);
+    let generated = generate(layout);
     let mut stale = Vec::new();
     for (name, text) in &generated {
         match std::fs::read_to_string(dir.join(name)) {
@@ -65,12 +65,12 @@ pub fn stale(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
 /// renders it, when it runs `calls`: a step that a caller's switches turn off (`if:
 /// inputs.<stage>`, a stage not among `calls`) is left out.
 pub fn setup(
-    pipeline: &'static Pipeline,
+    layout: &'static Layout,
     file: &str,
     job: &str,
     calls: &[(String, StageArgs)],
 ) -> Vec<Setup> {
-    let all = jobs::workflows(pipeline);
+    let all = layout.workflows();
     let found = all.iter().find(|w| w.file == file).and_then(|w| {
         w.jobs()
             .find(|j| j.key == job)
@@ -103,11 +103,11 @@ pub fn setup(
 
 /// Write every generated file, remove files of [`DIR`] that are not generated; returns what
 /// changed.
-pub fn write(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
+pub fn write(layout: &'static Layout, root: &Path) -> Result<Vec<String>> {
     let dir = root.join(DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {DIR}"))?;
-    let changed = stale(pipeline, root)?;
-    let generated = generate(pipeline);
+    let changed = stale(layout, root)?;
+    let generated = generate(layout);
     for (name, text) in &generated {
         std::fs::write(dir.join(name), text).with_context(|| format!("could not write {name}"))?;
     }
@@ -124,7 +124,7 @@ pub fn write(pipeline: &'static Pipeline, root: &Path) -> Result<Vec<String>> {
 
 /// lint-workflows' first step: the files are what the job table of the pipeline generates.
 #[derive(Debug)]
-pub struct CheckGenerated(pub &'static Pipeline);
+pub struct CheckGenerated(pub &'static Layout);
 
 impl fmt::Display for CheckGenerated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -157,16 +157,16 @@ impl Action for CheckGenerated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::PIPELINE;
+    use crate::pipeline::LAYOUT;
 
     /// As rust-analyzer's codegen test: a stale file is rewritten, then the test fails, so a
     /// developer's `cargo test` repairs the files and CI (which has nothing to commit) fails.
     #[test]
     fn the_workflows_are_generated() {
         let root = crate::testing::checkout();
-        let stale = stale(&PIPELINE, &root).unwrap();
+        let stale = stale(&LAYOUT, &root).unwrap();
         if !stale.is_empty() {
-            write(&PIPELINE, &root).unwrap();
+            write(&LAYOUT, &root).unwrap();
             panic!(
                 "{} were stale and have been regenerated ({REGENERATE}); commit them:\n  {}",
                 DIR,
@@ -179,8 +179,8 @@ mod tests {
     fn a_hand_edit_fails_the_check_with_the_command_that_fixes_it() {
         let scratch = std::env::temp_dir().join(format!("xtask-wf-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
-        write(&PIPELINE, &scratch).unwrap();
-        assert!(stale(&PIPELINE, &scratch).unwrap().is_empty());
+        write(&LAYOUT, &scratch).unwrap();
+        assert!(stale(&LAYOUT, &scratch).unwrap().is_empty());
         let file = scratch.join(DIR).join("rust-ci-optimized.yaml");
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(
@@ -191,21 +191,21 @@ mod tests {
         std::fs::write(scratch.join(DIR).join("extra.yml"), "name: x\n").unwrap();
         let ctx = crate::testing::context_at(scratch.clone());
         let mut runner = ci_engine::plan::testing::Recorder::new(&ctx);
-        let err = CheckGenerated(&PIPELINE)
+        let err = CheckGenerated(&LAYOUT)
             .perform(&mut runner)
             .unwrap_err()
             .to_string();
         assert!(err.contains("rust-ci-optimized.yaml differs"), "{err}");
         assert!(err.contains("extra.yml is not generated"), "{err}");
         assert!(err.contains("Run `cargo xtask workflows`"), "{err}");
-        write(&PIPELINE, &scratch).unwrap();
-        assert!(stale(&PIPELINE, &scratch).unwrap().is_empty());
+        write(&LAYOUT, &scratch).unwrap();
+        assert!(stale(&LAYOUT, &scratch).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(scratch);
     }
 
     #[test]
     fn every_file_says_it_is_generated_and_pins_actions_by_sha() {
-        for (name, text) in generate(&PIPELINE) {
+        for (name, text) in generate(&LAYOUT) {
             assert!(
                 text.starts_with("# Generated from xtask/src/workflows/"),
                 "{name}"
@@ -232,7 +232,7 @@ mod tests {
     /// run has a group of its own) nor starts one (its jobs are skipped).
     #[test]
     fn only_its_own_label_starts_or_restarts_the_upstream_run() {
-        let files = generate(&PIPELINE);
+        let files = generate(&LAYOUT);
         let (_, text) = files
             .iter()
             .find(|(n, _)| n == "python-upstream-optimized.yaml")
@@ -258,7 +258,7 @@ mod tests {
     /// a single-stage job's steps carry no condition of their own.
     #[test]
     fn a_switched_called_job_starts_only_when_one_of_its_stages_is_on() {
-        let files = generate(&PIPELINE);
+        let files = generate(&LAYOUT);
         let (_, text) = files.iter().find(|(n, _)| n == "codespell.yml").unwrap();
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
         for stage in ["codespell", "lint-workflows"] {
@@ -279,7 +279,7 @@ mod tests {
     fn jobs_that_compile_nothing_run_the_plans_xtask() {
         let mut runners = 0;
         let mut restored_or_built = 0;
-        for (name, text) in generate(&PIPELINE) {
+        for (name, text) in generate(&LAYOUT) {
             let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for (job, body) in doc["jobs"].as_mapping().unwrap() {
                 let job = job.as_str().unwrap();
@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn each_rust_cache_key_is_saved_by_one_job() {
         let mut savers: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (name, text) in generate(&PIPELINE) {
+        for (name, text) in generate(&LAYOUT) {
             let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for (job, body) in doc["jobs"].as_mapping().unwrap() {
                 let Some(steps) = body["steps"].as_sequence() else {
@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn a_build_restores_mains_artifact_by_key_and_saves_only_what_it_built_on_main() {
-        let files = generate(&PIPELINE);
+        let files = generate(&LAYOUT);
         let text = &files
             .iter()
             .find(|(name, _)| name == "shared-build.yaml")

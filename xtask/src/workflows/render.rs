@@ -6,7 +6,6 @@ use super::caches::{
     Cache, artifact_cache, artifact_path, caches, on_runner, rust_cache, xtask_bin,
     xtask_bin_restore, xtask_bin_restore_or_build,
 };
-use super::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, entry_needs, outcome_output};
 use super::steps::{
     ON_MAIN, Setup, XtaskSource, condition, python_version, step, step_condition, with_if,
     xtask_source,
@@ -15,6 +14,7 @@ use super::{conclusion, gate};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::NEXTEST;
 use ci_engine::graph::{Artifact, Stage};
+use ci_engine::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, outcome_output};
 use ci_engine::tools::UV;
 use ci_engine::yaml::Node;
 
@@ -139,7 +139,7 @@ fn triggers(workflow: &Workflow) -> Node {
             let outputs: Vec<(String, Node)> = workflow
                 .jobs()
                 .flat_map(|job| {
-                    job.reported_outcomes(workflow.pipeline)
+                    job.reported_outcomes(workflow.layout)
                         .into_iter()
                         .map(move |stage| {
                             let name = outcome_output(stage.name);
@@ -207,7 +207,7 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
 }
 
 fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
-    let mut needs = entry_needs(workflow.pipeline, workflow.file, key);
+    let mut needs = workflow.layout.entry_needs(workflow.file, key);
     if gate::gated(workflow) {
         needs.insert(0, gate::PLAN.to_string());
         node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
@@ -237,14 +237,14 @@ fn job_node(workflow: &Workflow, job: &Job) -> Node {
     push_needs(&mut node, workflow, job.key);
     // A called job whose every stage its caller switches runs only when one is on: it does not
     // start, set up and skip each step.
-    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
     if let Some(on) = condition(workflow, &stages) {
         node.push(("if".into(), Node::Str(on)));
     }
     node.push(("runs-on".into(), Node::str(job.os.runner())));
     node.push(("timeout-minutes".into(), Node::int(job.timeout_minutes)));
     let outcomes: Vec<(String, Node)> = job
-        .reported_outcomes(workflow.pipeline)
+        .reported_outcomes(workflow.layout)
         .into_iter()
         .map(|stage| {
             let value = format!("${{{{ steps.{}.outcome }}}}", stage.name);
@@ -272,7 +272,7 @@ fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
 /// What `job` does before its first stage, each step with the node that does it (none for
 /// xtask's build, which happens in the first step that calls `cargo xtask`).
 pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
-    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
     let os = job.os.platform();
     let mut out = vec![(
         Setup::Checkout,
@@ -298,7 +298,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             ))),
         ));
     }
-    let python = python_version(workflow.pipeline, job);
+    let python = python_version(workflow, job);
     if let Some(version) = &python {
         let users: Vec<&Stage> = stages.iter().copied().filter(|s| s.uses_python()).collect();
         let mut node = vec![("id".to_string(), Node::str("python"))];
@@ -316,7 +316,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     } else {
         out.push((
             Setup::RustCache {
-                workspace: job.compiles(workflow.pipeline),
+                workspace: job.compiles(workflow.pipeline()),
             },
             Some(Node::Map(rust_cache(workflow, job))),
         ));
@@ -351,7 +351,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     for cache in caches(workflow, job, &stages, python.is_some()) {
         out.push((Setup::Cache(cache.name), Some(cache.restore())));
     }
-    for artifact in job.consumes(workflow.pipeline) {
+    for artifact in job.consumes(workflow.pipeline()) {
         out.push((
             Setup::Download(artifact),
             Some(Node::Map(step(
@@ -387,14 +387,14 @@ fn xtask_command(source: XtaskSource) -> String {
 
 /// The artifacts `job` builds and shares, which it may reuse by content key.
 fn reused(workflow: &Workflow, job: &Job) -> Vec<&'static Artifact> {
-    job.stages(workflow.pipeline)
+    job.stages(workflow.pipeline())
         .flat_map(|s| s.produces.iter().copied())
-        .filter(|a| job.shares(workflow.pipeline, a))
+        .filter(|a| job.shares(workflow.layout, a))
         .collect()
 }
 
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
-    let stages: Vec<&Stage> = job.stages(workflow.pipeline).collect();
+    let stages: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
     let os = job.os.platform();
     let mut out: Vec<Node> = setup(workflow, job)
         .into_iter()
@@ -405,7 +405,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         workflow,
         job,
         &stages,
-        python_version(workflow.pipeline, job).is_some(),
+        python_version(workflow, job).is_some(),
     );
     let reused = reused(workflow, job);
     for stage in &stages {
@@ -416,13 +416,13 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             .map(|a| artifact_cache(workflow, job, stage, a))
             .collect();
         out.extend(kept.iter().map(Cache::restore));
-        let args = job.args(stage);
+        let args = job.args(workflow.layout, stage);
         let line = std::iter::once(format!("{xtask} {}", stage.name))
             .chain(args.to_args())
             .collect::<Vec<_>>()
             .join(" ");
         let mut run = Vec::new();
-        if job.reports_outcome(workflow.pipeline, stage) {
+        if job.reports_outcome(workflow.layout, stage) {
             // Its failure is the job's output, which the conclusion checks; the steps after it
             // (the archive's build and upload) still run.
             run.push(("id".to_string(), Node::str(stage.name)));
@@ -433,7 +433,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         for artifact in stage
             .produces
             .iter()
-            .filter(|a| job.shares(workflow.pipeline, a))
+            .filter(|a| job.shares(workflow.layout, a))
         {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name))),
@@ -459,7 +459,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         }
         out.extend(kept.iter().map(Cache::save));
     }
-    if job.starts_services(workflow.pipeline) {
+    if job.starts_services(workflow.pipeline()) {
         out.push(Node::map([
             ("if", Node::str("always()")),
             ("run", Node::str(format!("{xtask} docker-down"))),

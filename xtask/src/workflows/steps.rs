@@ -1,10 +1,10 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
-use super::jobs::{Job, Os, Pythons, Trigger, Workflow};
-use crate::pins::{PYTHON_VERSIONS, Pin};
+use crate::pins::Pin;
 use crate::tools::NEXTEST;
 use ci_engine::graph::{Artifact, Pipeline, Services, Stage};
+use ci_engine::jobs::{Entry, Job, Os, Trigger, Workflow};
 use ci_engine::tools::Tool;
 use ci_engine::yaml::Node;
 
@@ -28,7 +28,7 @@ pub enum XtaskSource {
 pub fn xtask_source(workflow: &Workflow, job: &Job) -> XtaskSource {
     if job.os != Os::Linux {
         XtaskSource::Built
-    } else if under_plan(workflow) && !job.compiles(workflow.pipeline) {
+    } else if under_plan(workflow) && !job.compiles(workflow.pipeline()) {
         XtaskSource::Plans
     } else {
         XtaskSource::RestoredOrBuilt
@@ -41,12 +41,14 @@ fn under_plan(workflow: &Workflow) -> bool {
         Trigger::Pipeline => true,
         Trigger::Nightly { .. } => false,
         Trigger::Called { .. } => {
-            let callers: Vec<Trigger> = super::jobs::workflows(workflow.pipeline)
+            let callers: Vec<Trigger> = workflow
+                .layout
+                .workflows()
                 .into_iter()
                 .filter(|w| {
-                    w.entries.iter().any(
-                        |e| matches!(e, super::jobs::Entry::Call { file, .. } if *file == workflow.file),
-                    )
+                    w.entries
+                        .iter()
+                        .any(|e| matches!(e, Entry::Call { file, .. } if *file == workflow.file))
                 })
                 .map(|w| w.trigger)
                 .collect();
@@ -74,7 +76,7 @@ pub fn condition(workflow: &Workflow, stages: &[&Stage]) -> Option<String> {
 /// The condition of a step of `job` that serves `stages`: none where the job's own `if:` says
 /// the same already.
 pub fn step_condition(workflow: &Workflow, job: &Job, stages: &[&Stage]) -> Option<String> {
-    let all: Vec<&Stage> = job.stages(workflow.pipeline).collect();
+    let all: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
     let on = condition(workflow, stages);
     if on.is_some() && on == condition(workflow, &all) {
         return None;
@@ -119,17 +121,15 @@ pub fn xtask_tools(pipeline: &'static Pipeline, job: &Job) -> Vec<Tool> {
     tools
 }
 
-pub fn python_version(pipeline: &'static Pipeline, job: &Job) -> Option<String> {
+/// The CPython versions `job` sets up, one per line as setup-python takes them (the last is
+/// the default `python`), or none when nothing of the job runs Python.
+pub fn python_version(workflow: &Workflow, job: &Job) -> Option<String> {
+    let pipeline = workflow.pipeline();
     let python_stage = job.stages(pipeline).any(|s| s.consumes_python());
     if !python_stage && !xtask_tools(pipeline, job).iter().any(|t| t.needs_python()) {
         return None;
     }
-    Some(match job.pythons {
-        // setup-python installs each line; the last is the default `python`.
-        Pythons::Every => PYTHON_VERSIONS.join("\n"),
-        Pythons::Newest => PYTHON_VERSIONS[PYTHON_VERSIONS.len() - 1].to_string(),
-        Pythons::Default => PYTHON_VERSIONS[0].to_string(),
-    })
+    Some(job.python_versions(workflow.layout).join("\n"))
 }
 
 /// The name of the cache of the tools xtask installs.

@@ -1,0 +1,171 @@
+//! A small layout: a pipeline whose build job (a lint, then a package) is called by the main
+//! workflow, whose test job downloads the package and tests every interpreter.
+
+use super::*;
+use crate::cmd::Cmd;
+use crate::graph::{Inputs, Schedule};
+use crate::plan::Plan;
+
+const PYTHON: Flag = Flag {
+    name: "--python",
+    value: Some("VERSIONS"),
+    help: "the interpreters",
+    check: None,
+};
+
+static PACKAGE: Artifact = Artifact {
+    name: "package",
+    producer: "build",
+    dir: "package",
+    sources: &["src"],
+    copies: None,
+    build: |_, _| vec![Cmd::new("make")],
+    tools: &[],
+    prepare: Plan::new,
+    python: false,
+    compressed: false,
+};
+
+const INPUTS: Inputs = Inputs {
+    packages: &[],
+    paths: &["src"],
+    toolchain: false,
+    cacheable: true,
+};
+
+const fn stage(name: &'static str) -> Stage {
+    Stage::new(name, "", INPUTS, |_, _, _| Ok(Plan::new()))
+}
+
+static PIPELINE: Pipeline = Pipeline {
+    stages: &[
+        stage("lint"),
+        Stage {
+            produces: &[&PACKAGE],
+            inputs: Inputs {
+                cacheable: false,
+                ..INPUTS
+            },
+            ..stage("build")
+        },
+        Stage {
+            consumes: &[&PACKAGE],
+            flags: &[PYTHON],
+            ..stage("test")
+        },
+        Stage {
+            schedule: Schedule::Scheduled,
+            ..stage("nightly")
+        },
+    ],
+    unclaimed: &[],
+    explained: &[],
+    pin_files: &[],
+    servers: None,
+};
+
+const SWITCHES: &[&str] = &["lint", "build"];
+
+static LAYOUT: Layout = Layout {
+    pipeline: &PIPELINE,
+    python_versions: &["3.8", "3.9", "3.10"],
+    python_flag: Some(&PYTHON),
+    workflows: |layout| {
+        vec![
+            Workflow {
+                layout,
+                file: "ci.yaml",
+                name: "CI",
+                about: "",
+                trigger: Trigger::Pipeline,
+                entries: vec![
+                    Entry::Call {
+                        key: "package",
+                        file: "build.yaml",
+                        stages: SWITCHES,
+                    },
+                    Entry::Job(Job {
+                        pythons: Pythons::Every,
+                        ..Job::new("test", Os::Linux, &["test"], 10)
+                    }),
+                    Entry::Job(Job::new("test-macos", Os::Macos, &["build", "test"], 10)),
+                    Entry::Conclusion,
+                ],
+            },
+            Workflow {
+                layout,
+                file: "build.yaml",
+                name: "build",
+                about: "",
+                trigger: Trigger::Called { switches: SWITCHES },
+                entries: vec![Entry::Job(Job::new("build", Os::Linux, SWITCHES, 10))],
+            },
+        ]
+    },
+};
+
+fn instance(name: &str) -> Instance {
+    LAYOUT
+        .instances("ci.yaml")
+        .into_iter()
+        .find(|i| i.name == name)
+        .unwrap_or_else(|| panic!("no job {name}"))
+}
+
+#[test]
+fn a_job_waits_for_the_job_of_its_platform_that_builds_what_it_consumes() {
+    assert_eq!(instance("test").needs, ["package / build"]);
+    assert!(instance("test-macos").needs.is_empty(), "it builds its own");
+    assert_eq!(LAYOUT.entry_needs("ci.yaml", "test"), ["package"]);
+    assert_eq!(LAYOUT.produced(&instance("package / build")), [&PACKAGE]);
+    assert_eq!(LAYOUT.consumed(&instance("test")), [&PACKAGE]);
+    assert!(LAYOUT.instances("missing.yaml").is_empty());
+}
+
+#[test]
+fn a_lint_before_a_shared_build_reports_its_outcome() {
+    let build = LAYOUT.workflow("build.yaml").unwrap();
+    let job = build.jobs().next().unwrap();
+    assert!(job.shares(&LAYOUT, &PACKAGE));
+    let reported: Vec<&str> = job
+        .reported_outcomes(&LAYOUT)
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(reported, ["lint"]);
+    let ci = LAYOUT.workflow("ci.yaml").unwrap();
+    let macos = ci.jobs().find(|j| j.key == "test-macos").unwrap();
+    assert!(!macos.shares(&LAYOUT, &PACKAGE), "nobody downloads it");
+    assert!(macos.reported_outcomes(&LAYOUT).is_empty());
+}
+
+#[test]
+fn a_job_of_every_interpreter_passes_them_to_the_stages_that_take_them() {
+    let calls = instance("test").calls;
+    assert_eq!(calls[0].1.to_args(), ["--python", "3.8,3.9,3.10"]);
+    let ci = LAYOUT.workflow("ci.yaml").unwrap();
+    let versions: Vec<_> = ci.jobs().map(|j| j.python_versions(&LAYOUT)).collect();
+    assert_eq!(versions[0], ["3.8", "3.9", "3.10"]);
+    assert_eq!(versions[1], ["3.8"]);
+    assert!(instance("test-macos").calls[1].1.to_args().is_empty());
+}
+
+#[test]
+fn a_caller_runs_only_the_switches_it_turns_on() {
+    let calls: Vec<String> = instance("package / build")
+        .calls
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(calls, SWITCHES);
+    assert!(instance_of(
+        "package / build",
+        LAYOUT
+            .workflow("build.yaml")
+            .unwrap()
+            .jobs()
+            .next()
+            .unwrap()
+    ));
+    assert_eq!(outcome_output("lint"), "outcome-lint");
+}
