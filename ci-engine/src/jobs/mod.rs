@@ -3,6 +3,7 @@
 //! job's rule and the side-by-side benchmark all derive from it, and the `needs:` between jobs
 //! follow from what their stages produce and consume ([`Layout::instances`]).
 
+pub mod rule;
 #[cfg(test)]
 mod tests;
 

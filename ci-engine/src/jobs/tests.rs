@@ -4,6 +4,7 @@
 use super::*;
 use crate::cmd::Cmd;
 use crate::graph::{Inputs, Schedule};
+use crate::jobs::rule;
 use crate::plan::Plan;
 
 const PYTHON: Flag = Flag {
@@ -168,4 +169,57 @@ fn a_caller_runs_only_the_switches_it_turns_on() {
             .unwrap()
     ));
     assert_eq!(outcome_output("lint"), "outcome-lint");
+}
+
+#[test]
+fn the_plan_runs_a_build_when_a_job_that_downloads_it_runs() {
+    let ci = LAYOUT.workflow("ci.yaml").unwrap();
+    assert!(rule::gated(&ci));
+    assert!(!rule::gated(&LAYOUT.workflow("build.yaml").unwrap()));
+    let stage = |name| PIPELINE.stage(name).unwrap();
+    assert_eq!(rule::runs(stage("lint")), rule::Runs::WhenKeyChanged);
+    assert_eq!(rule::runs(stage("build")), rule::Runs::ForConsumers);
+    let records: Vec<(&str, &str)> = rule::records(&ci)
+        .into_iter()
+        .map(|(e, s)| (e, s.name))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("package", "lint"),
+            ("test", "test"),
+            ("test-macos", "test")
+        ]
+    );
+    // The package builds for `test`, its one download (test-macos builds its own).
+    let none_passed = |_: &str, _: &str| false;
+    let all_passed = |_: &str, _: &str| true;
+    let test_passed = |entry: &str, stage: &str| (entry, stage) == ("test", "test");
+    let build = stage("build");
+    assert_eq!(
+        rule::stage_runs(&ci, "package", build, &none_passed),
+        Some(true)
+    );
+    assert_eq!(
+        rule::stage_runs(&ci, "package", build, &all_passed),
+        Some(false)
+    );
+    assert_eq!(
+        rule::stage_runs(&ci, "package", build, &test_passed),
+        Some(false),
+        "its one consumer is skipped"
+    );
+    assert_eq!(
+        rule::stage_runs(&ci, "package", stage("lint"), &test_passed),
+        Some(true)
+    );
+    // The rendered condition is the same rule.
+    assert_eq!(
+        rule::stage_condition(&ci, "package", build),
+        ["steps.pass-test-test.outputs.cache-hit != 'true'"]
+    );
+    assert_eq!(
+        rule::conclusion_needs(&ci),
+        ["plan", "package", "test", "test-macos"]
+    );
 }

@@ -11,9 +11,9 @@ use super::{Options, setup};
 use crate::flags::PYTHON;
 use crate::pipeline::{LAYOUT, PIPELINE};
 use crate::workflows::Setup;
-use crate::workflows::gate;
 use ci_engine::flags::StageArgs;
 use ci_engine::graph::{Artifact, Schedule};
+use ci_engine::jobs::rule;
 use ci_engine::jobs::{Instance, Os};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +276,7 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
 
 /// The shared jobs that run after an edit changed the keys of `changed` stages (every other
 /// record passed on main), each with the calls that run: the plan job's rule
-/// ([`gate::stage_runs`], the one the workflows render) for each call, and a job's services
+/// ([`rule::stage_runs`], the one the workflows render) for each call, and a job's services
 /// with the calls that run. A job of a workflow without a plan job runs whole.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
     let all = LAYOUT.workflows();
@@ -289,9 +289,9 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
         match all
             .iter()
             .find(|w| w.file == origin.pipeline)
-            .filter(|w| gate::gated(w))
+            .filter(|w| rule::gated(w))
         {
-            Some(workflow) => gate::stage_runs(workflow, &origin.entry, stage, &passed),
+            Some(workflow) => rule::stage_runs(workflow, &origin.entry, stage, &passed),
             None => Some(true),
         }
     };

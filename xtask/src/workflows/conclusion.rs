@@ -4,7 +4,7 @@
 //! saves the pass records of the commit's keys.
 
 use super::gate;
-use ci_engine::jobs::{OUTCOME_PREFIX, Os, Workflow};
+use ci_engine::jobs::{OUTCOME_PREFIX, Os, Workflow, rule};
 use ci_engine::yaml::Node;
 
 /// The conclusion job. A job skipped because one it needs failed leaves that one failed, which
@@ -26,7 +26,7 @@ pub fn job(workflow: &Workflow) -> Node {
         ("if", Node::str("!cancelled()")),
         (
             "needs",
-            Node::seq(gate::conclusion_needs(workflow).into_iter().map(Node::Str)),
+            Node::seq(rule::conclusion_needs(workflow).into_iter().map(Node::Str)),
         ),
         ("runs-on", Node::str(Os::Linux.runner())),
         ("timeout-minutes", Node::int(10)),

@@ -1,9 +1,7 @@
-//! Affected-only runs in CI: the pipeline's first job, `plan`, computes every stage's content key
-//! (`cargo xtask keys`) and looks up, without downloading, a tiny cache entry per job and stage
-//! that main's conclusion saved when the whole pipeline passed with that key. Each other job runs
-//! only when one of its stages' keys has not passed on main (a build when a job that consumes it
-//! runs); pushes to main, the merge queue and runs by hand run everything, so nothing reaches
-//! main on a skip. A record's key is the stage's key hashed with the job's own definition, as
+//! Affected-only runs in CI, as this repository's workflows render them: the plan job (which
+//! entries and stages run is the engine's rule, `ci_engine::jobs::rule`) computes every stage's
+//! content key with `cargo xtask keys`, and the conclusion saves a tiny cache entry per job and
+//! stage on main when the whole pipeline passed with that key. A record's key is the stage's key hashed with the job's own definition, as
 //! generated, and its platform's own inputs ([`record_keys`]): a change to how a job runs a
 //! stage (its flags, its setup, its runner) is a new key.
 
@@ -20,91 +18,14 @@ use super::caches::{
 use super::steps::{Setup, step, with_if};
 use crate::pins;
 use ci_engine::context::Context;
-use ci_engine::graph::{Services, Stage};
-use ci_engine::jobs::{CONCLUSION, Entry, Layout, Os, Trigger, Workflow};
+use ci_engine::jobs::rule::{
+    PLAN, entry_keys, entry_stages, expression, gated, platform_inputs, record_id, record_key,
+    record_output, records, stage_condition,
+};
+use ci_engine::jobs::{Entry, Layout, Os, Workflow};
 use ci_engine::yaml::Node;
 
-pub const PLAN: &str = "plan";
-/// When every job runs, whatever the records say (and records are saved afterwards on main):
-/// pull requests skip on keys for speed; what is about to reach main never does.
-const FORCE: &str = "github.event_name == 'push' || github.event_name == 'merge_group' || \
-                     github.event_name == 'workflow_dispatch'";
 const SAVE: &str = "github.event_name == 'push' && github.ref == 'refs/heads/main'";
-
-/// Whether a workflow gets a plan job.
-pub fn gated(workflow: &Workflow) -> bool {
-    matches!(workflow.trigger, Trigger::Pipeline)
-}
-
-/// The stages entry `key` runs (a call: its called jobs' stages that are switched on).
-fn entry_stages(workflow: &Workflow, key: &str) -> Vec<&'static Stage> {
-    let mut stages: Vec<&'static Stage> = Vec::new();
-    for instance in workflow
-        .layout
-        .instances(workflow.file)
-        .into_iter()
-        .filter(|i| i.entry == key)
-    {
-        for (name, _) in &instance.calls {
-            if let Ok(stage) = workflow.pipeline().stage(name)
-                && !stages.iter().any(|s| s.name == stage.name)
-            {
-                stages.push(stage);
-            }
-        }
-    }
-    stages
-}
-
-fn entry_keys(workflow: &Workflow) -> Vec<&'static str> {
-    workflow
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Job(j) => Some(j.key),
-            Entry::Call { key, .. } => Some(*key),
-            Entry::Conclusion => None,
-        })
-        .collect()
-}
-
-/// Every pass record of the workflow: (entry, stage) for each cacheable stage of each entry.
-fn records(workflow: &Workflow) -> Vec<(&'static str, &'static Stage)> {
-    entry_keys(workflow)
-        .into_iter()
-        .flat_map(|key| {
-            entry_stages(workflow, key)
-                .into_iter()
-                .filter(|s| s.inputs.cacheable)
-                .map(move |s| (key, s))
-        })
-        .collect()
-}
-
-fn record_id(entry: &str, stage: &str) -> String {
-    format!("pass-{entry}-{stage}")
-}
-
-/// The step output of `cargo xtask keys` that holds the key of a record.
-fn record_output(entry: &str, stage: &str) -> String {
-    format!("record-{entry}-{stage}")
-}
-
-fn record_key(entry: &str, stage: &str) -> String {
-    format!(
-        "pass-{entry}-{stage}-${{{{ steps.keys.outputs.{} }}}}",
-        record_output(entry, stage)
-    )
-}
-
-/// What a checkout reads on a platform besides the tree: `.gitattributes` decides the line
-/// endings of a Windows checkout.
-fn platform_inputs(os: Os) -> &'static [&'static str] {
-    match os {
-        Os::Windows => &[".gitattributes"],
-        Os::Linux | Os::Macos => &[],
-    }
-}
 
 /// The key of every CI pass record, as `(step output, key)`: the stage's key (from
 /// `stage_keys`), the entry's job as generated (a called workflow whole, with what the caller
@@ -167,137 +88,6 @@ fn record_keys_of(
         }
     }
     Ok(out)
-}
-
-/// Why a stage of a gated job runs: the plan's one rule, which compare's emulation of the
-/// plan follows too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Runs {
-    /// When its content key has no pass record.
-    WhenKeyChanged,
-    /// With the stages of its job that need it (docker-up).
-    WithItsJob,
-    /// Every time (upstream tests nightly builds that change without any change here).
-    Always,
-    /// When a job that downloads what it builds runs.
-    ForConsumers,
-}
-
-pub fn runs(stage: &Stage) -> Runs {
-    if stage.inputs.cacheable {
-        Runs::WhenKeyChanged
-    } else if stage.services == Services::Starts {
-        Runs::WithItsJob
-    } else if !stage.builds() {
-        Runs::Always
-    } else {
-        Runs::ForConsumers
-    }
-}
-
-/// One way a stage of a gated entry comes to run on a pull request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Term {
-    /// Every time.
-    Always,
-    /// The pass record of `stage` in `entry` is missing (its key has not passed on main).
-    Missing { entry: String, stage: &'static str },
-}
-
-impl Term {
-    /// The term as an expression over the plan job's lookups.
-    fn expression(&self) -> String {
-        match self {
-            Term::Always => "true".to_string(),
-            Term::Missing { entry, stage } => format!(
-                "steps.{}.outputs.cache-hit != 'true'",
-                record_id(entry, stage)
-            ),
-        }
-    }
-}
-
-/// The plan's rule: `None` for a stage that runs with its job (docker-up); otherwise the terms
-/// of which one must hold for `stage` of `entry` to run on a pull request (none: it never
-/// does). The plan job renders it ([`plan_job`]); compare evaluates it ([`stage_runs`]).
-fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Term>> {
-    match runs(stage) {
-        Runs::WhenKeyChanged => {
-            return Some(vec![Term::Missing {
-                entry: entry.to_string(),
-                stage: stage.name,
-            }]);
-        }
-        Runs::WithItsJob => return None,
-        Runs::Always => return Some(vec![Term::Always]),
-        Runs::ForConsumers => {}
-    }
-    // A build runs when a job that downloads what it builds runs.
-    let mut terms = Vec::new();
-    for other in entry_keys(workflow) {
-        if other == entry
-            || !workflow
-                .layout
-                .entry_needs(workflow.file, other)
-                .iter()
-                .any(|n| n == entry)
-        {
-            continue;
-        }
-        for consumer in entry_stages(workflow, other)
-            .into_iter()
-            .filter(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
-        {
-            for term in stage_terms(workflow, other, consumer).into_iter().flatten() {
-                if !terms.contains(&term) {
-                    terms.push(term);
-                }
-            }
-        }
-    }
-    Some(terms)
-}
-
-fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
-    let terms = stage_terms(workflow, entry, stage).unwrap_or_default();
-    terms.iter().map(Term::expression).collect()
-}
-
-/// Whether `stage` of `entry` runs on a pull request whose records say `passed(entry, stage)`:
-/// the rule the plan job renders, evaluated. `None` for a stage that runs with its job.
-pub fn stage_runs(
-    workflow: &Workflow,
-    entry: &str,
-    stage: &Stage,
-    passed: &dyn Fn(&str, &str) -> bool,
-) -> Option<bool> {
-    let terms = stage_terms(workflow, entry, stage)?;
-    Some(terms.iter().any(|term| match term {
-        Term::Always => true,
-        Term::Missing { entry, stage } => !passed(entry, stage),
-    }))
-}
-
-fn expression(conditions: Vec<String>) -> String {
-    let mut parts = vec![FORCE.to_string()];
-    for c in conditions {
-        if !parts.contains(&c) {
-            parts.push(c);
-        }
-    }
-    format!("${{{{ {} }}}}", parts.join(" || "))
-}
-
-/// The `if:` of a gated entry.
-pub fn entry_if(key: &str) -> String {
-    format!("needs.{PLAN}.outputs.run-{key} == 'true'")
-}
-
-/// The value of a called workflow's stage switch.
-pub fn switch(key: &str, stage: &str) -> Node {
-    Node::Str(format!(
-        "${{{{ needs.{PLAN}.outputs.stage-{key}-{stage} == 'true' }}}}"
-    ))
 }
 
 /// The plan job.
@@ -464,18 +254,12 @@ pub fn save_steps(workflow: &Workflow) -> Vec<Node> {
     out
 }
 
-/// The conclusion's name and needs include the plan job.
-pub fn conclusion_needs(workflow: &Workflow) -> Vec<String> {
-    let mut needs = vec![PLAN.to_string()];
-    needs.extend(entry_keys(workflow).into_iter().map(str::to_string));
-    needs.retain(|n| n != CONCLUSION);
-    needs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::{LAYOUT, PIPELINE};
+    use ci_engine::jobs::CONCLUSION;
+    use ci_engine::jobs::rule::{FORCE, Term, entry_if, stage_runs};
 
     fn ci() -> Workflow {
         LAYOUT

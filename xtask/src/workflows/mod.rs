@@ -296,7 +296,7 @@ mod tests {
                     s["with"]["path"].as_str() == Some(caches::xtask_bin().as_str())
                 };
                 let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-                if job == gate::PLAN {
+                if job == ci_engine::jobs::rule::PLAN {
                     assert!(runs.contains(&"cargo xtask keys"), "{name}: {job}");
                     let save = uses(crate::pins::CACHE_SAVE.action);
                     let save = save.iter().find(|s| bin(s)).expect("the plan saves xtask");

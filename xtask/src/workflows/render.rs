@@ -14,7 +14,7 @@ use super::{conclusion, gate};
 use crate::pins::{self, NEXTEST_VERSION};
 use crate::tools::NEXTEST;
 use ci_engine::graph::{Artifact, Stage};
-use ci_engine::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, outcome_output};
+use ci_engine::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, outcome_output, rule};
 use ci_engine::tools::UV;
 use ci_engine::yaml::Node;
 
@@ -90,8 +90,8 @@ fn document(workflow: &Workflow) -> Node {
         Node::map([("CARGO_TERM_COLOR", Node::str("always"))]),
     ));
     let mut jobs: Vec<(String, Node)> = Vec::new();
-    if gate::gated(workflow) {
-        jobs.push((gate::PLAN.to_string(), gate::plan_job(workflow)));
+    if rule::gated(workflow) {
+        jobs.push((rule::PLAN.to_string(), gate::plan_job(workflow)));
     }
     jobs.extend(
         workflow
@@ -191,8 +191,8 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
             ));
             if !stages.is_empty() {
                 let with = stages.iter().map(|s| {
-                    let on = if gate::gated(workflow) {
-                        gate::switch(key, s)
+                    let on = if rule::gated(workflow) {
+                        rule::switch(key, s)
                     } else {
                         Node::bool(true)
                     };
@@ -208,10 +208,10 @@ fn entry_node(workflow: &Workflow, entry: &Entry) -> (String, Node) {
 
 fn push_needs(node: &mut Vec<(String, Node)>, workflow: &Workflow, key: &str) {
     let mut needs = workflow.layout.entry_needs(workflow.file, key);
-    if gate::gated(workflow) {
-        needs.insert(0, gate::PLAN.to_string());
+    if rule::gated(workflow) {
+        needs.insert(0, rule::PLAN.to_string());
         node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
-        node.push(("if".into(), Node::Str(gate::entry_if(key))));
+        node.push(("if".into(), Node::Str(rule::entry_if(key))));
     } else if !needs.is_empty() {
         node.push(("needs".into(), Node::seq(needs.into_iter().map(Node::Str))));
     } else if let Trigger::Nightly { label, .. } = workflow.trigger {

@@ -1,0 +1,234 @@
+//! The plan job's rule: which entries and stages of a gated workflow run on a pull request.
+//! The pipeline's first job, [`PLAN`], computes every stage's content key and looks up, without
+//! downloading, a pass record per entry and stage that main saved when the whole pipeline passed
+//! with that key. A cacheable stage runs when its record is missing; a build, when a job that
+//! downloads what it builds runs; a stage that starts servers, with its job; any other stage,
+//! always. Pushes, the merge queue and runs by hand run everything ([`FORCE`]). The generator
+//! renders this rule as expressions and a benchmark evaluates it ([`stage_runs`]), so the two
+//! cannot disagree.
+
+use super::{CONCLUSION, Entry, Os, Trigger, Workflow};
+use crate::graph::{Services, Stage};
+use crate::yaml::Node;
+
+pub const PLAN: &str = "plan";
+/// When every job runs, whatever the records say (and records are saved afterwards on main):
+/// pull requests skip on keys for speed; what is about to reach main never does.
+pub const FORCE: &str = "github.event_name == 'push' || github.event_name == 'merge_group' || \
+                     github.event_name == 'workflow_dispatch'";
+
+/// Whether a workflow gets a plan job.
+pub fn gated(workflow: &Workflow) -> bool {
+    matches!(workflow.trigger, Trigger::Pipeline)
+}
+
+/// The stages entry `key` runs (a call: its called jobs' stages that are switched on).
+pub fn entry_stages(workflow: &Workflow, key: &str) -> Vec<&'static Stage> {
+    let mut stages: Vec<&'static Stage> = Vec::new();
+    for instance in workflow
+        .layout
+        .instances(workflow.file)
+        .into_iter()
+        .filter(|i| i.entry == key)
+    {
+        for (name, _) in &instance.calls {
+            if let Ok(stage) = workflow.pipeline().stage(name)
+                && !stages.iter().any(|s| s.name == stage.name)
+            {
+                stages.push(stage);
+            }
+        }
+    }
+    stages
+}
+
+pub fn entry_keys(workflow: &Workflow) -> Vec<&'static str> {
+    workflow
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Job(j) => Some(j.key),
+            Entry::Call { key, .. } => Some(*key),
+            Entry::Conclusion => None,
+        })
+        .collect()
+}
+
+/// Every pass record of the workflow: (entry, stage) for each cacheable stage of each entry.
+pub fn records(workflow: &Workflow) -> Vec<(&'static str, &'static Stage)> {
+    entry_keys(workflow)
+        .into_iter()
+        .flat_map(|key| {
+            entry_stages(workflow, key)
+                .into_iter()
+                .filter(|s| s.inputs.cacheable)
+                .map(move |s| (key, s))
+        })
+        .collect()
+}
+
+pub fn record_id(entry: &str, stage: &str) -> String {
+    format!("pass-{entry}-{stage}")
+}
+
+/// The step output of `cargo xtask keys` that holds the key of a record.
+pub fn record_output(entry: &str, stage: &str) -> String {
+    format!("record-{entry}-{stage}")
+}
+
+pub fn record_key(entry: &str, stage: &str) -> String {
+    format!(
+        "pass-{entry}-{stage}-${{{{ steps.keys.outputs.{} }}}}",
+        record_output(entry, stage)
+    )
+}
+
+/// What a checkout reads on a platform besides the tree: `.gitattributes` decides the line
+/// endings of a Windows checkout.
+pub fn platform_inputs(os: Os) -> &'static [&'static str] {
+    match os {
+        Os::Windows => &[".gitattributes"],
+        Os::Linux | Os::Macos => &[],
+    }
+}
+
+/// Why a stage of a gated job runs: the plan's one rule, which a benchmark's emulation of
+/// the plan follows too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// When its content key has no pass record.
+    WhenKeyChanged,
+    /// With the stages of its job that need it (a stage that starts the servers).
+    WithItsJob,
+    /// Every time: a stage that is not cacheable and builds nothing (its result may change
+    /// with nothing here changing).
+    Always,
+    /// When a job that downloads what it builds runs.
+    ForConsumers,
+}
+
+pub fn runs(stage: &Stage) -> Runs {
+    if stage.inputs.cacheable {
+        Runs::WhenKeyChanged
+    } else if stage.services == Services::Starts {
+        Runs::WithItsJob
+    } else if !stage.builds() {
+        Runs::Always
+    } else {
+        Runs::ForConsumers
+    }
+}
+
+/// One way a stage of a gated entry comes to run on a pull request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// Every time.
+    Always,
+    /// The pass record of `stage` in `entry` is missing (its key has not passed on main).
+    Missing { entry: String, stage: &'static str },
+}
+
+impl Term {
+    /// The term as an expression over the plan job's lookups.
+    pub fn expression(&self) -> String {
+        match self {
+            Term::Always => "true".to_string(),
+            Term::Missing { entry, stage } => format!(
+                "steps.{}.outputs.cache-hit != 'true'",
+                record_id(entry, stage)
+            ),
+        }
+    }
+}
+
+/// The plan's rule: `None` for a stage that runs with its job (one that starts servers); otherwise the terms
+/// of which one must hold for `stage` of `entry` to run on a pull request (none: it never
+/// does). The generator renders it ([`stage_condition`]); a benchmark evaluates it
+/// ([`stage_runs`]).
+pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Term>> {
+    match runs(stage) {
+        Runs::WhenKeyChanged => {
+            return Some(vec![Term::Missing {
+                entry: entry.to_string(),
+                stage: stage.name,
+            }]);
+        }
+        Runs::WithItsJob => return None,
+        Runs::Always => return Some(vec![Term::Always]),
+        Runs::ForConsumers => {}
+    }
+    // A build runs when a job that downloads what it builds runs.
+    let mut terms = Vec::new();
+    for other in entry_keys(workflow) {
+        if other == entry
+            || !workflow
+                .layout
+                .entry_needs(workflow.file, other)
+                .iter()
+                .any(|n| n == entry)
+        {
+            continue;
+        }
+        for consumer in entry_stages(workflow, other)
+            .into_iter()
+            .filter(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
+        {
+            for term in stage_terms(workflow, other, consumer).into_iter().flatten() {
+                if !terms.contains(&term) {
+                    terms.push(term);
+                }
+            }
+        }
+    }
+    Some(terms)
+}
+
+pub fn stage_condition(workflow: &Workflow, entry: &str, stage: &Stage) -> Vec<String> {
+    let terms = stage_terms(workflow, entry, stage).unwrap_or_default();
+    terms.iter().map(Term::expression).collect()
+}
+
+/// Whether `stage` of `entry` runs on a pull request whose records say `passed(entry, stage)`:
+/// the rule the plan job renders, evaluated. `None` for a stage that runs with its job.
+pub fn stage_runs(
+    workflow: &Workflow,
+    entry: &str,
+    stage: &Stage,
+    passed: &dyn Fn(&str, &str) -> bool,
+) -> Option<bool> {
+    let terms = stage_terms(workflow, entry, stage)?;
+    Some(terms.iter().any(|term| match term {
+        Term::Always => true,
+        Term::Missing { entry, stage } => !passed(entry, stage),
+    }))
+}
+
+pub fn expression(conditions: Vec<String>) -> String {
+    let mut parts = vec![FORCE.to_string()];
+    for c in conditions {
+        if !parts.contains(&c) {
+            parts.push(c);
+        }
+    }
+    format!("${{{{ {} }}}}", parts.join(" || "))
+}
+
+/// The `if:` of a gated entry.
+pub fn entry_if(key: &str) -> String {
+    format!("needs.{PLAN}.outputs.run-{key} == 'true'")
+}
+
+/// The value of a called workflow's stage switch.
+pub fn switch(key: &str, stage: &str) -> Node {
+    Node::Str(format!(
+        "${{{{ needs.{PLAN}.outputs.stage-{key}-{stage} == 'true' }}}}"
+    ))
+}
+
+/// The conclusion's name and needs include the plan job.
+pub fn conclusion_needs(workflow: &Workflow) -> Vec<String> {
+    let mut needs = vec![PLAN.to_string()];
+    needs.extend(entry_keys(workflow).into_iter().map(str::to_string));
+    needs.retain(|n| n != CONCLUSION);
+    needs
+}
