@@ -213,7 +213,7 @@ impl Context {
 
     /// The paths of a GitHub runner's checkout, as the workflows name them: relative to the
     /// checkout, the target directory at cargo's default place, the tools where
-    /// [`tools_dir_from_env`] puts them on a runner (no `XTASK_TOOLS_DIR`, no
+    /// `tools_dir_from_env` puts them on a runner (no `XTASK_TOOLS_DIR`, no
     /// `XDG_CACHE_HOME`). Render them with [`slashed`].
     pub fn on_runner(project: &'static Project) -> Context {
         let tools = tools_under(PathBuf::from("~/.cache"), project);

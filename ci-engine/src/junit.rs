@@ -4,7 +4,7 @@
 //! The XML is read with quick-xml into a small tree: elements, attributes, text, CDATA, the five
 //! predefined entities and character references; comments, the XML declaration and processing
 //! instructions are skipped. Anything else (a DOCTYPE, an unknown entity, an unclosed tag) is
-//! an error, and so is a tree nested deeper than [`MAX_DEPTH`].
+//! an error, and so is a tree nested deeper than `MAX_DEPTH`.
 
 use std::fmt;
 use std::path::PathBuf;

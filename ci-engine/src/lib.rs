@@ -8,9 +8,10 @@
 //! (the workspace, the project and what the machine has); [`plan`] (what to run, as data) and
 //! [`exec`] (runs plans, knows no stage); [`tools`] (pinned tools found or installed);
 //! [`flags`] and [`graph`] (a pipeline's stages and artifacts, as data, and every lookup over
-//! them), [`jobs`] (the workflows' jobs over those stages), [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and
-//! staleness) and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit
-//! XML) and [`report`] (the end-of-run table);
+//! them), [`jobs`] (the workflows' jobs over those stages, and the plan job's rule),
+//! [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and staleness)
+//! and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit XML) and
+//! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
 //! stages, reusing and recording passes). Beside them, needing at most [`cmd`]: [`yaml`]
 //! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a
@@ -36,4 +37,5 @@ pub mod report;
 pub mod run;
 pub mod strace;
 pub mod tools;
+pub mod workflows;
 pub mod yaml;

@@ -2,10 +2,12 @@
 //! Rust crate and a Python module) with five stages of its own, one of which builds an
 //! artifact (the module, zipped) that another tests. Its `ci` passes, then skips every stage
 //! when nothing changed, reruns exactly what an edit reaches, fails a stage an edit breaks, and
-//! skips it again once the edit is undone; its keys cover what each stage reads.
+//! skips it again once the edit is undone; its keys cover what each stage reads; its GitHub
+//! workflows are generated from its job table.
 //!
 //! This is how another repository adopts the engine (docs/ci.md, "Adopting the engine"): a
-//! [`Project`], a [`Pipeline`] of [`Stage`]s, each with its plan, and `run::run`.
+//! [`Project`], a [`Pipeline`] of [`Stage`]s, each with its plan, and `run::run`; a [`Layout`]
+//! (its job table) for `workflows::write`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,12 +17,14 @@ use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Project};
 use ci_engine::environment::NO_RULES;
 use ci_engine::graph::{Artifact, Inputs, Pipeline, Selection, Stage};
+use ci_engine::jobs::{Entry, Generation, Job, Layout, Os, Pin, Trigger, Workflow, rule};
 use ci_engine::keys;
 use ci_engine::output::Output;
 use ci_engine::plan::Plan;
 use ci_engine::process;
 use ci_engine::report::{Report, Status};
 use ci_engine::run::{self, Invocation, RunOptions};
+use ci_engine::workflows;
 
 /// What the engine must know of the project: where its tools are kept, its Pythons, the
 /// variables it adds to the declared environment.
@@ -120,6 +124,46 @@ static PIPELINE: Pipeline = Pipeline {
     explained: &[],
     pin_files: &[],
     servers: None,
+};
+
+/// The project's CI on GitHub: one workflow whose jobs are the Rust checks, the zip, and the
+/// Python checks of the zip (which wait for it). Its plan job skips what passed on main.
+static LAYOUT: Layout = Layout {
+    pipeline: &PIPELINE,
+    project: &PROJECT,
+    python_flag: None,
+    workflows: |layout| {
+        vec![Workflow {
+            layout,
+            file: "ci.yaml",
+            name: "CI",
+            about: "The crate's tests and docs, the module zipped once, its lint and its tests.",
+            trigger: Trigger::Pipeline,
+            entries: vec![
+                Entry::Job(Job::new("rust", Os::Linux, &["test-rust", "doc-rust"], 20)),
+                Entry::Job(Job::new("zip", Os::Linux, &["package-python"], 10)),
+                Entry::Job(Job::new(
+                    "python",
+                    Os::Linux,
+                    &["lint-python", "test-python"],
+                    10,
+                )),
+                Entry::Conclusion,
+            ],
+        }]
+    },
+    generation: Generation {
+        table: "xtask/src/main.rs",
+        toolchain: "1.95.0",
+        toolchain_action: Pin {
+            action: "dtolnay/rust-toolchain",
+            sha: "e081816240890017053eacbb1bdf337761dc5582",
+            release: "1.95.0",
+        },
+        installed_by_action: &[],
+        python_dependencies: &[],
+        xtask_sources: &["xtask/**", "Cargo.toml", "Cargo.lock"],
+    },
 };
 
 /// `cargo <command>` of the locked workspace, building into the context's target directory
@@ -359,6 +403,76 @@ fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
         statuses(&undone)
     );
 
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn its_workflows_are_generated_from_its_job_table() {
+    let root = checkout("second-project-workflows");
+    let written = workflows::write(&LAYOUT, &root).unwrap();
+    assert_eq!(written, [".github/workflows/ci.yaml is missing"]);
+    assert!(workflows::stale(&LAYOUT, &root).unwrap().is_empty());
+    let text = std::fs::read_to_string(root.join(".github/workflows/ci.yaml")).unwrap();
+    assert!(
+        text.starts_with("# Generated from xtask/src/main.rs"),
+        "{text}"
+    );
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let jobs: Vec<&str> = doc["jobs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(jobs, ["plan", "rust", "zip", "python", "ci-passed"]);
+    // The Python job downloads the zip its producer uploads, and runs each stage with xtask.
+    assert_eq!(LAYOUT.entry_needs("ci.yaml", "python"), ["zip"]);
+    let steps = doc["jobs"]["python"]["steps"].as_sequence().unwrap();
+    let download = steps
+        .iter()
+        .find(|s| s["with"]["name"].as_str() == Some("greet-zip-linux-x86_64"))
+        .expect("the zip is downloaded");
+    assert!(
+        download["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("actions/download-artifact@")
+    );
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert_eq!(
+        runs,
+        [
+            "target/debug/xtask lint-python",
+            "target/debug/xtask test-python"
+        ]
+    );
+    assert_eq!(
+        doc["jobs"]["python"]["steps"][1]["with"]["python-version"].as_str(),
+        Some("3.11"),
+        "the project's first Python"
+    );
+    // The plan: the zip is built when the Python job runs, and that runs when its key changed.
+    let ci = LAYOUT.workflow("ci.yaml").unwrap();
+    let zip = PIPELINE.stage("package-python").unwrap();
+    let passed = |entry: &str, stage: &str| (entry, stage) == ("python", "test-python");
+    assert_eq!(
+        rule::stage_runs(&ci, "zip", zip, &passed),
+        Some(true),
+        "its lint runs"
+    );
+    let all = |_: &str, _: &str| true;
+    assert_eq!(rule::stage_runs(&ci, "zip", zip, &all), Some(false));
+    // A hand edit is found, with the command that repairs it.
+    let file = root.join(".github/workflows/ci.yaml");
+    std::fs::write(
+        &file,
+        text.replace("timeout-minutes: 20", "timeout-minutes: 21"),
+    )
+    .unwrap();
+    assert_eq!(
+        workflows::stale(&LAYOUT, &root).unwrap(),
+        [".github/workflows/ci.yaml differs"]
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -123,7 +123,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Workflows => {
             let ctx = Context::discover(&crate::project::PROJECT)?;
-            let changed = crate::workflows::write(&LAYOUT, &ctx.root)?;
+            let changed = ci_engine::workflows::write(&LAYOUT, &ctx.root)?;
             let out = Output::from_env(ctx.github_actions);
             if changed.is_empty() {
                 out.say(Tone::Good, "the workflows were already current");
@@ -164,11 +164,11 @@ fn run(command: Command) -> Result<ExitCode> {
                 .iter()
                 .map(|k| (format!("key-{}", k.stage), k.key.clone()))
                 .collect();
-            outputs.extend(crate::workflows::gate::record_keys(
+            outputs.extend(ci_engine::workflows::plan::record_keys(
                 &LAYOUT, &ctx.root, &by_stage,
             )?);
             outputs.push((
-                crate::workflows::gate::PLANNED_KEYS_OUTPUT.to_string(),
+                ci_engine::workflows::plan::PLANNED_KEYS_OUTPUT.to_string(),
                 serde_json::to_string(&by_stage)?,
             ));
             Output::from_env(ctx.github_actions).step_outputs(&outputs);

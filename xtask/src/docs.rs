@@ -123,7 +123,7 @@ pub fn tools_table() -> String {
 /// Every pinned action.
 pub fn actions_table() -> String {
     let mut text = String::from("| action | release | commit |\n|---|---|---|\n");
-    for pin in pins::ACTIONS {
+    for pin in pins::actions() {
         text.push_str(&format!(
             "| `{}` | {} | `{}` |\n",
             pin.action, pin.release, pin.sha

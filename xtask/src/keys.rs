@@ -128,7 +128,7 @@ fn the_key_of_xtask_s_binary_covers_every_package_it_is_built_from() {
         .iter()
         .map(|n| format!("{}/**", packages[n].0))
         .collect();
-    let listed: BTreeSet<String> = crate::workflows::caches::XTASK_BIN_SOURCES
+    let listed: BTreeSet<String> = crate::pipeline::XTASK_SOURCES
         .iter()
         .filter(|s| s.ends_with("/**"))
         .map(|s| s.to_string())

@@ -12,7 +12,8 @@
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
 //! [`flags`]; the areas a plan touches — [`tools`], [`services`],
-//! [`workflows`] (the generator, given a pipeline) — each owning its actions; [`stages`] (the
+//! [`workflows`] (the job table, which the engine's generator renders) — each owning its
+//! actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
 //! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
 //! `ci_engine::run`, and audits it, `ci_engine::audit`).

@@ -4,14 +4,14 @@
 //! job of the workflows' job table).
 
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
-use crate::pins::PYTHON_VERSIONS;
+use crate::pins;
 use crate::stages::{self, clippy, lints, python, rust, services};
 use crate::tools::{ACTIONLINT, AZURITE, CODESPELL, MATURIN, MOTO, NEXTEST, ZIZMOR};
 use crate::workflows;
 use ci_engine::graph::{
     Artifact, Copies, Inputs, Kept, Pipeline, Schedule, Servers, Services, Stage,
 };
-use ci_engine::jobs::Layout;
+use ci_engine::jobs::{Generation, Layout};
 use ci_engine::plan::Plan;
 use ci_engine::tools::UV;
 
@@ -19,10 +19,31 @@ use ci_engine::tools::UV;
 /// workflows' job table.
 pub static LAYOUT: Layout = Layout {
     pipeline: &PIPELINE,
-    python_versions: &PYTHON_VERSIONS,
+    project: &crate::project::PROJECT,
     python_flag: Some(&PYTHON),
     workflows: workflows::jobs::workflows,
+    generation: Generation {
+        table: "xtask/src/workflows/jobs.rs",
+        toolchain: pins::TOOLCHAIN,
+        toolchain_action: pins::RUST_TOOLCHAIN,
+        installed_by_action: &[NEXTEST],
+        python_dependencies: &[
+            "icechunk-python/pyproject.toml",
+            "icechunk-python/requirements/*.txt",
+        ],
+        xtask_sources: XTASK_SOURCES,
+    },
 };
+
+/// What builds xtask's binary: its package and the engine's (a test checks that these are
+/// every workspace package it depends on), the workspace's manifest, lock file and cargo config.
+pub const XTASK_SOURCES: &[&str] = &[
+    "ci-engine/**",
+    "xtask/**",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+];
 
 /// The nextest archive of every Rust test binary, with its manifest.
 pub static RUST_TESTS: Artifact = Artifact {

@@ -5,10 +5,12 @@
 
 pub mod rule;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
+use crate::context::Project;
 use crate::flags::{Flag, StageArgs};
 use crate::graph::{Artifact, Pipeline, Services, Stage};
+use crate::tools::Tool;
 
 /// Where a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,12 +46,51 @@ impl Os {
 #[derive(Debug)]
 pub struct Layout {
     pub pipeline: &'static Pipeline,
-    /// The CPython versions the project supports, oldest first.
-    pub python_versions: &'static [&'static str],
+    /// The project: the CPython versions it supports (oldest first), its paths on a runner
+    /// (its tools directory).
+    pub project: &'static Project,
     /// The flag by which a stage tests several interpreters at once (`--python <one>,<other>`),
     /// which a job of [`Pythons::Every`] passes to each stage that has it.
     pub python_flag: Option<&'static Flag>,
     pub workflows: fn(&'static Layout) -> Vec<Workflow>,
+    /// What the generated files need beyond the table.
+    pub generation: Generation,
+}
+
+/// What a project's generated workflows need of it beyond its job table.
+#[derive(Debug)]
+pub struct Generation {
+    /// The file that holds the job table, which each generated file's header names.
+    pub table: &'static str,
+    /// The Rust toolchain every job installs, and the action (at the toolchain's branch) that
+    /// installs it.
+    pub toolchain: &'static str,
+    pub toolchain_action: Pin,
+    /// The pinned tools a job installs with install-action (`<name>@<version>`, a prebuilt
+    /// binary) instead of xtask's installer.
+    pub installed_by_action: &'static [Tool],
+    /// What decides the Python stages' downloads: uv's cache is keyed by their digest (none:
+    /// no job keeps uv's cache).
+    pub python_dependencies: &'static [&'static str],
+    /// What builds xtask's binary (its package and the workspace packages it depends on, the
+    /// workspace's manifest, lock file and cargo config): the binary the plan job shares is
+    /// keyed by their digest.
+    pub xtask_sources: &'static [&'static str],
+}
+
+/// A GitHub action at a full commit SHA, with the release that SHA is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub action: &'static str,
+    pub sha: &'static str,
+    pub release: &'static str,
+}
+
+impl Pin {
+    /// `owner/repo[/path]@sha`
+    pub fn uses(&self) -> String {
+        format!("{}@{}", self.action, self.sha)
+    }
 }
 
 impl Layout {
@@ -302,7 +343,7 @@ impl Job {
                 if self.pythons == Pythons::Every
                     && stage.flags.iter().any(|f| f.name == flag.name) =>
             {
-                args.with(flag, Some(layout.python_versions.join(",")))
+                args.with(flag, Some(layout.project.pythons.join(",")))
             }
             _ => args,
         }
@@ -310,7 +351,7 @@ impl Job {
 
     /// The CPython versions the job sets up, oldest first.
     pub fn python_versions(&self, layout: &Layout) -> &'static [&'static str] {
-        let all = layout.python_versions;
+        let all = layout.project.pythons;
         match self.pythons {
             Pythons::Every => all,
             Pythons::Newest => &all[all.len().saturating_sub(1)..],

@@ -157,7 +157,8 @@ pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Ve
         Runs::Always => return Some(vec![Term::Always]),
         Runs::ForConsumers => {}
     }
-    // A build runs when a job that downloads what it builds runs.
+    // A build runs when a job that downloads what it builds runs: whichever of that job's
+    // stages makes it run, the job downloads the artifact before its first stage.
     let mut terms = Vec::new();
     for other in entry_keys(workflow) {
         if other == entry
@@ -169,11 +170,15 @@ pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Ve
         {
             continue;
         }
-        for consumer in entry_stages(workflow, other)
-            .into_iter()
-            .filter(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
+        let stages = entry_stages(workflow, other);
+        if !stages
+            .iter()
+            .any(|s| s.consumes.iter().any(|a| stage.produces.contains(a)))
         {
-            for term in stage_terms(workflow, other, consumer).into_iter().flatten() {
+            continue;
+        }
+        for runs_it in stages {
+            for term in stage_terms(workflow, other, runs_it).into_iter().flatten() {
                 if !terms.contains(&term) {
                     terms.push(term);
                 }

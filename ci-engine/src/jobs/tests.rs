@@ -38,7 +38,7 @@ const fn stage(name: &'static str) -> Stage {
     Stage::new(name, "", INPUTS, |_, _, _| Ok(Plan::new()))
 }
 
-static PIPELINE: Pipeline = Pipeline {
+pub(crate) static PIPELINE: Pipeline = Pipeline {
     stages: &[
         stage("lint"),
         Stage {
@@ -67,9 +67,15 @@ static PIPELINE: Pipeline = Pipeline {
 
 const SWITCHES: &[&str] = &["lint", "build"];
 
-static LAYOUT: Layout = Layout {
+static PROJECT: Project = Project {
+    name: "example-xtask",
+    pythons: &["3.8", "3.9", "3.10"],
+    environment: &crate::environment::NO_RULES,
+};
+
+pub(crate) static LAYOUT: Layout = Layout {
     pipeline: &PIPELINE,
-    python_versions: &["3.8", "3.9", "3.10"],
+    project: &PROJECT,
     python_flag: Some(&PYTHON),
     workflows: |layout| {
         vec![
@@ -102,6 +108,18 @@ static LAYOUT: Layout = Layout {
                 entries: vec![Entry::Job(Job::new("build", Os::Linux, SWITCHES, 10))],
             },
         ]
+    },
+    generation: Generation {
+        table: "xtask/src/jobs.rs",
+        toolchain: "1.0.0",
+        toolchain_action: Pin {
+            action: "example/toolchain",
+            sha: "0000000000000000000000000000000000000000",
+            release: "1.0.0",
+        },
+        installed_by_action: &[],
+        python_dependencies: &["requirements.txt"],
+        xtask_sources: &["xtask/**", "Cargo.lock"],
     },
 };
 

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::{Options, setup};
 use crate::flags::PYTHON;
 use crate::pipeline::{LAYOUT, PIPELINE};
-use crate::workflows::Setup;
 use ci_engine::flags::StageArgs;
 use ci_engine::graph::{Artifact, Schedule};
 use ci_engine::jobs::rule;
 use ci_engine::jobs::{Instance, Os};
+use ci_engine::workflows::Setup;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -102,7 +102,7 @@ fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
         .flat_map(|file| LAYOUT.instances(file).into_iter().map(move |i| (*file, i)))
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
-            setup: crate::workflows::setup(&LAYOUT, i.file, i.job, &i.calls),
+            setup: ci_engine::workflows::setup(&LAYOUT, i.file, i.job, &i.calls),
             origin: Some(Origin {
                 pipeline: file,
                 entry: i.entry,
@@ -312,7 +312,9 @@ pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
                 .collect();
             // The steps the plan switches off are not paid for.
             let setup = match &job.origin {
-                Some(origin) => crate::workflows::setup(&LAYOUT, origin.file, origin.job, &calls),
+                Some(origin) => {
+                    ci_engine::workflows::setup(&LAYOUT, origin.file, origin.job, &calls)
+                }
                 None => job.setup.clone(),
             };
             Some(Job {

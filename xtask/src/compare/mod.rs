@@ -37,13 +37,13 @@ use self::jobs::{Job, Variant, call_lines};
 use self::measure::run_job;
 use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
 use self::scenario::AppliedEdit;
-use crate::pipeline::PIPELINE;
-use crate::workflows::gate;
+use crate::pipeline::{LAYOUT, PIPELINE};
 use ci_engine::context::Context;
 use ci_engine::graph::Artifact;
 use ci_engine::keys;
 use ci_engine::output::{Output, Tone};
 use ci_engine::report::format_seconds;
+use ci_engine::workflows::plan;
 
 /// The name of the shared variant's first job, which computes the content keys.
 const PLAN_JOB: &str = "plan";
@@ -131,7 +131,11 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
             };
             let mut result = run.jobs(ctx, out, jobs, &running)?;
             if *variant == Variant::Shared {
-                result.add_plan_job(PLAN_JOB, plan_seconds, setup::seconds(&gate::plan_setup()));
+                result.add_plan_job(
+                    PLAN_JOB,
+                    plan_seconds,
+                    setup::seconds(&plan::plan_setup(&LAYOUT)),
+                );
             }
             if *variant == Variant::PerJob && scenario.warm() {
                 per_job_warm = Some(result.clone());
@@ -193,7 +197,7 @@ fn print_plan(
         println!("== {} ({} jobs)", variant.name(), jobs.len());
         if *variant == Variant::Shared {
             println!("  {PLAN_JOB}");
-            println!("    {}", setup::describe(&gate::plan_setup()));
+            println!("    {}", setup::describe(&plan::plan_setup(&LAYOUT)));
             println!("    $ cargo xtask keys");
         }
         for job in jobs {

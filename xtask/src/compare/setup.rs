@@ -7,9 +7,9 @@
 use crate::pipeline::PIPELINE;
 use crate::pipeline::RUST_TESTS;
 use crate::tools::NEXTEST;
-use crate::workflows::{Setup, TOOLS_CACHE};
 use ci_engine::flags::StageArgs;
 use ci_engine::graph::Stage;
+use ci_engine::workflows::{Setup, TOOLS_CACHE};
 
 /// Where a price comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub fn price(step: Setup) -> (f64, Source) {
             15.0,
             Estimate("act's stand-in only checks the host's toolchain; rustup installing 1.95.0"),
         ),
-        Setup::Nextest => (
+        Setup::InstallAction => (
             2.0,
             Estimate("act's stand-in only checks the host's cargo-nextest; one binary download"),
         ),
@@ -117,7 +117,7 @@ fn name(step: Setup) -> String {
         Setup::BuildXtask => "xtask build".into(),
         Setup::XtaskBinary => "xtask binary".into(),
         Setup::BuildXtaskIfMissing => "xtask build if missing".into(),
-        Setup::Nextest => "nextest".into(),
+        Setup::InstallAction => "nextest".into(),
         Setup::Cache(what) => format!("{what} cache"),
         Setup::Download(artifact) => format!("{} download", artifact.name),
         Setup::Keys => "keys".into(),
@@ -157,7 +157,7 @@ pub fn per_job(
                 out.push(Setup::BuildXtask);
             }
             Setup::XtaskBinary | Setup::RustCache { .. } => {}
-            Setup::Nextest if !nextest => {}
+            Setup::InstallAction if !nextest => {}
             Setup::Python(n) => out.push(Setup::Python(pythons.unwrap_or(n))),
             other => out.push(other),
         }
@@ -200,7 +200,7 @@ mod tests {
         let codespell = [("codespell".to_string(), StageArgs::default())];
         assert_eq!(
             per_job(
-                &[Setup::Checkout, Setup::XtaskBinary, Setup::Nextest],
+                &[Setup::Checkout, Setup::XtaskBinary, Setup::InstallAction],
                 &codespell,
                 None
             ),

@@ -2,11 +2,11 @@
 //! spelling (codespell).
 
 use crate::tools::{ACTIONLINT, CODESPELL, ZIZMOR};
-use crate::workflows;
 use ci_engine::context::Context;
 use ci_engine::jobs::Layout;
 use ci_engine::plan::Plan;
 use ci_engine::tools::Ensure;
+use ci_engine::workflows;
 
 /// The generated workflows of `layout` first (a stale one is the most likely finding), then
 /// the linters.

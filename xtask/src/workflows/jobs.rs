@@ -297,7 +297,7 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(reported, ["lint-rust"]);
-        let text = crate::workflows::render::render(&build);
+        let text = ci_engine::workflows::render::render(&build);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
         let output = outcome_output("lint-rust");
         assert_eq!(
@@ -316,7 +316,7 @@ mod tests {
                 s["run"].as_str()
                     == Some(&format!(
                         "{} lint-rust",
-                        crate::workflows::caches::xtask_bin()
+                        ci_engine::workflows::caches::xtask_bin(&LAYOUT)
                     ))
             })
             .unwrap();
@@ -328,7 +328,7 @@ mod tests {
                 s["run"].as_str()
                     == Some(&format!(
                         "{} build-artifacts",
-                        crate::workflows::caches::xtask_bin()
+                        ci_engine::workflows::caches::xtask_bin(&LAYOUT)
                     ))
             })
             .unwrap();
@@ -365,7 +365,7 @@ mod tests {
             .into_iter()
             .find(|w| w.file == "rust-ci-optimized.yaml")
             .unwrap();
-        let text = crate::workflows::render::render(&ci);
+        let text = ci_engine::workflows::render::render(&ci);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
         let check = doc["jobs"][CONCLUSION]["steps"][0]["run"].as_str().unwrap();
         assert!(check.contains(OUTCOME_PREFIX), "{check}");

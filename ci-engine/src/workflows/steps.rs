@@ -1,12 +1,10 @@
 //! Step builders for the generated jobs: an action pinned by SHA, the condition a step of a
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
-use crate::pins::Pin;
-use crate::tools::NEXTEST;
-use ci_engine::graph::{Artifact, Pipeline, Services, Stage};
-use ci_engine::jobs::{Entry, Job, Os, Trigger, Workflow};
-use ci_engine::tools::Tool;
-use ci_engine::yaml::Node;
+use crate::graph::{Artifact, Services, Stage};
+use crate::jobs::{Entry, Job, Os, Pin, Trigger, Workflow};
+use crate::tools::Tool;
+use crate::yaml::Node;
 
 pub const ON_MAIN: &str = "github.ref == 'refs/heads/main'";
 
@@ -102,15 +100,16 @@ pub fn with_if(mut node: Vec<(String, Node)>, condition: Option<String>) -> Node
     Node::Map(node)
 }
 
-/// The tools xtask installs in this job on a GitHub runner (nextest comes from
-/// install-action; the servers run under Docker there, so docker-up installs nothing).
-pub fn xtask_tools(pipeline: &'static Pipeline, job: &Job) -> Vec<Tool> {
+/// The tools xtask installs in this job on a GitHub runner (not those install-action installs;
+/// the servers run under Docker there, so a stage that starts them installs nothing).
+pub fn xtask_tools(workflow: &Workflow, job: &Job) -> Vec<Tool> {
+    let by_action = workflow.layout.generation.installed_by_action;
     let mut tools = Vec::new();
     for stage in job
-        .stages(pipeline)
+        .stages(workflow.pipeline())
         .filter(|s| s.services != Services::Starts)
     {
-        for tool in stage.tools.iter().filter(|t| **t != NEXTEST) {
+        for tool in stage.tools.iter().filter(|t| !by_action.contains(t)) {
             for t in tool.with_installer() {
                 if !tools.contains(&t) {
                     tools.push(t);
@@ -126,7 +125,7 @@ pub fn xtask_tools(pipeline: &'static Pipeline, job: &Job) -> Vec<Tool> {
 pub fn python_version(workflow: &Workflow, job: &Job) -> Option<String> {
     let pipeline = workflow.pipeline();
     let python_stage = job.stages(pipeline).any(|s| s.consumes_python());
-    if !python_stage && !xtask_tools(pipeline, job).iter().any(|t| t.needs_python()) {
+    if !python_stage && !xtask_tools(workflow, job).iter().any(|t| t.needs_python()) {
         return None;
     }
     Some(job.python_versions(workflow.layout).join("\n"))
@@ -155,9 +154,9 @@ pub enum Setup {
     /// xtask built when no binary of its content was saved (never in a run with the plan job,
     /// which saves it before any other job starts).
     BuildXtaskIfMissing,
-    /// install-action's cargo-nextest.
-    Nextest,
-    /// A cache restored by actions/cache (`tools`, `uv`, `hypothesis`).
+    /// install-action's pinned tools ([`crate::jobs::Generation::installed_by_action`]).
+    InstallAction,
+    /// A cache restored by actions/cache (`tools`, `uv`, what a stage keeps).
     Cache(&'static str),
     /// An artifact of this run, downloaded.
     Download(&'static Artifact),

@@ -1,11 +1,11 @@
 //! The pipeline's conclusion, `ci-passed`: the one check branch protection requires. It fails
 //! unless every other job succeeded or was skipped by the plan, and unless every stage whose
-//! outcome a job reports as an output (lint-rust, beside the archive) passed; on main it then
+//! outcome a job reports as an output (a lint beside a shared build) passed; on main it then
 //! saves the pass records of the commit's keys.
 
-use super::gate;
-use ci_engine::jobs::{OUTCOME_PREFIX, Os, Workflow, rule};
-use ci_engine::yaml::Node;
+use super::plan;
+use crate::jobs::{OUTCOME_PREFIX, Os, Workflow, rule};
+use crate::yaml::Node;
 
 /// The conclusion job. A job skipped because one it needs failed leaves that one failed, which
 /// fails this.
@@ -21,7 +21,7 @@ pub fn job(workflow: &Workflow) -> Node {
         ),
         ("run", Node::Str(check_script())),
     ])];
-    steps.extend(gate::save_steps(workflow));
+    steps.extend(plan::save_steps(workflow));
     Node::map([
         ("if", Node::str("!cancelled()")),
         (
@@ -38,7 +38,7 @@ pub fn job(workflow: &Workflow) -> Node {
 /// and each reported outcome that ran; fail on a job that neither succeeded nor was skipped,
 /// on a reported outcome other than success or skipped (a failure, a cancellation, one never
 /// set), and when the plan did not succeed.
-fn check_script() -> String {
+pub fn check_script() -> String {
     format!(
         r#"python3 - <<'EOF'
 import json, os, sys
@@ -60,38 +60,4 @@ sys.exit(0 if passed else 1)
 EOF
 "#
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Runs the check over `needs` as the runner does (`bash -e`, python3 on PATH).
-    fn passes(needs: &str) -> bool {
-        let status = std::process::Command::new("bash")
-            .args(["-e", "-c", &check_script()])
-            .env("NEEDS", needs)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("bash runs");
-        status.success()
-    }
-
-    #[test]
-    fn the_check_fails_on_a_failed_job_or_a_reported_outcome_that_did_not_pass() {
-        let needs = |archive: &str, lint: &str| {
-            format!(
-                r#"{{"plan": {{"result": "success", "outputs": {{"run-archive": "true"}}}},
-                    "archive": {{"result": "{archive}", "outputs": {{"{OUTCOME_PREFIX}lint-rust": "{lint}"}}}},
-                    "wheel": {{"result": "skipped", "outputs": {{}}}}}}"#
-            )
-        };
-        assert!(passes(&needs("success", "success")));
-        assert!(passes(&needs("success", "skipped")));
-        assert!(!passes(&needs("success", "failure")), "a lint finding");
-        assert!(!passes(&needs("success", "cancelled")));
-        assert!(!passes(&needs("success", "")), "an outcome never set");
-        assert!(!passes(&needs("failure", "success")), "the archive's build");
-        assert!(!passes(r#"{"plan": {"result": "failure", "outputs": {}}}"#));
-    }
 }

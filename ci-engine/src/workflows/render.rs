@@ -1,33 +1,33 @@
 //! The job table as GitHub Actions YAML: every step a job needs follows from its stages — the
-//! toolchain, Python, nextest, the caches, the artifacts it downloads and uploads — so a job is
-//! written once, in [`super::jobs`], and never by hand.
+//! toolchain, Python, the tools install-action installs, the caches, the artifacts it downloads
+//! and uploads — so a job is written once, in the project's table, and never by hand.
 
 use super::caches::{
-    Cache, artifact_cache, artifact_path, caches, on_runner, rust_cache, xtask_bin,
+    Cache, artifact_cache, artifact_path, caches, on_runner, rust_cache, uses_uv_cache, xtask_bin,
     xtask_bin_restore, xtask_bin_restore_or_build,
 };
 use super::steps::{
     ON_MAIN, Setup, XtaskSource, condition, python_version, step, step_condition, with_if,
     xtask_source,
 };
-use super::{conclusion, gate};
-use crate::pins::{self, NEXTEST_VERSION};
-use crate::tools::NEXTEST;
-use ci_engine::graph::{Artifact, Stage};
-use ci_engine::jobs::{CONCLUSION, Entry, Job, Trigger, Workflow, outcome_output, rule};
-use ci_engine::tools::UV;
-use ci_engine::yaml::Node;
+use super::{actions, conclusion, plan};
+use crate::graph::{Artifact, Stage};
+use crate::jobs::{CONCLUSION, Entry, Job, Layout, Trigger, Workflow, outcome_output, rule};
+use crate::tools::UV;
+use crate::yaml::Node;
 
 /// The file's whole text.
 pub fn render(workflow: &Workflow) -> String {
-    let mut text = String::from(
-        "# Generated from xtask/src/workflows/jobs.rs (the job table) and the stage graph; do not edit.\n\
-         # Rebuild with `cargo xtask workflows`.\n#\n",
+    let mut text = format!(
+        "# Generated from {} (the job table) and the stage graph; do not edit.\n\
+         # Rebuild with `{}`.\n#\n",
+        workflow.layout.generation.table,
+        super::REGENERATE
     );
     for line in wrap(workflow.about, 96) {
         text.push_str(&format!("# {line}\n"));
     }
-    text.push_str(&ci_engine::yaml::render(&document(workflow)));
+    text.push_str(&crate::yaml::render(&document(workflow)));
     text
 }
 
@@ -91,7 +91,7 @@ fn document(workflow: &Workflow) -> Node {
     ));
     let mut jobs: Vec<(String, Node)> = Vec::new();
     if rule::gated(workflow) {
-        jobs.push((rule::PLAN.to_string(), gate::plan_job(workflow)));
+        jobs.push((rule::PLAN.to_string(), plan::plan_job(workflow)));
     }
     jobs.extend(
         workflow
@@ -273,11 +273,12 @@ fn rust_components(stages: &[&Stage]) -> Vec<&'static str> {
 /// xtask's build, which happens in the first step that calls `cargo xtask`).
 pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
     let stages: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
+    let layout = workflow.layout;
     let os = job.os.platform();
     let mut out = vec![(
         Setup::Checkout,
         Some(Node::Map(step(
-            pins::CHECKOUT,
+            actions::CHECKOUT,
             vec![("persist-credentials", Node::bool(false))],
         ))),
     )];
@@ -289,7 +290,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         out.push((
             Setup::Toolchain,
             Some(Node::Map(step(
-                pins::RUST_TOOLCHAIN,
+                layout.generation.toolchain_action,
                 if components.is_empty() {
                     vec![]
                 } else {
@@ -303,7 +304,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         let users: Vec<&Stage> = stages.iter().copied().filter(|s| s.uses_python()).collect();
         let mut node = vec![("id".to_string(), Node::str("python"))];
         node.extend(step(
-            pins::SETUP_PYTHON,
+            actions::SETUP_PYTHON,
             vec![("python-version", Node::str(version))],
         ));
         out.push((
@@ -312,7 +313,7 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         ));
     }
     if source == XtaskSource::Plans {
-        out.push((Setup::XtaskBinary, Some(xtask_bin_restore(job.os))));
+        out.push((Setup::XtaskBinary, Some(xtask_bin_restore(layout, job.os))));
     } else {
         out.push((
             Setup::RustCache {
@@ -323,28 +324,28 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         if source == XtaskSource::Built {
             out.push((Setup::BuildXtask, None));
         } else {
-            let [restore, build] = xtask_bin_restore_or_build(job.os);
+            let [restore, build] = xtask_bin_restore_or_build(layout, job.os);
             out.push((Setup::XtaskBinary, Some(restore)));
             out.push((Setup::BuildXtaskIfMissing, Some(build)));
         }
     }
-    let nextest_users: Vec<&Stage> = stages
-        .iter()
-        .copied()
-        .filter(|s| s.tools.contains(&NEXTEST))
-        .collect();
-    if !nextest_users.is_empty() {
+    for tool in layout.generation.installed_by_action {
+        let users: Vec<&Stage> = stages
+            .iter()
+            .copied()
+            .filter(|s| s.tools.contains(tool))
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
         out.push((
-            Setup::Nextest,
+            Setup::InstallAction,
             Some(with_if(
                 step(
-                    pins::INSTALL_ACTION,
-                    vec![(
-                        "tool",
-                        Node::str(format!("cargo-nextest@{NEXTEST_VERSION}")),
-                    )],
+                    actions::INSTALL_ACTION,
+                    vec![("tool", Node::str(format!("{}@{}", tool.name, tool.version)))],
                 ),
-                step_condition(workflow, job, &nextest_users),
+                step_condition(workflow, job, &users),
             )),
         ));
     }
@@ -355,10 +356,10 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         out.push((
             Setup::Download(artifact),
             Some(Node::Map(step(
-                pins::DOWNLOAD_ARTIFACT,
+                actions::DOWNLOAD_ARTIFACT,
                 vec![
                     ("name", Node::str(format!("{}-{os}", artifact.name))),
-                    ("path", Node::str(artifact_path(artifact))),
+                    ("path", Node::str(artifact_path(layout, artifact))),
                     ("github-token", Node::str("${{ github.token }}")),
                     ("run-id", Node::str("${{ github.run_id }}")),
                 ],
@@ -370,7 +371,10 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
             Setup::Keys,
             Some(Node::map([
                 ("id", Node::str("keys")),
-                ("run", Node::str(format!("{} keys", xtask_command(source)))),
+                (
+                    "run",
+                    Node::str(format!("{} keys", xtask_command(layout, source))),
+                ),
             ])),
         ));
     }
@@ -378,10 +382,10 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
 }
 
 /// How a job's steps call xtask.
-fn xtask_command(source: XtaskSource) -> String {
+fn xtask_command(layout: &Layout, source: XtaskSource) -> String {
     match source {
         XtaskSource::Built => "cargo xtask".to_string(),
-        XtaskSource::Plans | XtaskSource::RestoredOrBuilt => xtask_bin(),
+        XtaskSource::Plans | XtaskSource::RestoredOrBuilt => xtask_bin(layout),
     }
 }
 
@@ -395,12 +399,13 @@ fn reused(workflow: &Workflow, job: &Job) -> Vec<&'static Artifact> {
 
 fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
     let stages: Vec<&Stage> = job.stages(workflow.pipeline()).collect();
+    let layout = workflow.layout;
     let os = job.os.platform();
     let mut out: Vec<Node> = setup(workflow, job)
         .into_iter()
         .filter_map(|(_, node)| node)
         .collect();
-    let xtask = xtask_command(xtask_source(workflow, job));
+    let xtask = xtask_command(layout, xtask_source(workflow, job));
     let caches = caches(
         workflow,
         job,
@@ -424,7 +429,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         let mut run = Vec::new();
         if job.reports_outcome(workflow.layout, stage) {
             // Its failure is the job's output, which the conclusion checks; the steps after it
-            // (the archive's build and upload) still run.
+            // (a shared build and its upload) still run.
             run.push(("id".to_string(), Node::str(stage.name)));
             run.push(("continue-on-error".to_string(), Node::bool(true)));
         }
@@ -437,7 +442,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         {
             let mut with = vec![
                 ("name", Node::str(format!("{}-{os}", artifact.name))),
-                ("path", Node::str(artifact_path(artifact))),
+                ("path", Node::str(artifact_path(layout, artifact))),
                 ("retention-days", Node::int(3)),
                 ("if-no-files-found", Node::str("error")),
                 // A re-run of this job replaces what the first attempt uploaded.
@@ -446,7 +451,7 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
             if artifact.compressed {
                 with.push(("compression-level", Node::int(0)));
             }
-            let mut upload = step(pins::UPLOAD_ARTIFACT, with);
+            let mut upload = step(actions::UPLOAD_ARTIFACT, with);
             // One block at a time: the order the blob service receives blocks in is then the
             // order of the file. GitHub's store commits blocks by id and is indifferent; act's
             // artifact server writes each block at the end of the file as it arrives, so
@@ -459,15 +464,20 @@ fn steps(workflow: &Workflow, job: &Job) -> Vec<Node> {
         }
         out.extend(kept.iter().map(Cache::save));
     }
-    if job.starts_services(workflow.pipeline()) {
+    if job.starts_services(workflow.pipeline())
+        && let Some(servers) = &workflow.pipeline().servers
+    {
         out.push(Node::map([
             ("if", Node::str("always()")),
-            ("run", Node::str(format!("{xtask} docker-down"))),
+            (
+                "run",
+                Node::str(format!("{xtask} {}", servers.stop_command)),
+            ),
         ]));
     }
-    if stages.iter().any(|s| s.consumes_python()) {
+    if uses_uv_cache(layout, &stages) {
         // Pruned before it is saved: what `uv cache prune --ci` keeps is what pays to restore.
-        let uv = on_runner(|ctx| UV.program(ctx));
+        let uv = on_runner(layout, |ctx| UV.program(ctx));
         out.push(Node::map([
             ("if", Node::str(format!("always() && {ON_MAIN}"))),
             ("run", Node::str(format!("{uv} cache prune --ci"))),

@@ -1,52 +1,44 @@
 //! The caches of the generated jobs: what each restores at its start and saves at its end (the
-//! tools xtask installs, uv's downloads, hypothesis's examples, artifacts by content key), the
+//! tools xtask installs, uv's downloads, what stages keep, artifacts by content key), the
 //! Rust caches, and xtask's binary, which the plan job makes once per run.
 
 use std::path::PathBuf;
 
+use super::actions;
 use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
-use crate::pins;
-use crate::tools::NEXTEST;
-use ci_engine::artifacts;
-use ci_engine::context::{Context, slashed};
-use ci_engine::graph::{Artifact, Kept, Services, Stage};
-use ci_engine::jobs::{Job, Os, Trigger, Workflow};
-use ci_engine::yaml::Node;
+use crate::artifacts;
+use crate::context::{Context, slashed};
+use crate::graph::{Artifact, Kept, Services, Stage};
+use crate::jobs::{Job, Layout, Os, Pin, Trigger, Workflow};
+use crate::yaml::Node;
 
 /// A path of a runner's checkout ([`Context::on_runner`]) as the workflows write it.
-pub fn on_runner(path: impl Fn(&Context) -> PathBuf) -> String {
-    slashed(&path(&Context::on_runner(&crate::project::PROJECT)))
+pub fn on_runner(layout: &Layout, path: impl Fn(&Context) -> PathBuf) -> String {
+    slashed(&path(&Context::on_runner(layout.project)))
 }
 
 /// Where `cargo xtask` leaves xtask's binary on a runner (the workflows set no
 /// `CARGO_TARGET_DIR`).
-pub fn xtask_bin() -> String {
-    on_runner(Context::xtask_binary)
+pub fn xtask_bin(layout: &Layout) -> String {
+    on_runner(layout, Context::xtask_binary)
 }
 
 /// Where an artifact's files are on a runner, as upload and download take it (a directory).
-pub fn artifact_path(artifact: &'static Artifact) -> String {
-    format!("{}/", on_runner(|ctx| artifacts::dir(ctx, artifact)))
+pub fn artifact_path(layout: &Layout, artifact: &'static Artifact) -> String {
+    format!(
+        "{}/",
+        on_runner(layout, |ctx| artifacts::dir(ctx, artifact))
+    )
 }
 
-/// What builds xtask's binary: its package and the engine's (a test checks that these are
-/// every workspace package it depends on), the workspace's manifest, lock file and cargo config.
-pub const XTASK_BIN_SOURCES: &[&str] = &[
-    "ci-engine/**",
-    "xtask/**",
-    "Cargo.toml",
-    "Cargo.lock",
-    ".cargo/config.toml",
-];
-
 /// The cache entry of xtask's binary: one per content of what builds it
-/// ([`XTASK_BIN_SOURCES`], the toolchain), made by the plan job.
-pub fn xtask_bin_key(os: Os) -> String {
+/// ([`crate::jobs::Generation::xtask_sources`], the toolchain), made by the plan job.
+pub fn xtask_bin_key(layout: &Layout, os: Os) -> String {
     format!(
         "xtask-bin-{}-{}-${{{{ hashFiles({}) }}}}",
         os.platform(),
-        pins::TOOLCHAIN,
-        quoted(XTASK_BIN_SOURCES)
+        layout.generation.toolchain,
+        quoted(layout.generation.xtask_sources)
     )
 }
 
@@ -67,10 +59,15 @@ pub fn xtask_bin_missing() -> String {
 
 /// A step of `action` (actions/cache's restore or save) on xtask's binary of this content,
 /// with `more` inputs.
-pub fn xtask_bin_step(action: pins::Pin, os: Os, more: Vec<(&str, Node)>) -> Vec<(String, Node)> {
+pub fn xtask_bin_step(
+    layout: &Layout,
+    action: Pin,
+    os: Os,
+    more: Vec<(&str, Node)>,
+) -> Vec<(String, Node)> {
     let mut with = vec![
-        ("path", Node::str(xtask_bin())),
-        ("key", Node::str(xtask_bin_key(os))),
+        ("path", Node::str(xtask_bin(layout))),
+        ("key", Node::str(xtask_bin_key(layout, os))),
     ];
     with.extend(more);
     step(action, with)
@@ -78,9 +75,10 @@ pub fn xtask_bin_step(action: pins::Pin, os: Os, more: Vec<(&str, Node)>) -> Vec
 
 /// A step that restores xtask's binary as the plan job made it; a miss fails the job (the plan
 /// job saves it before any other job starts).
-pub fn xtask_bin_restore(os: Os) -> Node {
+pub fn xtask_bin_restore(layout: &Layout, os: Os) -> Node {
     Node::Map(xtask_bin_step(
-        pins::CACHE_RESTORE,
+        layout,
+        actions::CACHE_RESTORE,
         os,
         vec![("fail-on-cache-miss", Node::bool(true))],
     ))
@@ -88,9 +86,9 @@ pub fn xtask_bin_restore(os: Os) -> Node {
 
 /// The steps that restore xtask's binary of this content when one was saved, and build it
 /// otherwise (a job that compiles, or runs without the plan job).
-pub fn xtask_bin_restore_or_build(os: Os) -> [Node; 2] {
+pub fn xtask_bin_restore_or_build(layout: &Layout, os: Os) -> [Node; 2] {
     let mut restore = vec![("id".to_string(), Node::str(XTASK_BIN_STEP))];
-    restore.extend(xtask_bin_step(pins::CACHE_RESTORE, os, vec![]));
+    restore.extend(xtask_bin_step(layout, actions::CACHE_RESTORE, os, vec![]));
     [
         Node::Map(restore),
         Node::map([
@@ -115,7 +113,7 @@ pub enum Save {
 
 /// One cache: restored by a step at the start of the job, saved by one at its end.
 pub struct Cache {
-    /// What it holds (`tools`, `uv`, `hypothesis`, an artifact's name).
+    /// What it holds (`tools`, `uv`, what a stage keeps, an artifact's name).
     pub name: &'static str,
     /// The restore step's id, when the save step reads its `cache-hit`.
     pub id: Option<&'static str>,
@@ -140,7 +138,7 @@ impl Cache {
         if let Some(id) = self.id {
             node.push(("id".to_string(), Node::str(id)));
         }
-        node.extend(step(pins::CACHE_RESTORE, with));
+        node.extend(step(actions::CACHE_RESTORE, with));
         with_if(node, self.condition.clone())
     }
 
@@ -164,7 +162,7 @@ impl Cache {
             ("path", Node::str(&self.path)),
             ("key", Node::str(&self.key)),
         ];
-        with_if(step(pins::CACHE_SAVE, with), Some(when.join(" && ")))
+        with_if(step(actions::CACHE_SAVE, with), Some(when.join(" && ")))
     }
 }
 
@@ -173,13 +171,13 @@ impl Cache {
 /// saves.
 pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     if !job.compiles(workflow.pipeline()) {
-        return rust_cache_for_xtask(job.os, false);
+        return rust_cache_for_xtask(workflow.layout, job.os, false);
     }
-    let mut key = format!("{}-{}", pins::TOOLCHAIN, job.key);
+    let mut key = format!("{}-{}", workflow.layout.generation.toolchain, job.key);
     if let Trigger::Called { switches } = workflow.trigger {
         // One cache per artifact switched on. A stage whose outcome the job reports compiles
-        // what the build after it compiles (lint-rust's build is the archive's), so its switch
-        // joins that build's: a run of lint-rust alone restores the archive's cache.
+        // what the build after it compiles (a lint whose build is the artifact's), so its switch
+        // joins that build's: a run of the lint alone restores the artifact's cache.
         let mut beside: Vec<String> = Vec::new();
         for stage in job
             .stages(workflow.pipeline())
@@ -199,14 +197,14 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
         ("cache-on-failure", Node::bool(true)),
         ("save-if", Node::str(format!("${{{{ {ON_MAIN} }}}}"))),
     ];
-    step(pins::RUST_CACHE, with)
+    step(actions::RUST_CACHE, with)
 }
 
 /// The one small cache of xtask's dependencies that every job which compiles only xtask shares.
 /// One job saves it on main (`saves`: the plan job, which runs first on every push); the others
 /// only restore it, so no two jobs upload one key and no other job walks its target dir to
 /// prune it (rust-cache does that only where it saves).
-pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
+pub fn rust_cache_for_xtask(layout: &Layout, os: Os, saves: bool) -> Vec<(String, Node)> {
     let save_if = if saves {
         Node::str(format!("${{{{ {ON_MAIN} }}}}"))
     } else {
@@ -215,41 +213,51 @@ pub fn rust_cache_for_xtask(os: Os, saves: bool) -> Vec<(String, Node)> {
     let with = vec![
         (
             "shared-key",
-            Node::str(format!("xtask-{}-{}", pins::TOOLCHAIN, os.platform())),
+            Node::str(format!(
+                "xtask-{}-{}",
+                layout.generation.toolchain,
+                os.platform()
+            )),
         ),
         ("save-if", save_if),
     ];
-    step(pins::RUST_CACHE, with)
+    step(actions::RUST_CACHE, with)
 }
 
 /// The caches a job restores at its start and saves at its end: the tools xtask installs, uv's
-/// downloads for the Python stages, what a stage keeps between runs (hypothesis's examples).
+/// downloads for the Python stages, what a stage keeps between runs ([`crate::graph::Kept`]).
 pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -> Vec<Cache> {
     let os = job.os.platform();
     let mut caches = Vec::new();
-    let tools = xtask_tools(workflow.pipeline(), job);
+    let layout = workflow.layout;
+    let tools = xtask_tools(workflow, job);
     if python && !tools.is_empty() {
         let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
         let users: Vec<&Stage> = stages
             .iter()
             .copied()
-            .filter(|s| s.services != Services::Starts && s.tools.iter().any(|t| *t != NEXTEST))
+            .filter(|s| {
+                s.services != Services::Starts
+                    && s.tools
+                        .iter()
+                        .any(|t| !layout.generation.installed_by_action.contains(t))
+            })
             .collect();
         caches.push(Cache {
             name: TOOLS_CACHE,
             id: Some(TOOLS_CACHE),
-            path: on_runner(|ctx| ctx.tools_dir.clone()),
+            path: on_runner(layout, |ctx| ctx.tools_dir.clone()),
             key: format!(
                 "xtask-tools-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-${{{{ hashFiles({}) }}}}",
                 names.join("-"),
-                quoted(crate::tools::PIN_FILES)
+                quoted(workflow.pipeline().pin_files)
             ),
             restore_prefix: None,
             condition: step_condition(workflow, job, &users),
             save: Save::OnMainAfterMiss,
         });
     }
-    if stages.iter().any(|s| s.consumes_python()) {
+    if uses_uv_cache(workflow.layout, stages) {
         let prefix = format!(
             "uv-{os}-{}-py${{{{ steps.python.outputs.python-version }}}}-",
             job.key
@@ -259,7 +267,8 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
             id: None,
             path: "~/.cache/uv".to_string(),
             key: format!(
-                "{prefix}${{{{ hashFiles('icechunk-python/pyproject.toml', 'icechunk-python/requirements/*.txt') }}}}"
+                "{prefix}${{{{ hashFiles({}) }}}}",
+                quoted(layout.generation.python_dependencies)
             ),
             restore_prefix: Some(prefix),
             condition: None,
@@ -288,6 +297,12 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
     caches
 }
 
+/// Whether a job of `stages` keeps uv's cache: one of them runs Python on an artifact, and the
+/// project names what decides its downloads ([`crate::jobs::Generation::python_dependencies`]).
+pub fn uses_uv_cache(layout: &Layout, stages: &[&Stage]) -> bool {
+    !layout.generation.python_dependencies.is_empty() && stages.iter().any(|s| s.consumes_python())
+}
+
 /// An artifact kept across runs by its content key: restored before its build (which then finds
 /// its manifest current and compiles nothing), saved on main when the restore missed, so pull
 /// requests reuse what main built for every key they did not change. An artifact that copies
@@ -303,7 +318,7 @@ pub fn artifact_cache(
     Cache {
         name: artifact.name,
         id: Some(artifact.name),
-        path: artifact_path(artifact),
+        path: artifact_path(workflow.layout, artifact),
         key: format!("{prefix}${{{{ steps.keys.outputs.key-{} }}}}", stage.name),
         restore_prefix: artifact.copies.as_ref().map(|_| prefix.clone()),
         condition: step_condition(workflow, job, &[stage]),
