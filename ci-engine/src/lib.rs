@@ -13,12 +13,14 @@
 //! and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit XML) and
 //! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
-//! stages, reusing and recording passes). Beside them, needing at most [`cmd`]: [`yaml`]
+//! stages, reusing and recording passes); [`cli`] (a project's `cargo xtask` command line).
+//! Beside them, needing at most [`cmd`]: [`yaml`]
 //! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a
 //! loopback client).
 
 pub mod artifacts;
 pub mod audit;
+pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod environment;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ci_engine::artifacts;
+use ci_engine::cli::{self, Cli, Command};
 use ci_engine::cmd::Cmd;
 use ci_engine::context::{Context, Project};
 use ci_engine::environment::NO_RULES;
@@ -164,6 +165,14 @@ static LAYOUT: Layout = Layout {
         python_dependencies: &[],
         xtask_sources: &["xtask/**", "Cargo.toml", "Cargo.lock"],
     },
+};
+
+/// Its `cargo xtask`: the engine's commands over its layout (a `main` would call
+/// `cli::main(&CLI)`).
+static CLI: Cli = Cli {
+    layout: &LAYOUT,
+    usage: "cargo xtask ci | <stage> | keys | workflows | list",
+    commands: &[],
 };
 
 /// `cargo <command>` of the locked workspace, building into the context's target directory
@@ -474,6 +483,30 @@ fn its_workflows_are_generated_from_its_job_table() {
         [".github/workflows/ci.yaml differs"]
     );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn its_command_line_is_the_engines() {
+    let parse = |line: &str| cli::parse(&CLI, line.split_whitespace().map(String::from).collect());
+    assert!(matches!(
+        parse("ci --only test-python").unwrap(),
+        Command::Ci { .. }
+    ));
+    assert!(matches!(
+        parse("doc-rust --dry-run").unwrap(),
+        Command::Stage { dry_run: true, .. }
+    ));
+    let err = parse("test").unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "the stages are: test-rust, doc-rust, lint-python, package-python, test-python"
+        ) && err.contains("other commands: ci, workflows, list"),
+        "{err}"
+    );
+    let Command::Help(text) = parse("package-python --help").unwrap() else {
+        panic!("not help")
+    };
+    assert!(text.contains("zip the module"), "{text}");
 }
 
 #[test]

@@ -15,8 +15,9 @@
 //! [`workflows`] (the job table, which the engine's generator renders) — each owning its
 //! actions; [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
-//! [`compare`] and [`cli`], which use [`pipeline::PIPELINE`] (the engine runs it,
-//! `ci_engine::run`, and audits it, `ci_engine::audit`).
+//! [`compare`] and [`cli`] (the `Cli` the engine's command line runs: [`pipeline::LAYOUT`],
+//! the usage text and `compare`; the engine runs the pipeline, `ci_engine::run`, and audits
+//! it, `ci_engine::audit`).
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
 //! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it

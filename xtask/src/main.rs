@@ -1,5 +1,5 @@
 //! `cargo xtask`: see the library for what it does.
 
 fn main() -> std::process::ExitCode {
-    xtask::cli::main()
+    ci_engine::cli::main(&xtask::cli::CLI)
 }

@@ -234,3 +234,46 @@ pub fn artifact_names(artifacts: &[&Artifact]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Rows for the engine's own tests of small pipelines.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Artifact, Inputs, Stage};
+    use crate::cmd::Cmd;
+    use crate::plan::Plan;
+
+    /// A stage `name` that reads `src` and runs nothing.
+    pub(crate) const fn stage(name: &'static str) -> Stage {
+        Stage::new(name, "", reads(&["src"]), |_, _, _| Ok(Plan::new()))
+    }
+
+    /// An artifact `name` that `producer` builds from `sources` with `make`.
+    pub(crate) const fn artifact(
+        name: &'static str,
+        producer: &'static str,
+        sources: &'static [&'static str],
+    ) -> Artifact {
+        Artifact {
+            name,
+            producer,
+            dir: name,
+            sources,
+            copies: None,
+            build: |_, _| vec![Cmd::new("make")],
+            tools: &[],
+            prepare: Plan::new,
+            python: false,
+            compressed: false,
+        }
+    }
+
+    /// What a stage reads: `paths`, without the toolchain, reusable.
+    pub(crate) const fn reads(paths: &'static [&'static str]) -> Inputs {
+        Inputs {
+            packages: &[],
+            paths,
+            toolchain: false,
+            cacheable: true,
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! The lookups over a small pipeline of four stages: a lint, a build, the servers, a test.
 
 use super::*;
-use crate::cmd::Cmd;
 use crate::flags::Flag;
 use crate::graph::Servers;
+use crate::graph::testing::{artifact, reads, stage};
 
 const QUICK: Flag = Flag {
     name: "--quick",
@@ -12,29 +12,7 @@ const QUICK: Flag = Flag {
     check: None,
 };
 
-static PACKAGE: Artifact = Artifact {
-    name: "package",
-    producer: "build",
-    dir: "package",
-    sources: &["src"],
-    copies: None,
-    build: |_, _| vec![Cmd::new("make")],
-    tools: &[],
-    prepare: Plan::new,
-    python: false,
-    compressed: false,
-};
-
-const INPUTS: Inputs = Inputs {
-    packages: &[],
-    paths: &["src"],
-    toolchain: false,
-    cacheable: true,
-};
-
-const fn stage(name: &'static str) -> Stage {
-    Stage::new(name, "", INPUTS, |_, _, _| Ok(Plan::new()))
-}
+static PACKAGE: Artifact = artifact("package", "build", &["src"]);
 
 static PIPELINE: Pipeline = Pipeline {
     stages: &[
@@ -43,7 +21,7 @@ static PIPELINE: Pipeline = Pipeline {
             produces: &[&PACKAGE],
             inputs: Inputs {
                 cacheable: false,
-                ..INPUTS
+                ..reads(&["src"])
             },
             ..stage("build")
         },

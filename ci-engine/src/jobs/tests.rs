@@ -2,10 +2,9 @@
 //! workflow, whose test job downloads the package and tests every interpreter.
 
 use super::*;
-use crate::cmd::Cmd;
+use crate::graph::testing::{artifact, reads, stage};
 use crate::graph::{Inputs, Schedule};
 use crate::jobs::rule;
-use crate::plan::Plan;
 
 const PYTHON: Flag = Flag {
     name: "--python",
@@ -14,29 +13,7 @@ const PYTHON: Flag = Flag {
     check: None,
 };
 
-static PACKAGE: Artifact = Artifact {
-    name: "package",
-    producer: "build",
-    dir: "package",
-    sources: &["src"],
-    copies: None,
-    build: |_, _| vec![Cmd::new("make")],
-    tools: &[],
-    prepare: Plan::new,
-    python: false,
-    compressed: false,
-};
-
-const INPUTS: Inputs = Inputs {
-    packages: &[],
-    paths: &["src"],
-    toolchain: false,
-    cacheable: true,
-};
-
-const fn stage(name: &'static str) -> Stage {
-    Stage::new(name, "", INPUTS, |_, _, _| Ok(Plan::new()))
-}
+static PACKAGE: Artifact = artifact("package", "build", &["src"]);
 
 pub(crate) static PIPELINE: Pipeline = Pipeline {
     stages: &[
@@ -45,7 +22,7 @@ pub(crate) static PIPELINE: Pipeline = Pipeline {
             produces: &[&PACKAGE],
             inputs: Inputs {
                 cacheable: false,
-                ..INPUTS
+                ..reads(&["src"])
             },
             ..stage("build")
         },

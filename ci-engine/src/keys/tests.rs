@@ -2,30 +2,14 @@
 
 use super::*;
 use crate::context::testing::context_at;
-use crate::graph::{Artifact, Inputs};
+use crate::graph::Artifact;
+use crate::graph::testing::{artifact, reads};
 use crate::plan::Plan;
 
-static PACKAGE: Artifact = Artifact {
-    name: "package",
-    producer: "build",
-    dir: "package",
-    sources: &["lib"],
-    copies: None,
-    build: |_, _| vec![Cmd::new("make")],
-    tools: &[],
-    prepare: Plan::new,
-    python: false,
-    compressed: false,
-};
+static PACKAGE: Artifact = artifact("package", "build", &["lib"]);
 
 const fn stage(name: &'static str, paths: &'static [&'static str]) -> Stage {
-    let inputs = Inputs {
-        packages: &[],
-        paths,
-        toolchain: false,
-        cacheable: true,
-    };
-    Stage::new(name, "", inputs, |_, _, _| {
+    Stage::new(name, "", reads(paths), |_, _, _| {
         Ok(Plan::new().run(Cmd::new("true")))
     })
 }
