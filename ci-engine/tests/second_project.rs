@@ -162,6 +162,7 @@ static LAYOUT: Layout = Layout {
             release: "1.95.0",
         },
         installed_by_action: &[],
+        servers_in_containers: false,
         python_dependencies: &[],
         xtask_sources: &["xtask/**", "Cargo.toml", "Cargo.lock"],
     },
@@ -462,6 +463,11 @@ fn its_workflows_are_generated_from_its_job_table() {
     );
     // The plan: the zip is built when the Python job runs, and that runs when its key changed.
     let ci = LAYOUT.workflow("ci.yaml").unwrap();
+    assert_eq!(
+        rule::runs_without_needs(&ci),
+        [] as [(String, String); 0],
+        "no job runs without the job that builds what it downloads"
+    );
     let zip = PIPELINE.stage("package-python").unwrap();
     let passed = |entry: &str, stage: &str| (entry, stage) == ("python", "test-python");
     assert_eq!(

@@ -7,17 +7,16 @@
 //! [`project`] is what the engine must know of this one.
 //!
 //! The model of a pipeline (stages, artifacts, flags and every lookup), artifacts' manifests,
-//! content keys, running stages and the audit are the engine's (`ci_engine::graph`,
-//! `artifacts`, `keys`, `run`, `audit`); this crate declares its values.
+//! content keys, running stages and the audit, the job model and the workflow generator, and
+//! the command line are the engine's (`ci_engine::graph`, `artifacts`, `keys`, `run`, `audit`,
+//! `jobs`, `workflows`, `cli`); this crate declares its values.
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
-//! [`flags`]; the areas a plan touches — [`tools`], [`services`],
-//! [`workflows`] (the job table, which the engine's generator renders) — each owning its
-//! actions; [`stages`] (the
-//! plans); [`pipeline`] (this repository's stages, each with its plan); and on top
-//! [`compare`] and [`cli`] (the `Cli` the engine's command line runs: [`pipeline::LAYOUT`],
-//! the usage text and `compare`; the engine runs the pipeline, `ci_engine::run`, and audits
-//! it, `ci_engine::audit`).
+//! [`flags`]; the areas a plan touches — [`tools`] and [`services`], each owning its actions —
+//! and [`workflows`] (the job table, which the engine's generator renders); [`stages`] (the
+//! plans); [`pipeline`] (this repository's stages, each with its plan, and [`pipeline::LAYOUT`],
+//! its CI layout); and on top [`compare`] and [`cli`] (the `Cli` the engine's command line
+//! runs: the layout, the usage text and `compare`).
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
 //! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it

@@ -27,6 +27,8 @@ pub static LAYOUT: Layout = Layout {
         toolchain: pins::TOOLCHAIN,
         toolchain_action: pins::RUST_TOOLCHAIN,
         installed_by_action: &[NEXTEST],
+        // docker-up composes the servers where a Docker engine answers, as on GitHub's runners.
+        servers_in_containers: true,
         python_dependencies: &[
             "icechunk-python/pyproject.toml",
             "icechunk-python/requirements/*.txt",

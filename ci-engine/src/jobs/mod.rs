@@ -69,6 +69,9 @@ pub struct Generation {
     /// The pinned tools a job installs with install-action (`<name>@<version>`, a prebuilt
     /// binary) instead of xtask's installer.
     pub installed_by_action: &'static [Tool],
+    /// Whether the stage that starts the servers runs them in containers on a runner (it has a
+    /// Docker engine): then that stage installs none of its tools there.
+    pub servers_in_containers: bool,
     /// What decides the Python stages' downloads: uv's cache is keyed by their digest (none:
     /// no job keeps uv's cache).
     pub python_dependencies: &'static [&'static str],

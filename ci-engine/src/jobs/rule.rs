@@ -3,9 +3,11 @@
 //! downloading, a pass record per entry and stage that main saved when the whole pipeline passed
 //! with that key. A cacheable stage runs when its record is missing; a build, when a job that
 //! downloads what it builds runs; a stage that starts servers, with its job; any other stage,
-//! always. Pushes, the merge queue and runs by hand run everything ([`FORCE`]). The generator
-//! renders this rule as expressions and a benchmark evaluates it ([`stage_runs`]), so the two
-//! cannot disagree.
+//! always. Pushes, the merge queue and runs by hand run everything ([`FORCE`]). An entry runs
+//! when any of its stages' rule holds, and then every stage of it runs but a called workflow's
+//! stage that the caller switches, which runs by its own rule. The generator renders this rule
+//! as expressions and a benchmark evaluates it ([`entry_runs`], [`step_runs`]), so the two
+//! cannot disagree; [`runs_without_needs`] checks that no entry runs without one it needs.
 
 use super::{CONCLUSION, Entry, Os, Trigger, Workflow};
 use crate::graph::{Services, Stage};
@@ -206,6 +208,84 @@ pub fn stage_runs(
         Term::Always => true,
         Term::Missing { entry, stage } => !passed(entry, stage),
     }))
+}
+
+/// Whether entry `entry` runs on a pull request whose records say `passed`: when the rule of
+/// any of its stages holds (its `run-<entry>` output).
+pub fn entry_runs(workflow: &Workflow, entry: &str, passed: &dyn Fn(&str, &str) -> bool) -> bool {
+    entry_stages(workflow, entry)
+        .iter()
+        .any(|stage| stage_runs(workflow, entry, stage, passed) == Some(true))
+}
+
+/// Whether `stage` of `entry` runs on such a pull request: a stage that a caller's switch turns
+/// on runs by its own rule (its `stage-<entry>-<stage>` output); any other runs whenever its
+/// entry does, whatever its own record says (its job has no condition of its own).
+pub fn step_runs(
+    workflow: &Workflow,
+    entry: &str,
+    stage: &Stage,
+    passed: &dyn Fn(&str, &str) -> bool,
+) -> bool {
+    if !entry_runs(workflow, entry, passed) {
+        return false;
+    }
+    !switched(workflow, entry, stage.name)
+        || stage_runs(workflow, entry, stage, passed) != Some(false)
+}
+
+/// Whether `stage` of `entry` is switched on by the plan (a stage of a called workflow that the
+/// caller turns on with an input).
+fn switched(workflow: &Workflow, entry: &str, stage: &str) -> bool {
+    let Some(Entry::Call { file, .. }) = workflow
+        .entries
+        .iter()
+        .find(|e| matches!(e, Entry::Call { key, .. } if *key == entry))
+    else {
+        return false;
+    };
+    workflow.layout.workflows().iter().any(|w| {
+        w.file == *file
+            && matches!(w.trigger, Trigger::Called { switches } if switches.contains(&stage))
+    })
+}
+
+/// Entries that could run without an entry they need, for some combination of pass records:
+/// `(entry, needed)` pairs, none when the rule is sound (every combination is tried when there
+/// are at most 16 records, else each record missing alone and all but one).
+pub fn runs_without_needs(workflow: &Workflow) -> Vec<(String, String)> {
+    let records = records(workflow);
+    let n = records.len();
+    let masks: Vec<u64> = if n <= 16 {
+        (0..1u64 << n).collect()
+    } else {
+        let all = (1u64 << n) - 1;
+        (0..n)
+            .flat_map(|i| [1u64 << i, all ^ (1u64 << i)])
+            .collect()
+    };
+    let mut found = Vec::new();
+    for mask in masks {
+        // A set bit: that record is missing.
+        let passed = |entry: &str, stage: &str| {
+            !records
+                .iter()
+                .enumerate()
+                .any(|(i, (e, s))| mask & (1 << i) != 0 && *e == entry && s.name == stage)
+        };
+        for entry in entry_keys(workflow) {
+            if !entry_runs(workflow, entry, &passed) {
+                continue;
+            }
+            for need in workflow.layout.entry_needs(workflow.file, entry) {
+                let pair = (entry.to_string(), need.clone());
+                if !entry_runs(workflow, &need, &passed) && !found.contains(&pair) {
+                    found.push(pair);
+                }
+            }
+        }
+    }
+    found
 }
 
 pub fn expression(conditions: Vec<String>) -> String {

@@ -95,6 +95,7 @@ pub(crate) static LAYOUT: Layout = Layout {
             release: "1.0.0",
         },
         installed_by_action: &[],
+        servers_in_containers: false,
         python_dependencies: &["requirements.txt"],
         xtask_sources: &["xtask/**", "Cargo.lock"],
     },
@@ -216,5 +217,15 @@ fn the_plan_runs_a_build_when_a_job_that_downloads_it_runs() {
     assert_eq!(
         rule::conclusion_needs(&ci),
         ["plan", "package", "test", "test-macos"]
+    );
+    assert!(rule::runs_without_needs(&ci).is_empty());
+    // An entry runs whole; a switched stage of a called workflow runs by its own rule.
+    assert!(rule::entry_runs(&ci, "package", &test_passed));
+    assert!(rule::step_runs(&ci, "package", stage("lint"), &test_passed));
+    assert!(!rule::step_runs(&ci, "package", build, &test_passed));
+    assert!(!rule::entry_runs(&ci, "test", &test_passed));
+    assert!(
+        rule::step_runs(&ci, "test-macos", build, &test_passed),
+        "it runs with its test"
     );
 }

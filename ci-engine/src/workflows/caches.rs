@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 
 use super::actions;
-use super::steps::{ON_MAIN, TOOLS_CACHE, step, step_condition, with_if, xtask_tools};
+use super::steps::{
+    ON_MAIN, TOOLS_CACHE, runner_tools, step, step_condition, with_if, xtask_tools,
+};
 use crate::artifacts;
 use crate::context::{Context, slashed};
-use crate::graph::{Artifact, Kept, Services, Stage};
+use crate::graph::{Artifact, Kept, Stage};
 use crate::jobs::{Job, Layout, Os, Pin, Trigger, Workflow};
 use crate::yaml::Node;
 
@@ -236,12 +238,7 @@ pub fn caches(workflow: &Workflow, job: &Job, stages: &[&Stage], python: bool) -
         let users: Vec<&Stage> = stages
             .iter()
             .copied()
-            .filter(|s| {
-                s.services != Services::Starts
-                    && s.tools
-                        .iter()
-                        .any(|t| !layout.generation.installed_by_action.contains(t))
-            })
+            .filter(|s| !runner_tools(layout, s).is_empty())
             .collect();
         caches.push(Cache {
             name: TOOLS_CACHE,

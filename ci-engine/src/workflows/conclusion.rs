@@ -38,7 +38,7 @@ pub fn job(workflow: &Workflow) -> Node {
 /// and each reported outcome that ran; fail on a job that neither succeeded nor was skipped,
 /// on a reported outcome other than success or skipped (a failure, a cancellation, one never
 /// set), and when the plan did not succeed.
-pub fn check_script() -> String {
+fn check_script() -> String {
     format!(
         r#"python3 - <<'EOF'
 import json, os, sys
@@ -60,4 +60,38 @@ sys.exit(0 if passed else 1)
 EOF
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the check over `needs` as the runner does (`bash -e`, python3 on PATH).
+    fn passes(needs: &str) -> bool {
+        let status = std::process::Command::new("bash")
+            .args(["-e", "-c", &check_script()])
+            .env("NEEDS", needs)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("bash runs");
+        status.success()
+    }
+
+    #[test]
+    fn the_check_fails_on_a_failed_job_or_a_reported_outcome_that_did_not_pass() {
+        let needs = |archive: &str, lint: &str| {
+            format!(
+                r#"{{"plan": {{"result": "success", "outputs": {{"run-archive": "true"}}}},
+                    "build": {{"result": "{archive}", "outputs": {{"{OUTCOME_PREFIX}lint": "{lint}"}}}},
+                    "wheel": {{"result": "skipped", "outputs": {{}}}}}}"#
+            )
+        };
+        assert!(passes(&needs("success", "success")));
+        assert!(passes(&needs("success", "skipped")));
+        assert!(!passes(&needs("success", "failure")), "a lint finding");
+        assert!(!passes(&needs("success", "cancelled")));
+        assert!(!passes(&needs("success", "")), "an outcome never set");
+        assert!(!passes(&needs("failure", "success")), "the build");
+        assert!(!passes(r#"{"plan": {"result": "failure", "outputs": {}}}"#));
+    }
 }

@@ -6,7 +6,7 @@
 
 pub mod actions;
 pub mod caches;
-pub mod conclusion;
+mod conclusion;
 pub mod plan;
 pub mod render;
 mod steps;

@@ -158,7 +158,7 @@ fn setup_steps(layout: &Layout, planned: Option<String>) -> Vec<Node> {
         .collect()
 }
 
-/// What the plan job does before it computes the keys, as `compare` prices it.
+/// What the plan job does before it computes the keys, as a benchmark prices it.
 pub fn plan_setup(layout: &Layout) -> Vec<Setup> {
     tagged_setup_steps(layout, None)
         .into_iter()

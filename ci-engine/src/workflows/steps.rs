@@ -2,7 +2,7 @@
 //! switched stage runs under, what a job installs, and where its xtask comes from.
 
 use crate::graph::{Artifact, Services, Stage};
-use crate::jobs::{Entry, Job, Os, Pin, Trigger, Workflow};
+use crate::jobs::{Entry, Job, Layout, Os, Pin, Trigger, Workflow};
 use crate::tools::Tool;
 use crate::yaml::Node;
 
@@ -100,16 +100,28 @@ pub fn with_if(mut node: Vec<(String, Node)>, condition: Option<String>) -> Node
     Node::Map(node)
 }
 
-/// The tools xtask installs in this job on a GitHub runner (not those install-action installs;
-/// the servers run under Docker there, so a stage that starts them installs nothing).
+/// The tools xtask installs for `stage` on a GitHub runner: not those install-action installs,
+/// and none for a stage that starts servers where they run in containers there
+/// ([`crate::jobs::Generation::servers_in_containers`]).
+pub fn runner_tools(layout: &Layout, stage: &Stage) -> Vec<Tool> {
+    let generation = &layout.generation;
+    if generation.servers_in_containers && stage.services == Services::Starts {
+        return Vec::new();
+    }
+    stage
+        .tools
+        .iter()
+        .filter(|t| !generation.installed_by_action.contains(t))
+        .copied()
+        .collect()
+}
+
+/// The tools xtask installs in this job on a GitHub runner ([`runner_tools`] of its stages,
+/// with their installers).
 pub fn xtask_tools(workflow: &Workflow, job: &Job) -> Vec<Tool> {
-    let by_action = workflow.layout.generation.installed_by_action;
     let mut tools = Vec::new();
-    for stage in job
-        .stages(workflow.pipeline())
-        .filter(|s| s.services != Services::Starts)
-    {
-        for tool in stage.tools.iter().filter(|t| !by_action.contains(t)) {
+    for stage in job.stages(workflow.pipeline()) {
+        for tool in runner_tools(workflow.layout, stage) {
             for t in tool.with_installer() {
                 if !tools.contains(&t) {
                     tools.push(t);
@@ -128,14 +140,15 @@ pub fn python_version(workflow: &Workflow, job: &Job) -> Option<String> {
     if !python_stage && !xtask_tools(workflow, job).iter().any(|t| t.needs_python()) {
         return None;
     }
-    Some(job.python_versions(workflow.layout).join("\n"))
+    let versions = job.python_versions(workflow.layout);
+    (!versions.is_empty()).then(|| versions.join("\n"))
 }
 
 /// The name of the cache of the tools xtask installs.
 pub const TOOLS_CACHE: &str = "tools";
 
 /// One thing a generated job does before its first stage. The renderer writes a job's setup
-/// from this list (`render::setup`), and `compare` prices the same list, so the cost
+/// from this list (`render::setup`), and a benchmark prices the same list, so the cost
 /// it charges a job is the cost of the steps the job has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Setup {

@@ -276,40 +276,35 @@ fn per_job_jobs(shared: &[Job]) -> Vec<Job> {
 
 /// The shared jobs that run after an edit changed the keys of `changed` stages (every other
 /// record passed on main), each with the calls that run: the plan job's rule
-/// ([`rule::stage_runs`], the one the workflows render) for each call, and a job's services
-/// with the calls that run. A job of a workflow without a plan job runs whole.
+/// ([`rule::step_runs`], the one the workflows render) for each call; a job of a workflow
+/// without a plan job runs whole.
 pub fn affected(jobs: &[Job], changed: &BTreeSet<String>) -> Vec<Job> {
     let all = LAYOUT.workflows();
     let passed = |_entry: &str, stage: &str| !changed.contains(stage);
-    let runs = |job: &Job, call: &str| -> Option<bool> {
-        let stage = PIPELINE.stage(call).ok()?;
-        let Some(origin) = &job.origin else {
-            return Some(true);
+    let runs = |job: &Job, call: &str| -> bool {
+        let (Some(origin), Ok(stage)) = (&job.origin, PIPELINE.stage(call)) else {
+            return true;
         };
         match all
             .iter()
             .find(|w| w.file == origin.pipeline)
             .filter(|w| rule::gated(w))
         {
-            Some(workflow) => rule::stage_runs(workflow, &origin.entry, stage, &passed),
-            None => Some(true),
+            Some(workflow) => rule::step_runs(workflow, &origin.entry, stage, &passed),
+            None => true,
         }
     };
     jobs.iter()
         .filter_map(|job| {
-            let decided: Vec<((String, StageArgs), Option<bool>)> = job
+            let calls: Vec<(String, StageArgs)> = job
                 .calls
                 .iter()
-                .map(|call| (call.clone(), runs(job, &call.0)))
+                .filter(|call| runs(job, &call.0))
+                .cloned()
                 .collect();
-            if !decided.iter().any(|(_, runs)| *runs == Some(true)) {
+            if calls.is_empty() {
                 return None;
             }
-            let calls: Vec<(String, StageArgs)> = decided
-                .into_iter()
-                .filter(|(_, runs)| *runs != Some(false))
-                .map(|(call, _)| call)
-                .collect();
             // The steps the plan switches off are not paid for.
             let setup = match &job.origin {
                 Some(origin) => {

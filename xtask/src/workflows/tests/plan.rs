@@ -231,4 +231,5 @@ fn a_build_runs_when_a_job_that_downloads_it_runs() {
         stage_condition(&ci, "test-full", PIPELINE.stage("docker-up").unwrap()).is_empty(),
         "docker-up follows the tests of its job"
     );
+    assert!(runs_without_needs(&ci).is_empty());
 }
