@@ -13,7 +13,8 @@
 //! and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit XML) and
 //! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
-//! stages, reusing and recording passes); [`cli`] (a project's `cargo xtask` command line).
+//! stages, reusing and recording passes); [`servers`] (servers started in the background, and
+//! stopped); [`cli`] (a project's `cargo xtask` command line).
 //! Beside them, needing at most [`cmd`]: [`yaml`]
 //! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a
 //! loopback client).
@@ -37,6 +38,7 @@ pub mod plan;
 pub mod process;
 pub mod report;
 pub mod run;
+pub mod servers;
 pub mod strace;
 pub mod tools;
 pub mod workflows;

@@ -49,30 +49,6 @@ impl Action for ReuseOrReset {
     }
 }
 
-/// Fail unless nothing listens on the port (never attach to a foreign server).
-#[derive(Debug)]
-pub struct CheckPortFree {
-    pub port: u16,
-    pub variable: &'static str,
-}
-
-impl fmt::Display for CheckPortFree {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "check that port {} is free (change it with {})",
-            self.port, self.variable
-        )
-    }
-}
-
-impl Action for CheckPortFree {
-    fn perform(&self, _runner: &mut dyn Runner) -> Result<Outcome> {
-        super::check_port_free(self.port, self.variable)?;
-        Ok(Outcome::Continue)
-    }
-}
-
 /// Record in the state file which backend is starting, before anything starts, so a failure
 /// half-way can still be cleaned up.
 #[derive(Debug)]

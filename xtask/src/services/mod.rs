@@ -12,16 +12,17 @@ mod native;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use ci_engine::cmd::{Cmd, parse_env};
+use ci_engine::cmd::parse_env;
 use ci_engine::context::Context;
+use ci_engine::http;
 use ci_engine::output::Tone;
 use ci_engine::plan::{Plan, Runner};
-use ci_engine::{http, process};
+use ci_engine::servers::{self, Daemon, Endpoint, Process};
 
 pub const BUCKET: &str = "testbucket";
 pub const CONTAINER: &str = "testcontainer";
@@ -74,26 +75,6 @@ impl Ports {
     }
 }
 
-/// A server started in the background.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Daemon {
-    pub name: &'static str,
-    pub cmd: Cmd,
-    pub log: PathBuf,
-    /// A string of its command line that identifies it (guards against recycled pids).
-    pub marker: String,
-}
-
-/// An HTTP endpoint to wait for.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub name: &'static str,
-    pub url: String,
-    pub deadline_secs: u64,
-    /// Where to look when it does not come up.
-    pub log: Option<PathBuf>,
-}
-
 /// What docker-up started, so docker-down can stop exactly that.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -106,13 +87,6 @@ pub struct State {
     /// docker-up finished (servers ready, bucket and container created, env written).
     #[serde(default)]
     pub ready: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Process {
-    pub name: String,
-    pub pid: u32,
-    pub marker: String,
 }
 
 fn services_dir(ctx: &Context) -> PathBuf {
@@ -211,17 +185,10 @@ fn healthy(state: &State) -> bool {
         return false;
     };
     state.ready
-        && state
-            .processes
-            .iter()
-            .all(|p| process::process_matches(p.pid, &p.marker))
+        && state.processes.iter().all(|p| p.alive())
         && endpoints(ports, [None, None], 0)
             .iter()
-            .all(|e| answers(&e.url))
-}
-
-fn answers(url: &str) -> bool {
-    http::request("GET", url, &[], Duration::from_secs(2)).is_ok()
+            .all(|e| servers::answers(&e.url))
 }
 
 /// The plan of `cargo xtask docker-up [--backend ...]`. Which backend follows from the flag,
@@ -289,84 +256,22 @@ fn track(ctx: &Context, backend: Backend) -> Result<()> {
     write_state(ctx, &state)
 }
 
+/// Start `daemon` and record it at once, so that docker-down stops it whatever fails next.
 fn spawn(runner: &mut dyn Runner, daemon: &Daemon) -> Result<()> {
+    let started = servers::start(runner, daemon)?;
     let ctx = runner.ctx();
-    runner.out().say(
-        Tone::Bold,
-        &format!(
-            "$ {} &   (log: {})",
-            daemon.cmd,
-            ctx.rel(&daemon.log).display()
-        ),
-    );
-    let pid = process::spawn_daemon(&daemon.cmd, &ctx.root, &ctx.root.join(&daemon.log))?;
     let mut state = read_state(ctx)?.unwrap_or_default();
-    state.processes.push(Process {
-        name: daemon.name.to_string(),
-        pid,
-        marker: daemon.marker.clone(),
-    });
+    state.processes.push(started);
     write_state(ctx, &state)
 }
 
-fn check_port_free(port: u16, variable: &str) -> Result<()> {
-    match std::net::TcpListener::bind(("127.0.0.1", port)) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "port {port} is already in use by a process that docker-up did not start. Stop it, \
-             or choose another port with {variable}=<port>."
-        ),
-        Err(e) => Err(e).with_context(|| format!("could not check port {port}")),
-    }
-}
-
 fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(endpoint.deadline_secs);
     let state = read_state(ctx)?.unwrap_or_default();
-    loop {
-        if answers(&endpoint.url) {
-            return Ok(());
-        }
-        // A server that already died will not come up: say so now, not at the deadline.
-        let dead = state
-            .processes
-            .iter()
-            .find(|p| {
-                endpoint
-                    .log
-                    .as_ref()
-                    .is_some_and(|l| l.ends_with(format!("{}.log", p.name)))
-            })
-            .filter(|p| !process::process_matches(p.pid, &p.marker));
-        if dead.is_some() || Instant::now() >= deadline {
-            let why = if dead.is_some() {
-                "exited"
-            } else {
-                "did not answer in time"
-            };
-            let tail = match &endpoint.log {
-                Some(log) => log_tail(&ctx.root.join(log)),
-                None => format!(
-                    "\nThe servers' logs: docker compose --project-name {} logs",
-                    docker::PROJECT
-                ),
-            };
-            bail!(
-                "{} at {} {why} (waited up to {}s; XTASK_READY_TIMEOUT changes the deadline).{tail}",
-                endpoint.name,
-                endpoint.url,
-                endpoint.deadline_secs
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn log_tail(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-    format!("\nLast lines of {}:\n{tail}", path.display())
+    let compose_logs = format!(
+        "The servers' logs: docker compose --project-name {} logs",
+        docker::PROJECT
+    );
+    servers::wait_ready(ctx, endpoint, &state.processes, &compose_logs)
 }
 
 fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
@@ -427,22 +332,8 @@ fn stop(runner: &mut dyn Runner) -> Result<()> {
     if let Some(project) = &state.compose_project {
         runner.run(&docker::down_command(project))?;
     }
+    servers::stop(runner, &state.processes)?;
     let ctx = runner.ctx();
-    let mut failures = Vec::new();
-    for process in &state.processes {
-        if process::process_matches(process.pid, &process.marker) {
-            runner.out().say(
-                Tone::Dim,
-                &format!("# stopping {} (pid {})", process.name, process.pid),
-            );
-            if let Err(e) = process::stop_daemon(process.pid, Duration::from_secs(10)) {
-                failures.push(format!("{}: {e}", process.name));
-            }
-        }
-    }
-    if !failures.is_empty() {
-        bail!("could not stop every server: {}", failures.join("; "));
-    }
     for path in [state_path(ctx), env_path(ctx)] {
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -479,7 +370,7 @@ fn require(ctx: &Context) -> Result<()> {
                     path.display()
                 )
             })?;
-        if !answers(&format!("{}{suffix}", endpoint.trim_end_matches('/'))) {
+        if !servers::answers(&format!("{}{suffix}", endpoint.trim_end_matches('/'))) {
             bail!(
                 "{name} at {endpoint} does not answer. Start the services with `cargo xtask \
                  docker-up` (or restart them: `cargo xtask docker-down && cargo xtask docker-up`)."
@@ -523,20 +414,6 @@ mod tests {
             vars,
             [("A".into(), "1".into()), ("B".into(), "two=2".into())]
         );
-    }
-
-    #[test]
-    fn a_taken_port_is_a_clear_error_naming_it() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let err = check_port_free(port, "XTASK_S3_PORT")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(&format!("port {port} is already in use")),
-            "{err}"
-        );
-        assert!(err.contains("XTASK_S3_PORT"), "{err}");
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! Azurite's blob service (npm), pinned, as processes on 127.0.0.1.
 
 use super::actions::{
-    CheckPortFree, CreateBucket, CreateContainer, RecordServices, Spawn, TrackServices, WaitReady,
-    WriteLauncher,
+    CreateBucket, CreateContainer, RecordServices, Spawn, TrackServices, WaitReady, WriteLauncher,
 };
-use super::{BUCKET, Backend, CONTAINER, Daemon, Ports, azure_endpoint, endpoints, services_dir};
+use super::{BUCKET, Backend, CONTAINER, Ports, azure_endpoint, endpoints, services_dir};
 use crate::tools::{AZURITE, MOTO};
 use ci_engine::cmd::Cmd;
 use ci_engine::context::Context;
 use ci_engine::plan::Plan;
+use ci_engine::servers::{CheckPortFree, Daemon};
 use ci_engine::tools::Ensure;
 
 /// Runs moto's S3 server with one write at a time, so conditional writes are atomic as on S3.
