@@ -28,12 +28,14 @@ pub struct Daemon {
     pub marker: String,
 }
 
-/// A server that was started: what stops it.
+/// A server that was started: what stops it, and the log it writes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Process {
     pub name: String,
     pub pid: u32,
     pub marker: String,
+    #[serde(default)]
+    pub log: Option<PathBuf>,
 }
 
 impl Process {
@@ -70,6 +72,7 @@ pub fn start(runner: &mut dyn Runner, daemon: &Daemon) -> Result<Process> {
         name: daemon.name.to_string(),
         pid,
         marker: daemon.marker.clone(),
+        log: Some(daemon.log.clone()),
     })
 }
 
@@ -78,22 +81,26 @@ pub fn answers(url: &str) -> bool {
     http::request("GET", url, &[], Duration::from_secs(2)).is_ok()
 }
 
-/// Waits until `endpoint` answers. Fails at its deadline, or as soon as the process that
-/// writes its log (of `started`) has exited, with the log's last lines (or `no_log`, where to
-/// look instead, when it has none).
+/// What to say when a server does not come up: how to change the deadline, and where to
+/// look when the endpoint has no log of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct Hints<'a> {
+    pub deadline: &'a str,
+    pub no_log: &'a str,
+}
+
+/// Waits until `endpoint` answers. Fails at its deadline, or as soon as the process of
+/// `started` that writes the endpoint's log has exited, with the log's last lines.
 pub fn wait_ready(
     ctx: &Context,
     endpoint: &Endpoint,
     started: &[Process],
-    no_log: &str,
+    hints: Hints<'_>,
 ) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(endpoint.deadline_secs);
-    let writer = started.iter().find(|p| {
-        endpoint
-            .log
-            .as_ref()
-            .is_some_and(|l| l.ends_with(format!("{}.log", p.name)))
-    });
+    let writer = started
+        .iter()
+        .find(|p| endpoint.log.is_some() && p.log == endpoint.log);
     loop {
         if answers(&endpoint.url) {
             return Ok(());
@@ -108,13 +115,14 @@ pub fn wait_ready(
             };
             let tail = match &endpoint.log {
                 Some(log) => log_tail(&ctx.root.join(log)),
-                None => format!("\n{no_log}"),
+                None => format!("\n{}", hints.no_log),
             };
             bail!(
-                "{} at {} {why} (waited up to {}s; XTASK_READY_TIMEOUT changes the deadline).{tail}",
+                "{} at {} {why} (waited up to {}s; {}).{tail}",
                 endpoint.name,
                 endpoint.url,
-                endpoint.deadline_secs
+                endpoint.deadline_secs,
+                hints.deadline
             );
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -209,6 +217,7 @@ mod tests {
             name: "gone".into(),
             pid: u32::MAX - 1,
             marker: "never-a-command-line".into(),
+            log: None,
         };
         assert!(!gone.alive());
         let ctx = crate::context::testing::context_at(std::env::temp_dir());

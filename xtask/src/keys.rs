@@ -170,6 +170,9 @@ fn what_starts_the_servers_reaches_every_stage_that_uses_them() {
     let base = keys(&ctx);
     for file in [
         "compose.yaml",
+        "ci-engine/src/http.rs",
+        "ci-engine/src/process.rs",
+        "ci-engine/src/servers.rs",
         "xtask/src/services/file",
         "xtask/src/stages/services.rs",
     ] {

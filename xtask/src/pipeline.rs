@@ -360,10 +360,12 @@ static STAGES: &[Stage] = &[
             // What decides what the servers are: the compose file, and the code that starts
             // them natively, creates the bucket and the container and names the variables
             // it exports (the pins and the backend are in its plan), with the engine's HTTP
-            // client, which creates them, and its supervision of background servers.
+            // client, which creates them, its supervision of background servers and its
+            // processes module, which starts them with the environment they see.
             paths: &[
                 "compose.yaml",
                 "ci-engine/src/http.rs",
+                "ci-engine/src/process.rs",
                 "ci-engine/src/servers.rs",
                 "xtask/src/services",
                 "xtask/src/stages/services.rs",

@@ -230,8 +230,10 @@ pub fn step_runs(
     if !entry_runs(workflow, entry, passed) {
         return false;
     }
+    // A switched stage runs when its own output holds: one that runs with its job has no terms,
+    // so its switch is on only when everything runs (as the plan job renders it).
     !switched(workflow, entry, stage.name)
-        || stage_runs(workflow, entry, stage, passed) != Some(false)
+        || stage_runs(workflow, entry, stage, passed) == Some(true)
 }
 
 /// Whether `stage` of `entry` is switched on by the plan (a stage of a called workflow that the
@@ -251,28 +253,16 @@ fn switched(workflow: &Workflow, entry: &str, stage: &str) -> bool {
 }
 
 /// Entries that could run without an entry they need, for some combination of pass records:
-/// `(entry, needed)` pairs, none when the rule is sound (every combination is tried when there
-/// are at most 16 records, else each record missing alone and all but one).
+/// `(entry, needed)` pairs, none when the rule is sound. Every entry's rule is an "or" of
+/// "always" and "this record is missing", so an entry that runs without one it needs does so
+/// with no record missing, or with one of its own alone: trying those is trying every
+/// combination. (Needs between the jobs inside a called workflow are not checked.)
 pub fn runs_without_needs(workflow: &Workflow) -> Vec<(String, String)> {
     let records = records(workflow);
-    let n = records.len();
-    let masks: Vec<u64> = if n <= 16 {
-        (0..1u64 << n).collect()
-    } else {
-        let all = (1u64 << n) - 1;
-        (0..n)
-            .flat_map(|i| [1u64 << i, all ^ (1u64 << i)])
-            .collect()
-    };
     let mut found = Vec::new();
-    for mask in masks {
-        // A set bit: that record is missing.
-        let passed = |entry: &str, stage: &str| {
-            !records
-                .iter()
-                .enumerate()
-                .any(|(i, (e, s))| mask & (1 << i) != 0 && *e == entry && s.name == stage)
-        };
+    for missing in std::iter::once(None).chain(records.iter().map(Some)) {
+        let passed =
+            |entry: &str, stage: &str| missing.is_none_or(|(e, s)| *e != entry || s.name != stage);
         for entry in entry_keys(workflow) {
             if !entry_runs(workflow, entry, &passed) {
                 continue;

@@ -271,7 +271,11 @@ fn wait_ready(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
         "The servers' logs: docker compose --project-name {} logs",
         docker::PROJECT
     );
-    servers::wait_ready(ctx, endpoint, &state.processes, &compose_logs)
+    let hints = servers::Hints {
+        deadline: "XTASK_READY_TIMEOUT changes the deadline",
+        no_log: &compose_logs,
+    };
+    servers::wait_ready(ctx, endpoint, &state.processes, hints)
 }
 
 fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
