@@ -187,26 +187,20 @@ impl Layout {
 
     /// The artifacts `instance`'s stages build.
     pub fn produced(&self, instance: &Instance) -> Vec<&'static Artifact> {
-        self.called(instance)
-            .flat_map(|s| s.produces.iter().copied())
-            .collect()
+        produced_by(&self.called(instance))
     }
 
     /// The artifacts `instance`'s stages take from other jobs.
     pub fn consumed(&self, instance: &Instance) -> Vec<&'static Artifact> {
-        let own = self.produced(instance);
-        self.called(instance)
-            .flat_map(|s| s.consumes.iter().copied())
-            .filter(|a| !own.contains(a))
-            .collect()
+        consumed_by(&self.called(instance))
     }
 
-    fn called<'a>(&self, instance: &'a Instance) -> impl Iterator<Item = &'static Stage> + 'a {
-        let pipeline = self.pipeline;
+    fn called(&self, instance: &Instance) -> Vec<&'static Stage> {
         instance
             .calls
             .iter()
-            .filter_map(move |(s, _)| pipeline.stage(s).ok())
+            .filter_map(|(s, _)| self.pipeline.stage(s).ok())
+            .collect()
     }
 
     fn expand(
@@ -282,17 +276,11 @@ impl Job {
 
     /// The artifacts it builds and those it takes from other jobs.
     pub fn produces(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
-        self.stages(pipeline)
-            .flat_map(|s| s.produces.iter().copied())
-            .collect()
+        produced_by(&self.stages(pipeline).collect::<Vec<_>>())
     }
 
     pub fn consumes(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
-        let own = self.produces(pipeline);
-        self.stages(pipeline)
-            .flat_map(|s| s.consumes.iter().copied())
-            .filter(|a| !own.contains(a))
-            .collect()
+        consumed_by(&self.stages(pipeline).collect::<Vec<_>>())
     }
 
     pub fn starts_services(&self, pipeline: &'static Pipeline) -> bool {
@@ -361,6 +349,24 @@ impl Job {
             Pythons::Default => &all[..all.len().min(1)],
         }
     }
+}
+
+/// The artifacts `stages` build.
+fn produced_by(stages: &[&'static Stage]) -> Vec<&'static Artifact> {
+    stages
+        .iter()
+        .flat_map(|s| s.produces.iter().copied())
+        .collect()
+}
+
+/// The artifacts `stages` take from elsewhere: those they consume and none of them builds.
+fn consumed_by(stages: &[&'static Stage]) -> Vec<&'static Artifact> {
+    let own = produced_by(stages);
+    stages
+        .iter()
+        .flat_map(|s| s.consumes.iter().copied())
+        .filter(|a| !own.contains(a))
+        .collect()
 }
 
 /// Whether the job instance called `name` (`test`, `build / build`) runs `job`.

@@ -1,5 +1,6 @@
 //! A small layout: a pipeline whose build job (a lint, then a package) is called by the main
-//! workflow, whose test job downloads the package and tests every interpreter.
+//! workflow, whose test job downloads the package and tests every interpreter; and a called
+//! workflow, called by no one here, whose job's stages are each switched by its caller.
 
 use super::*;
 use crate::graph::testing::{artifact, reads, stage};
@@ -43,6 +44,7 @@ pub(crate) static PIPELINE: Pipeline = Pipeline {
 };
 
 const SWITCHES: &[&str] = &["lint", "build"];
+const CHECKS: &[&str] = &["lint", "test"];
 
 static PROJECT: Project = Project {
     name: "example-xtask",
@@ -83,6 +85,14 @@ pub(crate) static LAYOUT: Layout = Layout {
                 about: "",
                 trigger: Trigger::Called { switches: SWITCHES },
                 entries: vec![Entry::Job(Job::new("build", Os::Linux, SWITCHES, 10))],
+            },
+            Workflow {
+                layout,
+                file: "checks.yaml",
+                name: "checks",
+                about: "",
+                trigger: Trigger::Called { switches: CHECKS },
+                entries: vec![Entry::Job(Job::new("check", Os::Linux, CHECKS, 10))],
             },
         ]
     },

@@ -353,17 +353,26 @@ pub fn setup(workflow: &Workflow, job: &Job) -> Vec<(Setup, Option<Node>)> {
         out.push((Setup::Cache(cache.name), Some(cache.restore())));
     }
     for artifact in job.consumes(workflow.pipeline()) {
+        // Downloaded when a stage that uses it runs (a caller's switch may turn them off).
+        let users: Vec<&Stage> = stages
+            .iter()
+            .copied()
+            .filter(|s| s.consumes.contains(&artifact))
+            .collect();
         out.push((
             Setup::Download(artifact),
-            Some(Node::Map(step(
-                actions::DOWNLOAD_ARTIFACT,
-                vec![
-                    ("name", Node::str(format!("{}-{os}", artifact.name))),
-                    ("path", Node::str(artifact_path(layout, artifact))),
-                    ("github-token", Node::str("${{ github.token }}")),
-                    ("run-id", Node::str("${{ github.run_id }}")),
-                ],
-            ))),
+            Some(with_if(
+                step(
+                    actions::DOWNLOAD_ARTIFACT,
+                    vec![
+                        ("name", Node::str(format!("{}-{os}", artifact.name))),
+                        ("path", Node::str(artifact_path(layout, artifact))),
+                        ("github-token", Node::str("${{ github.token }}")),
+                        ("run-id", Node::str("${{ github.run_id }}")),
+                    ],
+                ),
+                step_condition(workflow, job, &users),
+            )),
         ));
     }
     if !reused(workflow, job).is_empty() {

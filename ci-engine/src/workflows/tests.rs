@@ -70,10 +70,21 @@ fn a_small_layout_is_generated_with_its_plan_its_artifacts_and_its_conclusion() 
 }
 
 #[test]
+fn a_download_runs_when_a_stage_that_uses_it_is_switched_on() {
+    let checks = doc("checks.yaml");
+    assert_eq!(
+        checks["jobs"]["check"]["if"].as_str(),
+        Some("inputs.lint || inputs.test")
+    );
+    let download = uses(steps(&checks, "check"), actions::DOWNLOAD_ARTIFACT.action);
+    assert_eq!(download[0]["if"].as_str(), Some("inputs.test"));
+}
+
+#[test]
 fn a_generated_file_edited_by_hand_is_stale() {
     let scratch = std::env::temp_dir().join(format!("ci-engine-wf-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    assert_eq!(write(&LAYOUT, &scratch).unwrap().len(), 2, "both missing");
+    assert_eq!(write(&LAYOUT, &scratch).unwrap().len(), 3, "all missing");
     assert!(stale(&LAYOUT, &scratch).unwrap().is_empty());
     let file = scratch.join(DIR).join("ci.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
