@@ -200,8 +200,25 @@ fn python(ctx: &Context) -> Cmd {
     Cmd::new(program).arg("-B")
 }
 
+/// A scratch checkout of the fixture, removed when the test ends, passed or failed.
+struct Checkout(PathBuf);
+
+impl std::ops::Deref for Checkout {
+    type Target = PathBuf;
+
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The fixture copied into a fresh git checkout.
-fn checkout(name: &str) -> PathBuf {
+fn checkout(name: &str) -> Checkout {
     // Found at run time: an archive's tests run in another checkout than the one that built
     // them.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
@@ -227,7 +244,7 @@ fn checkout(name: &str) -> PathBuf {
     ] {
         process::capture(&Cmd::new("git").args(args), &root).unwrap();
     }
-    root
+    Checkout(root)
 }
 
 fn copy(from: &Path, to: &Path) {
@@ -412,8 +429,6 @@ fn its_ci_passes_then_skips_then_reruns_what_an_edit_reaches() {
         "{:?}",
         statuses(&undone)
     );
-
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -488,7 +503,6 @@ fn its_workflows_are_generated_from_its_job_table() {
         workflows::stale(&LAYOUT, &root).unwrap(),
         [".github/workflows/ci.yaml differs"]
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -543,5 +557,4 @@ fn its_keys_cover_what_each_stage_reads() {
             .is_empty(),
         "every file of the fixture is some stage's input"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
