@@ -164,6 +164,40 @@ fn keys_do_not_depend_on_what_the_machine_has() {
     let _ = std::fs::remove_dir_all(&ctx.root);
 }
 
+/// The archive's tests run the machine's Pythons (the second project's tests among them): a
+/// pass records which, so that one made with other interpreters is not reused.
+#[test]
+fn what_a_pass_of_the_rust_tests_records_names_the_pythons_they_ran() {
+    let ctx = scratch("pythons");
+    let with = |paths: &[&str]| {
+        let found = paths
+            .iter()
+            .zip(crate::pins::PYTHON_VERSIONS)
+            .map(|(path, version)| ci_engine::context::Interpreter {
+                version: version.to_string(),
+                path: path.into(),
+            })
+            .collect();
+        let machine = crate::testing::context_at(ctx.root.clone()).with_facts(found, false, &[]);
+        let mut realized = Vec::new();
+        for stage in ["test-unit", "test-full"] {
+            let stage = PIPELINE.stage(stage).unwrap();
+            let args = stage.ci_args().unwrap();
+            realized.push(ci_engine::keys::realized(&machine, &PIPELINE, stage, &args).unwrap());
+        }
+        realized
+    };
+    let here = with(&["/a/python3.11"]);
+    assert_eq!(here, with(&["/a/python3.11"]));
+    let upgraded = with(&["/b/python3.11"]);
+    let more = with(&["/a/python3.11", "/a/python3.12"]);
+    for (i, stage) in ["test-unit", "test-full"].iter().enumerate() {
+        assert_ne!(here[i], upgraded[i], "{stage}");
+        assert_ne!(here[i], more[i], "{stage}");
+    }
+    let _ = std::fs::remove_dir_all(&ctx.root);
+}
+
 #[test]
 fn what_starts_the_servers_reaches_every_stage_that_uses_them() {
     let ctx = scratch("services");

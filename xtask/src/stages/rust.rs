@@ -90,15 +90,38 @@ fn reported(cmd: Cmd, title: &str) -> TestRun {
     }
 }
 
+/// The CPython interpreters the archive's tests run (xtask's and the second project's, the
+/// first of the project's Pythons found), as a line of the plan: a pass then records which
+/// ones ran them (a key names them by version, what the machine ran by path), and a pass with
+/// others is not reused.
+fn pythons_note(ctx: &Context) -> String {
+    let found: Vec<String> = ctx
+        .interpreters()
+        .iter()
+        .map(|i| i.path.display().to_string())
+        .collect();
+    format!(
+        "the tests run these Pythons: {}",
+        if found.is_empty() {
+            "none found".to_string()
+        } else {
+            found.join(", ")
+        }
+    )
+}
+
 pub fn test_unit(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
-    artifacts::using(ctx, &[NEXTEST], archive).action(reported(
-        run_archive(ctx, archive, args, Some(unit_filter())),
-        "Rust unit tests (test-unit)",
-    ))
+    artifacts::using(ctx, &[NEXTEST], archive)
+        .note(pythons_note(ctx))
+        .action(reported(
+            run_archive(ctx, archive, args, Some(unit_filter())),
+            "Rust unit tests (test-unit)",
+        ))
 }
 
 pub fn test_full(ctx: &Context, args: &StageArgs, archive: &'static Artifact) -> Plan {
     artifacts::using(ctx, &[NEXTEST], archive)
+        .note(pythons_note(ctx))
         .action(services::require_step())
         .action(reported(
             run_archive(ctx, archive, args, None).env_file(ctx.rel(&services::env_path(ctx))),
@@ -151,6 +174,7 @@ mod tests {
             [
                 "- ensure cargo-nextest 0.9.143",
                 "- check that rust-artifacts exists and matches the sources",
+                "# the tests run these Pythons: /py/3.11/bin/python3.11, /py/3.13/bin/python3.13",
                 "- run `cargo nextest run --archive-file target/xtask/artifacts/rust/nextest-archive.tar.zst \
                  --workspace-remap . --profile ci -E 'not (binary_id(icechunk::integration) | binary_id(xtask::services))' \
                  --partition hash:1/2`; on GitHub Actions annotate its failed tests from \
@@ -166,6 +190,7 @@ mod tests {
             [
                 "- ensure cargo-nextest 0.9.143",
                 "- check that rust-artifacts exists and matches the sources",
+                "# the tests run these Pythons: /py/3.11/bin/python3.11, /py/3.13/bin/python3.13",
                 "- check target/xtask/services.env and that its servers answer",
                 "- run `env $(cat target/xtask/services.env) cargo nextest run --archive-file \
                  target/xtask/artifacts/rust/nextest-archive.tar.zst --workspace-remap . \
