@@ -29,12 +29,16 @@ pub(super) struct Member {
 }
 
 /// The version of the rules that decide what is copied and how: a hash of the repack, of this
-/// file and of the script, so that a compiled part recorded under other rules is not reused.
+/// file, of the script and of the engine's file rules they apply (which files git lists, which
+/// are executable, their digests), so that a compiled part recorded under other rules is not
+/// reused.
 pub(super) fn repacker() -> String {
     let mut hasher = Sha256::new();
     hasher.update(include_str!("repack.rs"));
     hasher.update([0]);
     hasher.update(include_str!("wheel_copies.rs"));
+    hasher.update([0]);
+    hasher.update(include_str!("../../../ci-engine/src/files.rs"));
     hasher.update([0]);
     hasher.update(SCRIPT);
     ci_engine::files::hex(&hasher.finalize())
