@@ -327,8 +327,9 @@ fn edit(root: &Path, file: &str, from: &str, to: &str) {
 }
 
 #[test]
-fn the_pipeline_is_well_formed() {
+fn the_pipeline_and_its_layout_are_well_formed() {
     PIPELINE.check().unwrap();
+    LAYOUT.check().unwrap();
 }
 
 #[cfg(unix)]

@@ -11,7 +11,13 @@ const PYTHON: Flag = Flag {
     name: "--python",
     value: Some("VERSIONS"),
     help: "the interpreters",
-    check: None,
+    check: Some(|value| {
+        if value.split(',').all(|v| v.starts_with("3.")) {
+            Ok(value)
+        } else {
+            anyhow::bail!("only Python 3")
+        }
+    }),
 };
 
 static PACKAGE: Artifact = artifact("package", "build", &["src"]);
@@ -50,6 +56,20 @@ static PROJECT: Project = Project {
     name: "example-xtask",
     pythons: &["3.8", "3.9", "3.10"],
     environment: &crate::environment::NO_RULES,
+};
+
+const GENERATION: Generation = Generation {
+    table: "xtask/src/jobs.rs",
+    toolchain: "1.0.0",
+    toolchain_action: Pin {
+        action: "example/toolchain",
+        sha: "0000000000000000000000000000000000000000",
+        release: "1.0.0",
+    },
+    installed_by_action: &[],
+    servers_in_containers: false,
+    python_dependencies: &["requirements.txt"],
+    xtask_sources: &["xtask/**", "Cargo.lock"],
 };
 
 pub(crate) static LAYOUT: Layout = Layout {
@@ -96,19 +116,7 @@ pub(crate) static LAYOUT: Layout = Layout {
             },
         ]
     },
-    generation: Generation {
-        table: "xtask/src/jobs.rs",
-        toolchain: "1.0.0",
-        toolchain_action: Pin {
-            action: "example/toolchain",
-            sha: "0000000000000000000000000000000000000000",
-            release: "1.0.0",
-        },
-        installed_by_action: &[],
-        servers_in_containers: false,
-        python_dependencies: &["requirements.txt"],
-        xtask_sources: &["xtask/**", "Cargo.lock"],
-    },
+    generation: GENERATION,
 };
 
 fn instance(name: &str) -> Instance {
@@ -237,5 +245,96 @@ fn the_plan_runs_a_build_when_a_job_that_downloads_it_runs() {
     assert!(
         rule::step_runs(&ci, "test-macos", build, &test_passed),
         "it runs with its test"
+    );
+}
+
+/// A layout of [`PIPELINE`] (for `project`) whose one workflow holds `entries`.
+macro_rules! layout_of {
+    ($entries:expr) => {
+        layout_of!($entries, &PROJECT)
+    };
+    ($entries:expr, $project:expr) => {{
+        static BAD: Layout = Layout {
+            project: $project,
+            workflows: |layout| {
+                vec![Workflow {
+                    layout,
+                    file: "bad.yaml",
+                    name: "bad",
+                    about: "",
+                    trigger: Trigger::Pipeline,
+                    entries: $entries,
+                }]
+            },
+            ..LAYOUT_BASE
+        };
+        &BAD
+    }};
+}
+
+const LAYOUT_BASE: Layout = Layout {
+    pipeline: &PIPELINE,
+    project: &PROJECT,
+    python_flag: Some(&PYTHON),
+    workflows: |_| Vec::new(),
+    generation: GENERATION,
+};
+
+#[test]
+fn a_malformed_layout_is_named() {
+    LAYOUT.check().unwrap();
+    let err = |layout: &'static Layout| layout.check().unwrap_err().to_string();
+    let unknown = layout_of!(vec![Entry::Job(Job::new(
+        "j",
+        Os::Linux,
+        &["lint", "nope"],
+        1
+    ))]);
+    assert!(
+        err(unknown).contains("runs the unknown stage `nope`"),
+        "{}",
+        err(unknown)
+    );
+    let order = layout_of!(vec![Entry::Job(Job::new(
+        "j",
+        Os::Linux,
+        &["test", "lint"],
+        1
+    ))]);
+    assert!(
+        err(order).contains("runs `lint` out of the pipeline's order"),
+        "{}",
+        err(order)
+    );
+    let twice = layout_of!(vec![
+        Entry::Job(Job::new("j", Os::Linux, &["lint"], 1)),
+        Entry::Job(Job::new("j", Os::Macos, &["lint"], 1)),
+    ]);
+    assert!(
+        err(twice).contains("two checks are called `j`"),
+        "{}",
+        err(twice)
+    );
+    let call = layout_of!(vec![Entry::Call {
+        key: "c",
+        file: "bad.yaml",
+        stages: &[],
+    }]);
+    assert!(err(call).contains("not a called workflow"), "{}", err(call));
+    static OLD: Project = Project {
+        pythons: &["2.7"],
+        ..PROJECT
+    };
+    let flags = layout_of!(
+        vec![Entry::Job(Job {
+            pythons: Pythons::Every,
+            ..Job::new("j", Os::Linux, &["test"], 1)
+        })],
+        &OLD
+    );
+    assert!(
+        err(flags).contains("job `j` runs test --python 2.7: only Python 3"),
+        "{}",
+        err(flags)
     );
 }
