@@ -148,6 +148,17 @@ impl Term {
 /// does). The generator renders it ([`stage_condition`]); a benchmark evaluates it
 /// ([`stage_runs`]).
 pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Vec<Term>> {
+    terms_of(workflow, entry, stage, &mut Vec::new())
+}
+
+/// [`stage_terms`], with the builds whose consumers are being visited: a cycle of needs (which
+/// GitHub would refuse) adds nothing instead of recursing without end.
+fn terms_of<'a>(
+    workflow: &Workflow,
+    entry: &'a str,
+    stage: &'a Stage,
+    visiting: &mut Vec<(&'a str, &'a str)>,
+) -> Option<Vec<Term>> {
     match runs(stage) {
         Runs::WhenKeyChanged => {
             return Some(vec![Term::Missing {
@@ -162,6 +173,10 @@ pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Ve
     // A build runs when a job that downloads what it builds runs: whichever of that job's
     // stages makes it run, the job downloads the artifact before its first stage.
     let mut terms = Vec::new();
+    if visiting.contains(&(entry, stage.name)) {
+        return Some(terms);
+    }
+    visiting.push((entry, stage.name));
     for other in entry_keys(workflow) {
         if other == entry
             || !workflow
@@ -180,13 +195,17 @@ pub fn stage_terms(workflow: &Workflow, entry: &str, stage: &Stage) -> Option<Ve
             continue;
         }
         for runs_it in stages {
-            for term in stage_terms(workflow, other, runs_it).into_iter().flatten() {
+            for term in terms_of(workflow, other, runs_it, visiting)
+                .into_iter()
+                .flatten()
+            {
                 if !terms.contains(&term) {
                     terms.push(term);
                 }
             }
         }
     }
+    visiting.pop();
     Some(terms)
 }
 

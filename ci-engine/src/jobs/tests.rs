@@ -22,6 +22,14 @@ const PYTHON: Flag = Flag {
 
 static PACKAGE: Artifact = artifact("package", "build", &["src"]);
 
+const PIPELINE_BASE: Pipeline = Pipeline {
+    stages: &[],
+    unclaimed: &[],
+    explained: &[],
+    pin_files: &[],
+    servers: None,
+};
+
 pub(crate) static PIPELINE: Pipeline = Pipeline {
     stages: &[
         stage("lint"),
@@ -336,5 +344,70 @@ fn a_malformed_layout_is_named() {
         err(flags).contains("job `j` runs test --python 2.7: only Python 3"),
         "{}",
         err(flags)
+    );
+
+    static A: Artifact = artifact("a", "make-a", &["src"]);
+    static B: Artifact = artifact("b", "make-b", &["src"]);
+    static CROSSED: Pipeline = Pipeline {
+        stages: &[
+            Stage {
+                produces: &[&A],
+                inputs: Inputs {
+                    cacheable: false,
+                    ..reads(&["src"])
+                },
+                ..stage("make-a")
+            },
+            Stage {
+                produces: &[&B],
+                inputs: Inputs {
+                    cacheable: false,
+                    ..reads(&["src"])
+                },
+                ..stage("make-b")
+            },
+            Stage {
+                consumes: &[&A],
+                ..stage("use-a")
+            },
+            Stage {
+                consumes: &[&B],
+                ..stage("use-b")
+            },
+        ],
+        ..PIPELINE_BASE
+    };
+    static CYCLE: Layout = Layout {
+        pipeline: &CROSSED,
+        workflows: |layout| {
+            vec![Workflow {
+                layout,
+                file: "cycle.yaml",
+                name: "cycle",
+                about: "",
+                trigger: Trigger::Pipeline,
+                entries: vec![
+                    Entry::Job(Job::new("x", Os::Linux, &["make-a", "use-b"], 1)),
+                    Entry::Job(Job::new("y", Os::Linux, &["make-b", "use-a"], 1)),
+                ],
+            }]
+        },
+        ..LAYOUT_BASE
+    };
+    assert!(
+        err(&CYCLE).contains("`x` waits for itself"),
+        "{}",
+        err(&CYCLE)
+    );
+    // The rule itself ends: x builds A when y runs, which is when either test's record is
+    // missing (y also builds what x's test downloads).
+    let workflow = CYCLE.workflow("cycle.yaml").unwrap();
+    let terms = rule::stage_condition(&workflow, "x", CROSSED.stage("make-a").unwrap());
+    assert_eq!(
+        terms,
+        [
+            "steps.pass-x-use-b.outputs.cache-hit != 'true'",
+            "steps.pass-y-use-a.outputs.cache-hit != 'true'"
+        ]
     );
 }

@@ -1,0 +1,101 @@
+//! What can be wrong with a layout's job table, named before any workflow is generated from it.
+
+use anyhow::{Result, bail};
+
+use super::{Entry, Layout, Trigger, rule};
+
+impl Layout {
+    /// What is wrong with the layout, if anything: a job that runs an unknown stage or runs
+    /// stages out of the pipeline's order, flags of a job that its stages' checks refuse, two
+    /// checks of one name, a call of a workflow that is not called, an entry that waits for
+    /// itself, or a gated workflow whose plan could run a job without one it needs (a
+    /// project's test should call it).
+    pub fn check(&'static self) -> Result<()> {
+        let all = self.workflows();
+        for workflow in &all {
+            for job in workflow.jobs() {
+                let mut last = None;
+                for name in job.stages {
+                    let Some(at) = self.pipeline.stages.iter().position(|s| s.name == *name) else {
+                        bail!(
+                            "{}: job `{}` runs the unknown stage `{name}`",
+                            workflow.file,
+                            job.key
+                        );
+                    };
+                    if last.is_some_and(|l| l >= at) {
+                        bail!(
+                            "{}: job `{}` runs `{name}` out of the pipeline's order",
+                            workflow.file,
+                            job.key
+                        );
+                    }
+                    last = Some(at);
+                    let stage = &self.pipeline.stages[at];
+                    let args = job.args(self, stage).to_args();
+                    if let Err(e) = stage.parse_args(&args) {
+                        bail!(
+                            "{}: job `{}` runs {name} {}: {e}",
+                            workflow.file,
+                            job.key,
+                            args.join(" ")
+                        );
+                    }
+                }
+            }
+            for entry in &workflow.entries {
+                if let Entry::Call { file, .. } = entry
+                    && !all
+                        .iter()
+                        .any(|w| w.file == *file && matches!(w.trigger, Trigger::Called { .. }))
+                {
+                    bail!(
+                        "{}: calls {file}, which is not a called workflow",
+                        workflow.file
+                    );
+                }
+            }
+            if matches!(workflow.trigger, Trigger::Called { .. }) {
+                continue;
+            }
+            let keys = rule::entry_keys(workflow);
+            for key in &keys {
+                // The entries `key` waits for, directly or not: never itself.
+                let mut reached: Vec<String> = self.entry_needs(workflow.file, key);
+                let mut at = 0;
+                while at < reached.len() {
+                    if reached[at] == *key {
+                        bail!(
+                            "{}: `{key}` waits for itself (a cycle of needs)",
+                            workflow.file
+                        );
+                    }
+                    for need in self.entry_needs(workflow.file, &reached[at]) {
+                        if !reached.contains(&need) {
+                            reached.push(need);
+                        }
+                    }
+                    at += 1;
+                }
+            }
+            let mut names: Vec<String> = self
+                .instances(workflow.file)
+                .into_iter()
+                .map(|i| i.name)
+                .collect();
+            names.sort();
+            if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+                bail!("{}: two checks are called `{}`", workflow.file, pair[0]);
+            }
+            if rule::gated(workflow)
+                && let Some((entry, need)) = rule::runs_without_needs(workflow).first()
+            {
+                bail!(
+                    "{}: the plan could run `{entry}` without `{need}`, which builds what it downloads",
+                    workflow.file
+                );
+            }
+        }
+        Ok(())
+    }
+}
