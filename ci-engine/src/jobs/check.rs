@@ -3,10 +3,12 @@
 use anyhow::{Result, bail};
 
 use super::{Entry, Layout, Trigger, rule};
+use crate::graph::Schedule;
 
 impl Layout {
-    /// What is wrong with the layout, if anything: a job that runs an unknown stage or runs
-    /// stages out of the pipeline's order, flags of a job that its stages' checks refuse, two
+    /// What is wrong with the layout, if anything: a stage of every run that no job of the
+    /// pipeline's workflow runs, a job that runs an unknown stage or runs stages out of the
+    /// pipeline's order, flags of a job that its stages' checks refuse, two
     /// checks of one name, a call of a workflow that is not called, an entry that waits for
     /// itself, or a gated workflow whose plan could run a job without one it needs (a
     /// project's test should call it).
@@ -94,6 +96,27 @@ impl Layout {
                     "{}: the plan could run `{entry}` without `{need}`, which builds what it downloads",
                     workflow.file
                 );
+            }
+            if matches!(workflow.trigger, Trigger::Pipeline) {
+                // What `ci` runs on every run, a pull request runs too.
+                let calls: Vec<String> = self
+                    .instances(workflow.file)
+                    .into_iter()
+                    .flat_map(|i| i.calls.into_iter().map(|(s, _)| s))
+                    .collect();
+                if let Some(stage) = self
+                    .pipeline
+                    .stages
+                    .iter()
+                    .filter(|s| s.schedule == Schedule::EveryRun)
+                    .find(|s| !calls.iter().any(|c| c == s.name))
+                {
+                    bail!(
+                        "{}: no job runs `{}`, which `ci` runs on every run: put it in a job",
+                        workflow.file,
+                        stage.name
+                    );
+                }
             }
         }
         Ok(())

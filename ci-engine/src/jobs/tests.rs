@@ -303,6 +303,12 @@ fn a_malformed_layout_is_named() {
         "{}",
         err(unknown)
     );
+    let lint_only = layout_of!(vec![Entry::Job(Job::new("j", Os::Linux, &["lint"], 1))]);
+    assert!(
+        err(lint_only).contains("no job runs `build`, which `ci` runs on every run"),
+        "{}",
+        err(lint_only)
+    );
     let order = layout_of!(vec![Entry::Job(Job::new(
         "j",
         Os::Linux,

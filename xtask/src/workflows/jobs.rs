@@ -171,25 +171,20 @@ mod tests {
 
     #[test]
     fn the_layout_is_well_formed() {
-        // Every stage of a job exists and runs in the pipeline's order with flags its checks
-        // accept, check names are unique, and the plan never runs a job without one it needs.
+        // Every stage of every run is in a job of the pipeline; every stage of a job exists and
+        // runs in the pipeline's order with flags its checks accept; check names are unique;
+        // the plan never runs a job without one it needs.
         LAYOUT.check().unwrap();
     }
 
     #[test]
-    fn the_pipeline_runs_every_pull_request_stage() {
+    fn the_pipeline_runs_no_scheduled_stage() {
+        // Every stage of every run is in a job of it: `LAYOUT.check()`.
         let calls: Vec<String> = LAYOUT
             .instances("rust-ci-optimized.yaml")
             .into_iter()
             .flat_map(|i| i.calls.into_iter().map(|(s, _)| s))
             .collect();
-        for stage in PIPELINE
-            .stages
-            .iter()
-            .filter(|s| s.schedule == ci_engine::graph::Schedule::EveryRun)
-        {
-            assert!(calls.iter().any(|c| c == stage.name), "{}", stage.name);
-        }
         assert!(!calls.iter().any(|c| c == "upstream"));
     }
 
