@@ -37,7 +37,7 @@ impl Layout {
                     let args = job.args(self, stage).to_args();
                     if let Err(e) = stage.parse_args(&args) {
                         bail!(
-                            "{}: job `{}` runs {name} {}: {e}",
+                            "{}: job `{}` runs `{name} {}`: {e}",
                             workflow.file,
                             job.key,
                             args.join(" ")
@@ -80,15 +80,6 @@ impl Layout {
                     at += 1;
                 }
             }
-            let mut names: Vec<String> = self
-                .instances(workflow.file)
-                .into_iter()
-                .map(|i| i.name)
-                .collect();
-            names.sort();
-            if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-                bail!("{}: two checks are called `{}`", workflow.file, pair[0]);
-            }
             if rule::gated(workflow)
                 && let Some((entry, need)) = rule::runs_without_needs(workflow).first()
             {
@@ -118,6 +109,22 @@ impl Layout {
                     );
                 }
             }
+        }
+        // A check's name is its job's, whichever workflow runs it: branch protection and the
+        // conclusion tell two of one name apart by nothing.
+        let mut names: Vec<(String, &str)> = all
+            .iter()
+            .filter(|w| !matches!(w.trigger, Trigger::Called { .. }))
+            .flat_map(|w| self.instances(w.file).into_iter().map(|i| (i.name, w.file)))
+            .collect();
+        names.sort();
+        if let Some(pair) = names.windows(2).find(|w| w[0].0 == w[1].0) {
+            bail!(
+                "two checks are called `{}` ({} and {})",
+                pair[0].0,
+                pair[0].1,
+                pair[1].1
+            );
         }
         Ok(())
     }

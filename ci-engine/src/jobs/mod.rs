@@ -275,11 +275,7 @@ impl Job {
         self.stages(pipeline).any(|s| s.inputs.toolchain)
     }
 
-    /// The artifacts it builds and those it takes from other jobs.
-    pub fn produces(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
-        produced_by(&self.stages(pipeline).collect::<Vec<_>>())
-    }
-
+    /// The artifacts it takes from other jobs.
     pub fn consumes(&self, pipeline: &'static Pipeline) -> Vec<&'static Artifact> {
         consumed_by(&self.stages(pipeline).collect::<Vec<_>>())
     }

@@ -321,13 +321,46 @@ fn a_malformed_layout_is_named() {
         err(order)
     );
     let twice = layout_of!(vec![
-        Entry::Job(Job::new("j", Os::Linux, &["lint"], 1)),
+        Entry::Job(Job::new("j", Os::Linux, &["lint", "build", "test"], 1)),
         Entry::Job(Job::new("j", Os::Macos, &["lint"], 1)),
     ]);
     assert!(
         err(twice).contains("two checks are called `j`"),
         "{}",
         err(twice)
+    );
+    static ACROSS: Layout = Layout {
+        workflows: |layout| {
+            let one = |file, trigger| Workflow {
+                layout,
+                file,
+                name: file,
+                about: "",
+                trigger,
+                entries: vec![Entry::Job(Job::new(
+                    "j",
+                    Os::Linux,
+                    &["lint", "build", "test"],
+                    1,
+                ))],
+            };
+            vec![
+                one("a.yaml", Trigger::Pipeline),
+                one(
+                    "b.yaml",
+                    Trigger::Nightly {
+                        cron: "0 0 * * *",
+                        label: "b",
+                    },
+                ),
+            ]
+        },
+        ..LAYOUT_BASE
+    };
+    assert!(
+        err(&ACROSS).contains("two checks are called `j` (a.yaml and b.yaml)"),
+        "{}",
+        err(&ACROSS)
     );
     let call = layout_of!(vec![Entry::Call {
         key: "c",
@@ -347,7 +380,7 @@ fn a_malformed_layout_is_named() {
         &OLD
     );
     assert!(
-        err(flags).contains("job `j` runs test --python 2.7: only Python 3"),
+        err(flags).contains("job `j` runs `test --python 2.7`: only Python 3"),
         "{}",
         err(flags)
     );

@@ -90,10 +90,10 @@ fn reported(cmd: Cmd, title: &str) -> TestRun {
     }
 }
 
-/// The CPython interpreters the archive's tests run (xtask's and the second project's, the
-/// first of the project's Pythons found), as a line of the plan: a pass then records which
-/// ones ran them (a key names them by version, what the machine ran by path), and a pass with
-/// others is not reused.
+/// The CPython interpreters the project finds, which the archive's tests run (the second
+/// project's, the first one found), as a line of the plan: a pass then records which ones
+/// (a key names them by version, what the machine ran by path), and a pass with others is not
+/// reused. Tests that run `python3` from PATH are not covered.
 fn pythons_note(ctx: &Context) -> String {
     let found: Vec<String> = ctx
         .interpreters()
