@@ -14,7 +14,8 @@
 //! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
 //! stages, reusing and recording passes); [`servers`] (servers started in the background, and
-//! stopped); [`cli`] (a project's `cargo xtask` command line).
+//! stopped); [`cli`] (a project's `cargo xtask` command line) and [`compare`] (a project's
+//! jobs measured with and without sharing, one of its commands).
 //! Beside them, needing at most [`cmd`]: [`yaml`]
 //! (the workflows' writer), [`strace`] (which files a traced command read) and [`http`] (a
 //! loopback client).
@@ -23,6 +24,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod context;
 pub mod environment;
 pub mod exec;

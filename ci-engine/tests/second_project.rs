@@ -3,18 +3,20 @@
 //! artifact (the module, zipped) that another tests. Its `ci` passes, then skips every stage
 //! when nothing changed, reruns exactly what an edit reaches, fails a stage an edit breaks, and
 //! skips it again once the edit is undone; its keys cover what each stage reads; its GitHub
-//! workflows are generated from its job table.
+//! workflows are generated from its job table; `compare` measures its jobs with and without
+//! sharing.
 //!
 //! This is how another repository adopts the engine (docs/ci.md, "Adopting the engine"): a
 //! [`Project`], a [`Pipeline`] of [`Stage`]s, each with its plan, and `run::run`; a [`Layout`]
-//! (its job table) for `workflows::write`.
+//! (its job table) for `workflows::write`; a [`Benchmark`] for `compare`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ci_engine::artifacts;
-use ci_engine::cli::{self, Cli, Command};
+use ci_engine::cli::{self, Cli, Command, ProjectCommand};
 use ci_engine::cmd::Cmd;
+use ci_engine::compare::{self, Benchmark, Options, Scenario, Source};
 use ci_engine::context::{Context, Project};
 use ci_engine::environment::NO_RULES;
 use ci_engine::graph::{Artifact, Inputs, Pipeline, Selection, Stage};
@@ -168,12 +170,41 @@ static LAYOUT: Layout = Layout {
     },
 };
 
-/// Its `cargo xtask`: the engine's commands over its layout (a `main` would call
+/// What its `compare` measures: its one workflow's jobs from empty target directories, and
+/// after an edit of the module; no setup step was measured, so each is priced alike.
+static BENCHMARK: Benchmark = Benchmark {
+    layout: &LAYOUT,
+    workflows: &["ci.yaml"],
+    scenarios: &[
+        Scenario {
+            name: "cold",
+            about: "every job starts from an empty target directory",
+            warm: false,
+            edit: None,
+        },
+        Scenario {
+            name: "python-change",
+            about: "warm, after an edit of the module",
+            warm: true,
+            edit: Some(("python/greet.py", "\n# compare: python-change\n")),
+        },
+    ],
+    runner_start: (5.0, Source::Estimate("not measured")),
+    price: |_| (1.0, Source::Estimate("not measured")),
+    wheel_build: None,
+    test_archive: None,
+    profile: "dev",
+};
+
+/// Its `cargo xtask`: the engine's commands over its layout, and `compare` (a `main` would call
 /// `cli::main(&CLI)`).
 static CLI: Cli = Cli {
     layout: &LAYOUT,
-    usage: "cargo xtask ci | <stage> | keys | workflows | list",
-    commands: &[],
+    usage: "cargo xtask ci | <stage> | keys | workflows | compare | list",
+    commands: &[ProjectCommand {
+        name: "compare",
+        parse: |args, dry_run| Ok(Box::new(Options::parse(&BENCHMARK, args, dry_run)?)),
+    }],
 };
 
 /// `cargo <command>` of the locked workspace, building into the context's target directory
@@ -523,13 +554,112 @@ fn its_command_line_is_the_engines() {
     assert!(
         err.contains(
             "the stages are: test-rust, doc-rust, lint-python, package-python, test-python"
-        ) && err.contains("other commands: ci, workflows, list"),
+        ) && err.contains("other commands: ci, workflows, compare, list"),
         "{err}"
     );
     let Command::Help(text) = parse("package-python --help").unwrap() else {
         panic!("not help")
     };
     assert!(text.contains("zip the module"), "{text}");
+    let compare = parse("compare --scenario all --dry-run").unwrap();
+    assert!(compare.only_prints(), "{compare:?}");
+    let err = parse("compare --scenario warm").unwrap_err().to_string();
+    assert!(
+        err.contains("the scenarios are: cold, python-change, or all"),
+        "{err}"
+    );
+}
+
+/// The jobs `compare` runs, by name, with their calls.
+fn jobs_of(variant: &serde_json::Value) -> Vec<(String, bool)> {
+    variant["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().to_string(),
+                j["skipped"] == true,
+            )
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn its_compare_runs_its_jobs_both_ways() {
+    // Shared: the zip is built once and the Python job waits for it; per job: the Python job
+    // zips the module itself and the zip's job has nothing left to do.
+    let opts = Options {
+        scenarios: BENCHMARK.scenarios.iter().collect(),
+        ..Options::new(&BENCHMARK)
+    };
+    let variants = compare::jobs::plan(&opts).unwrap();
+    let lines = |jobs: &[compare::jobs::Job]| -> Vec<String> {
+        jobs.iter()
+            .map(|j| format!("{}: {}", j.name, compare::jobs::call_lines(j).join("; ")))
+            .collect()
+    };
+    assert_eq!(
+        lines(&variants[0].1),
+        [
+            "rust: cargo xtask test-rust; cargo xtask doc-rust",
+            "python: cargo xtask package-python; cargo xtask lint-python; \
+             cargo xtask test-python"
+        ]
+    );
+    assert_eq!(
+        lines(&variants[1].1),
+        [
+            "rust: cargo xtask test-rust; cargo xtask doc-rust",
+            "zip: cargo xtask package-python",
+            "python: cargo xtask lint-python; cargo xtask test-python"
+        ]
+    );
+    assert_eq!(variants[1].1[2].needs, ["zip"]);
+
+    // Measured: both ways pass; after the edit the shared pipeline skips the Rust job.
+    let root = checkout("second-project-compare");
+    let ctx = context(&root);
+    assert!(compare::run(&ctx, &Output::from_env(false), &opts).unwrap());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.xtask_dir().join("compare.json")).unwrap(),
+    )
+    .unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    let change = &scenarios[1];
+    assert_eq!(change["scenario"], "python-change");
+    assert_eq!(
+        change["changed_stages"],
+        serde_json::json!(["lint-python", "package-python", "test-python"]),
+        "the module's tests through the key of its zip"
+    );
+    let shared = &change["variants"][1];
+    assert_eq!(shared["variant"], "shared");
+    assert_eq!(
+        jobs_of(shared),
+        [
+            ("plan".to_string(), false),
+            ("rust".to_string(), true),
+            ("zip".to_string(), false),
+            ("python".to_string(), false)
+        ]
+    );
+    assert!(
+        scenarios[0]["variants"][0]["rustc_compiles"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("python/greet.py")).unwrap(),
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/second_project/python/greet.py")
+        )
+        .unwrap(),
+        "the edit is undone"
+    );
 }
 
 #[test]

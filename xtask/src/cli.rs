@@ -1,14 +1,11 @@
 //! The command line: `cargo xtask <command> [options]`. The engine parses and runs it
 //! (`ci_engine::cli`); this is what it knows of this repository: the layout, the usage text and
-//! `compare`.
+//! `compare` over this repository's benchmark.
 
-use anyhow::{Context as _, Result, bail};
-use lexopt::prelude::*;
-
+use crate::benchmark::BENCHMARK;
 use crate::pipeline::LAYOUT;
-use ci_engine::cli::{Cli, Parsed, ProjectCommand, names, shown};
-use ci_engine::context::Context;
-use ci_engine::output::Output;
+use ci_engine::cli::{Cli, ProjectCommand};
+use ci_engine::compare::Options;
 
 /// This repository's command line.
 pub static CLI: Cli = Cli {
@@ -16,7 +13,7 @@ pub static CLI: Cli = Cli {
     usage: USAGE,
     commands: &[ProjectCommand {
         name: "compare",
-        parse: |args, dry_run| Ok(Box::new(parse_compare(args, dry_run)?)),
+        parse: |args, dry_run| Ok(Box::new(Options::parse(&BENCHMARK, args, dry_run)?)),
     }],
 };
 
@@ -54,49 +51,10 @@ name. The critical path adds each job's setup, its steps priced as measured unde
 
 `cargo xtask list` shows the stages and how they depend on each other.";
 
-impl Parsed for crate::compare::Options {
-    fn only_prints(&self) -> bool {
-        self.dry_run
-    }
-
-    fn run(&self, ctx: &Context, out: &Output) -> Result<bool> {
-        crate::compare::run(ctx, out, self)
-    }
-}
-
-fn parse_compare(args: Vec<String>, dry_run: bool) -> Result<crate::compare::Options> {
-    let mut opts = crate::compare::Options {
-        dry_run,
-        ..Default::default()
-    };
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next().context("could not read the arguments")? {
-        match arg {
-            Long("jobs") => opts
-                .jobs
-                .get_or_insert_with(Vec::new)
-                .extend(names(parser.value()?)?),
-            Long("scheduled") => opts.scheduled = true,
-            Long("scenario") => {
-                let value = parser
-                    .value()?
-                    .string()
-                    .map_err(|_| anyhow::anyhow!("`--scenario` takes plain text"))?;
-                opts.scenarios = crate::compare::Scenario::parse_list(&value)?;
-            }
-            other => bail!(
-                "unknown argument `{}` for compare; it accepts: --scenario S,..|all, \
-                 --jobs a,b, --scheduled, --dry-run, --help",
-                shown(&other)
-            ),
-        }
-    }
-    Ok(opts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Result;
     use ci_engine::cli::{Command, parse};
 
     fn parse_str(line: &str) -> Result<Command> {

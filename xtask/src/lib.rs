@@ -8,15 +8,17 @@
 //!
 //! The model of a pipeline (stages, artifacts, flags and every lookup), artifacts' manifests,
 //! content keys, running stages and the audit, the job model and the workflow generator, and
-//! the command line are the engine's (`ci_engine::graph`, `artifacts`, `keys`, `run`, `audit`,
-//! `jobs`, `workflows`, `cli`); this crate declares its values.
+//! the command line, and the benchmark `compare` runs are the engine's (`ci_engine::graph`,
+//! `artifacts`, `keys`, `run`, `audit`, `jobs`, `workflows`, `cli`, `compare`); this crate
+//! declares its values.
 //!
 //! Layers, each importing only the ones before it (and the engine): [`project`], [`pins`],
 //! [`flags`]; the areas a plan touches — [`tools`] and [`services`], each owning its actions —
 //! and [`workflows`] (the job table, which the engine's generator renders); [`stages`] (the
 //! plans); [`pipeline`] (this repository's stages, each with its plan, and [`pipeline::LAYOUT`],
-//! its CI layout); and on top [`compare`] and [`cli`] (the `Cli` the engine's command line
-//! runs: the layout, the usage text and `compare`).
+//! its CI layout); and on top [`benchmark`] (what `compare` measures: the workflows, the
+//! scenarios and the setup's prices) and [`cli`] (the `Cli` the engine's command line runs:
+//! the layout, the usage text and `compare`).
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
 //! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it
@@ -28,8 +30,8 @@
 //! directory, sources, copied sources, its build commands from [`stages`] and what they need),
 //! named in what its producer produces and its consumers consume.
 
+pub(crate) mod benchmark;
 pub mod cli;
-pub(crate) mod compare;
 #[cfg(test)]
 mod docs;
 pub(crate) mod flags;

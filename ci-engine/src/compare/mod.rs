@@ -1,73 +1,147 @@
-//! `cargo xtask compare`: the CI jobs run two ways on this machine, one after the other, from
+//! `compare`: a project's CI jobs run two ways on this machine, one after the other, from
 //! the same commit, toolchain and warm registry caches, and measured side by side:
 //!
 //! - `per-job`: every workflow job as it would run on its own runner without artifact sharing
 //!   or content keys — it builds what it needs itself, one job per Python interpreter, and a
 //!   change reruns every job;
-//! - `shared`: the generated pipeline — `plan` computes the keys, the archive and the wheel are
-//!   built once by their own jobs, every other job gets their artifacts (copied in, as
-//!   download-artifact does) and compiles nothing, and after an edit only the jobs whose keys
-//!   changed run.
+//! - `shared`: the generated pipeline — `plan` computes the keys, each artifact is built once
+//!   by its own job, every other job gets the artifacts (copied in, as download-artifact does)
+//!   and compiles nothing, and after an edit only the jobs whose keys changed run.
 //!
-//! Each [`Scenario`] starts the jobs cold or from restored dependency caches ([`caches`]), the
-//! change scenarios after one edit. The jobs come from the job table the workflows are
-//! generated from ([`jobs`]); every stage runs through `ci_engine::run::run_stage` ([`measure`]);
-//! [`report`] holds the results: per job and in total wall and CPU time, rustc invocations that
-//! compiled something and wheel builds, and each variant's critical path as GitHub would
-//! schedule the jobs, with each job's setup priced step by step ([`setup`]). It is a measurement, not a gate: `cargo xtask
-//! ci` never runs it.
+//! A project describes what it measures with a [`Benchmark`]: its layout, the workflows whose
+//! jobs run, its [`Scenario`]s and what a job's setup costs on a runner. Each scenario starts
+//! the jobs cold or from restored dependency caches ([`caches`]), the change scenarios after
+//! one edit. The jobs come from the job table the workflows are generated from ([`jobs`]);
+//! every stage runs through [`crate::run::run_stage`] ([`measure`]); [`report`] holds the
+//! results: per job and in total wall and CPU time, rustc invocations that compiled something
+//! and wheel builds, and each variant's critical path as GitHub would schedule the jobs, with
+//! each job's setup priced step by step ([`setup`]). It is a measurement, not a gate: `ci`
+//! never runs it.
 
-mod caches;
-mod jobs;
-mod measure;
-mod report;
-mod scenario;
-mod setup;
+pub mod caches;
+pub mod jobs;
+pub mod measure;
+pub mod report;
+pub mod scenario;
+pub mod setup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
+use lexopt::prelude::*;
 
 pub use self::scenario::Scenario;
+pub use self::setup::{Price, Source};
 
 use self::caches::DependencyCaches;
 use self::jobs::{Job, Variant, call_lines};
 use self::measure::run_job;
 use self::report::{CompareReport, JobResult, ScenarioResult, VariantResult};
 use self::scenario::AppliedEdit;
-use crate::pipeline::{LAYOUT, PIPELINE};
-use ci_engine::context::Context;
-use ci_engine::graph::Artifact;
-use ci_engine::keys;
-use ci_engine::output::{Output, Tone};
-use ci_engine::report::format_seconds;
-use ci_engine::workflows::plan;
+use crate::cli::{Parsed, names, shown};
+use crate::context::Context;
+use crate::graph::Artifact;
+use crate::jobs::Layout;
+use crate::jobs::rule::PLAN as PLAN_JOB;
+use crate::keys;
+use crate::output::{Output, Tone};
+use crate::report::format_seconds;
+use crate::workflows::{Setup, plan};
 
-/// The name of the shared variant's first job, which computes the content keys.
-const PLAN_JOB: &str = "plan";
+/// What a project measures with `compare`.
+#[derive(Debug)]
+pub struct Benchmark {
+    pub layout: &'static Layout,
+    /// The workflows whose Linux jobs run: the first (the pull-request pipeline) always, the
+    /// others (scheduled ones) with `--scheduled`.
+    pub workflows: &'static [&'static str],
+    /// The situations `--scenario` picks from, in the order they run; the first is the default.
+    pub scenarios: &'static [Scenario],
+    /// A runner's start-up until its first step.
+    pub runner_start: Price,
+    /// What each setup step costs on a runner, and where the figure comes from.
+    pub price: fn(Setup) -> Price,
+    /// What the command line of a build of a wheel contains (`maturin build`), when the
+    /// project builds wheels: each that succeeds counts as a wheel build.
+    pub wheel_build: Option<&'static str>,
+    /// The archive of Rust tests, when the project has one: a job running a stage that
+    /// consumes it runs Rust tests.
+    pub test_archive: Option<&'static Artifact>,
+    /// The cargo profile the pipeline's stages compile with: a dependency cache keeps what
+    /// `cargo clean` of the workspace's packages in it leaves.
+    pub profile: &'static str,
+}
 
-/// What `cargo xtask compare` runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What `compare` runs.
+#[derive(Clone, Debug)]
 pub struct Options {
+    pub benchmark: &'static Benchmark,
     /// Only jobs whose name or workflow key is listed (and, in `shared`, the builds they need).
     pub jobs: Option<Vec<String>>,
-    /// Include the jobs of the scheduled pipeline (upstream).
+    /// Include the jobs of the scheduled workflows.
     pub scheduled: bool,
     pub dry_run: bool,
     /// The situations measured, in order.
-    pub scenarios: Vec<Scenario>,
+    pub scenarios: Vec<&'static Scenario>,
 }
 
-impl Default for Options {
-    fn default() -> Options {
+impl Options {
+    /// The benchmark's first scenario, every job of the pull-request pipeline.
+    pub fn new(benchmark: &'static Benchmark) -> Options {
         Options {
+            benchmark,
             jobs: None,
             scheduled: false,
             dry_run: false,
-            scenarios: vec![Scenario::Cold],
+            scenarios: benchmark.scenarios.iter().take(1).collect(),
         }
+    }
+
+    /// `compare`'s arguments (after the command's name; `dry_run` when `--dry-run` was given).
+    pub fn parse(
+        benchmark: &'static Benchmark,
+        args: Vec<String>,
+        dry_run: bool,
+    ) -> Result<Options> {
+        let mut opts = Options {
+            dry_run,
+            ..Options::new(benchmark)
+        };
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next().context("could not read the arguments")? {
+            match arg {
+                Long("jobs") => opts
+                    .jobs
+                    .get_or_insert_with(Vec::new)
+                    .extend(names(parser.value()?)?),
+                Long("scheduled") => opts.scheduled = true,
+                Long("scenario") => {
+                    let value = parser
+                        .value()?
+                        .string()
+                        .map_err(|_| anyhow::anyhow!("`--scenario` takes plain text"))?;
+                    opts.scenarios = scenario::parse_list(benchmark.scenarios, &value)?;
+                }
+                other => bail!(
+                    "unknown argument `{}` for compare; it accepts: --scenario S,..|all, \
+                     --jobs a,b, --scheduled, --dry-run, --help",
+                    shown(&other)
+                ),
+            }
+        }
+        Ok(opts)
+    }
+}
+
+impl Parsed for Options {
+    fn only_prints(&self) -> bool {
+        self.dry_run
+    }
+
+    fn run(&self, ctx: &Context, out: &Output) -> Result<bool> {
+        run(ctx, out, self)
     }
 }
 
@@ -85,6 +159,7 @@ fn slug(name: &str) -> String {
 
 /// Run `cargo xtask compare`.
 pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
+    let bench = opts.benchmark;
     let variants = jobs::plan(opts)?;
     let base = ctx.xtask_dir().join("compare");
     if opts.dry_run {
@@ -95,7 +170,7 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
         std::fs::remove_dir_all(&base)
             .with_context(|| format!("could not clear {}", base.display()))?;
     }
-    let caches = DependencyCaches::new(base.join("dependencies"));
+    let caches = DependencyCaches::new(bench, base.join("dependencies"));
     let mut scenarios = Vec::new();
     // Without content keys a change reruns every job, from the same restored caches: per job,
     // one warm measurement serves every warm scenario.
@@ -105,28 +180,28 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
             Tone::Bold,
             &format!(
                 "==> compare --scenario {}: {}",
-                scenario.name(),
-                scenario.about()
+                scenario.name, scenario.about
             ),
         );
-        let (_edit, changed, plan_seconds) = edit_and_compare_keys(ctx, *scenario)?;
+        let (_edit, changed, plan_seconds) = edit_and_compare_keys(ctx, bench, scenario)?;
         let mut results = Vec::new();
         for (variant, jobs) in &variants {
             if *variant == Variant::PerJob
-                && scenario.warm()
+                && scenario.warm
                 && let Some(measured) = &per_job_warm
             {
                 results.push(measured.clone());
                 continue;
             }
             let running = match variant {
-                Variant::Shared if scenario.edit().is_some() => jobs::affected(jobs, &changed),
+                Variant::Shared if scenario.edit.is_some() => jobs::affected(bench, jobs, &changed),
                 _ => jobs.clone(),
             };
             let run = VariantRun {
+                bench,
                 variant: *variant,
-                scenario: *scenario,
-                dir: base.join(scenario.name()).join(variant.name()),
+                scenario,
+                dir: base.join(scenario.name).join(variant.name()),
                 caches: &caches,
             };
             let mut result = run.jobs(ctx, out, jobs, &running)?;
@@ -134,19 +209,19 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
                 result.add_plan_job(
                     PLAN_JOB,
                     plan_seconds,
-                    setup::seconds(&plan::plan_setup(&LAYOUT)),
+                    setup::seconds(bench, &plan::plan_setup(bench.layout)),
                 );
             }
-            if *variant == Variant::PerJob && scenario.warm() {
+            if *variant == Variant::PerJob && scenario.warm {
                 per_job_warm = Some(result.clone());
             }
             results.push(result);
         }
-        scenarios.push(ScenarioResult::new(*scenario, &changed, results));
+        scenarios.push(ScenarioResult::new(scenario, &changed, results));
         // Written after every scenario, so a long run that stops keeps what it measured.
-        write_report(ctx, &CompareReport::new(ctx, scenarios.clone())?)?;
+        write_report(ctx, &CompareReport::new(ctx, scenarios.clone()))?;
     }
-    let report = CompareReport::new(ctx, scenarios)?;
+    let report = CompareReport::new(ctx, scenarios);
     let markdown = report.markdown();
     eprintln!("\n{markdown}");
     out.step_summary(&markdown);
@@ -168,15 +243,16 @@ fn write_report(ctx: &Context, report: &CompareReport) -> Result<()> {
 /// job's work).
 fn edit_and_compare_keys(
     ctx: &Context,
-    scenario: Scenario,
+    bench: &Benchmark,
+    scenario: &Scenario,
 ) -> Result<(Option<AppliedEdit>, BTreeSet<String>, f64)> {
-    let before = keys::all(ctx, &PIPELINE)?;
-    let edit = match scenario.edit() {
+    let before = keys::all(ctx, bench.layout.pipeline)?;
+    let edit = match scenario.edit {
         Some((file, line)) => Some(AppliedEdit::apply(&ctx.root, file, line)?),
         None => None,
     };
     let started = Instant::now();
-    let after = keys::all(ctx, &PIPELINE)?;
+    let after = keys::all(ctx, bench.layout.pipeline)?;
     let seconds = started.elapsed().as_secs_f64();
     let changed = after
         .iter()
@@ -193,11 +269,15 @@ fn print_plan(
     variants: &[(Variant, Vec<Job>)],
     base: &Path,
 ) -> Result<()> {
+    let bench = opts.benchmark;
     for (variant, jobs) in variants {
         println!("== {} ({} jobs)", variant.name(), jobs.len());
         if *variant == Variant::Shared {
             println!("  {PLAN_JOB}");
-            println!("    {}", setup::describe(&plan::plan_setup(&LAYOUT)));
+            println!(
+                "    {}",
+                setup::describe(bench, &plan::plan_setup(bench.layout))
+            );
             println!("    $ cargo xtask keys");
         }
         for job in jobs {
@@ -212,7 +292,7 @@ fn print_plan(
                 .join(variant.name())
                 .join(slug(&job.name))
                 .join("target");
-            println!("    {}", setup::describe(&job.setup));
+            println!("    {}", setup::describe(bench, &job.setup));
             println!("    CARGO_TARGET_DIR={}", ctx.rel(&target).display());
             for line in call_lines(job) {
                 println!("    $ {line}");
@@ -223,17 +303,13 @@ fn print_plan(
         return Ok(());
     };
     for scenario in &opts.scenarios {
-        let Some((file, _)) = scenario.edit() else {
-            println!(
-                "== {}: {}; every job runs",
-                scenario.name(),
-                scenario.about()
-            );
+        let Some((file, _)) = scenario.edit else {
+            println!("== {}: {}; every job runs", scenario.name, scenario.about);
             continue;
         };
         // The keys with the edit made (and undone at once): what the plan job would see.
-        let (_, changed, _) = edit_and_compare_keys(ctx, *scenario)?;
-        let running = jobs::affected(shared, &changed);
+        let (_, changed, _) = edit_and_compare_keys(ctx, bench, scenario)?;
+        let running = jobs::affected(bench, shared, &changed);
         let skipped: Vec<&str> = shared
             .iter()
             .filter(|j| !running.iter().any(|r| r.name == j.name))
@@ -241,7 +317,7 @@ fn print_plan(
             .collect();
         println!(
             "== {}: edits {file}; shared runs {} jobs, skips: {}",
-            scenario.name(),
+            scenario.name,
             running.len(),
             if skipped.is_empty() {
                 "none".to_string()
@@ -258,8 +334,9 @@ fn print_plan(
 
 /// One variant's jobs in one scenario.
 struct VariantRun<'a> {
+    bench: &'static Benchmark,
     variant: Variant,
-    scenario: Scenario,
+    scenario: &'static Scenario,
     dir: PathBuf,
     caches: &'a DependencyCaches,
 }
@@ -276,7 +353,7 @@ impl VariantRun<'_> {
             Tone::Bold,
             &format!(
                 "==> {} / {}: {} of {} jobs",
-                self.scenario.name(),
+                self.scenario.name,
                 self.variant.name(),
                 running.len(),
                 jobs.len()
@@ -300,10 +377,11 @@ impl VariantRun<'_> {
                 std::fs::remove_dir_all(&target)
                     .with_context(|| format!("could not clear {}", target.display()))?;
             }
-            if self.scenario.warm() {
+            if self.scenario.warm {
                 self.caches.restore(ctx, out, job, &target)?;
             }
-            let (result, artifacts) = run_job(ctx, out, planned, (&dir, &target), &produced)?;
+            let (result, artifacts) =
+                run_job(ctx, out, self.bench, planned, (&dir, &target), &produced)?;
             out.say(
                 if result.passed { Tone::Good } else { Tone::Bad },
                 &format!(
@@ -315,7 +393,7 @@ impl VariantRun<'_> {
                     result.wheel_builds
                 ),
             );
-            let kept = !self.scenario.warm() && self.caches.adopt(ctx, job, &target)?;
+            let kept = !self.scenario.warm && self.caches.adopt(ctx, job, &target)?;
             if !kept && target.exists() {
                 // Keep only what a later job may download (disk).
                 std::fs::remove_dir_all(&target)

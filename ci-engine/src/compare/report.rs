@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::jobs::Variant;
 use super::scenario::Scenario;
-use ci_engine::context::Context;
-use ci_engine::report::format_seconds;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::report::format_seconds;
 
 /// What one job cost.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ pub struct JobResult {
     /// rustc invocations that compiled something.
     pub rustc_compiles: u32,
     pub wheel_builds: u32,
-    /// It ran test-unit or test-full.
+    /// It ran a stage that consumes the benchmark's archive of Rust tests.
     #[serde(default)]
     pub rust_tests: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +163,8 @@ pub fn critical_path(
 /// Both variants in one scenario.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
-    pub scenario: Scenario,
+    /// The scenario's name.
+    pub scenario: String,
     pub about: String,
     /// The stages whose content key the scenario's edit changed.
     pub changed_stages: Vec<String>,
@@ -172,7 +173,7 @@ pub struct ScenarioResult {
 
 impl ScenarioResult {
     pub fn new(
-        scenario: Scenario,
+        scenario: &Scenario,
         changed: &BTreeSet<String>,
         mut variants: Vec<VariantResult>,
     ) -> ScenarioResult {
@@ -181,8 +182,8 @@ impl ScenarioResult {
             v.critical_path_without_setup_seconds = critical_path(&v.jobs, &v.needs, false);
         }
         ScenarioResult {
-            scenario,
-            about: scenario.about().to_string(),
+            scenario: scenario.name.to_string(),
+            about: scenario.about.to_string(),
             changed_stages: changed.iter().cloned().collect(),
             variants,
         }
@@ -210,19 +211,20 @@ fn ratio(per_job: f64, shared: f64) -> String {
 }
 
 impl CompareReport {
-    pub fn new(ctx: &Context, scenarios: Vec<ScenarioResult>) -> Result<CompareReport> {
-        let commit = ci_engine::artifacts::Sources::of(ctx, &crate::pipeline::RUST_TESTS)
-            .map(|s| s.commit)
-            .unwrap_or_default();
+    pub fn new(ctx: &Context, scenarios: Vec<ScenarioResult>) -> CompareReport {
+        let commit =
+            crate::process::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        Ok(CompareReport {
-            format: 3,
+        CompareReport {
+            format: 4,
             commit,
             cores,
             scenarios,
-        })
+        }
     }
 
     pub fn passed(&self) -> bool {
@@ -236,15 +238,14 @@ impl CompareReport {
             "### cargo xtask compare\n\nCommit `{}`, {} cores; jobs run one after the other; \
              critical paths add each job's setup (its steps as docs/performance.md prices them) \
              to every job that runs.\n\n",
-            ci_engine::files::short(&self.commit, 10),
+            crate::files::short(&self.commit, 10),
             self.cores,
         );
         text.push_str(&self.overview());
         for scenario in &self.scenarios {
             text.push_str(&format!(
                 "\n#### {}: {}\n\n",
-                scenario.scenario.name(),
-                scenario.about
+                scenario.scenario, scenario.about
             ));
             if !scenario.changed_stages.is_empty() {
                 text.push_str(&format!(
@@ -273,13 +274,13 @@ impl CompareReport {
             if !(per.passed && shared.passed) {
                 text.push_str(&format!(
                     "| {} | a variant failed: no figures | | | | | | | | | | |\n",
-                    s.scenario.name()
+                    s.scenario
                 ));
                 continue;
             }
             text.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {} | {} |\n",
-                s.scenario.name(),
+                s.scenario,
                 format_seconds(per.critical_path_seconds),
                 format_seconds(shared.critical_path_seconds),
                 ratio(per.critical_path_seconds, shared.critical_path_seconds),
@@ -486,13 +487,18 @@ mod tests {
         shared.add_plan_job("plan", 5.0, 30.0);
         let scenario = |shared: VariantResult| {
             ScenarioResult::new(
-                Scenario::Warm,
+                &Scenario {
+                    name: "warm",
+                    about: "from caches",
+                    warm: true,
+                    edit: None,
+                },
                 &BTreeSet::new(),
                 vec![result(Variant::PerJob, true, 400.0, 800), shared],
             )
         };
         let report = CompareReport {
-            format: 3,
+            format: 4,
             commit: "abc".into(),
             cores: 2,
             scenarios: vec![scenario(shared.clone())],

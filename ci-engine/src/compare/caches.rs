@@ -11,40 +11,46 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
+use super::Benchmark;
 use super::jobs::Job;
 use super::measure::{copy_tree, new_executor};
-use crate::pipeline::PIPELINE;
-use ci_engine::cmd::Cmd;
-use ci_engine::context::Context;
-use ci_engine::output::{Output, Tone};
-use ci_engine::report::StageReport;
-use ci_engine::run::{self, Invocation};
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::graph::Pipeline;
+use crate::output::{Output, Tone};
+use crate::report::StageReport;
+use crate::run::{self, Invocation};
 
 pub struct DependencyCaches {
+    bench: &'static Benchmark,
     dir: PathBuf,
 }
 
 /// The builds of a job: its calls of stages that compile (those whose inputs include the
-/// toolchain), as `lint-rust+build-artifacts`; empty when it compiles nothing.
-fn builds_of(job: &Job) -> String {
+/// toolchain), as `lint+build`; empty when it compiles nothing.
+pub fn builds_of(pipeline: &Pipeline, job: &Job) -> String {
     let names: Vec<&str> = job
         .calls
         .iter()
-        .filter(|(c, _)| PIPELINE.stage(c).is_ok_and(|s| s.inputs.toolchain))
+        .filter(|(c, _)| pipeline.stage(c).is_ok_and(|s| s.inputs.toolchain))
         .map(|(c, _)| c.as_str())
         .collect();
     names.join("+")
 }
 
 impl DependencyCaches {
-    pub fn new(dir: PathBuf) -> DependencyCaches {
-        DependencyCaches { dir }
+    pub fn new(bench: &'static Benchmark, dir: PathBuf) -> DependencyCaches {
+        DependencyCaches { bench, dir }
+    }
+
+    fn builds_of(&self, job: &Job) -> String {
+        builds_of(self.bench.layout.pipeline, job)
     }
 
     /// Where the job's target directory is: the one path of its set of builds, or `own` for a
     /// job that compiles nothing.
     pub fn target_dir(&self, job: &Job, own: &Path) -> PathBuf {
-        let builds = builds_of(job);
+        let builds = self.builds_of(job);
         if builds.is_empty() {
             own.to_path_buf()
         } else {
@@ -55,7 +61,7 @@ impl DependencyCaches {
     /// Put the compiled dependencies of the job's builds into `target` (its
     /// [`Self::target_dir`]), compiling them there first if no job has yet.
     pub fn restore(&self, ctx: &Context, out: &Output, job: &Job, target: &Path) -> Result<()> {
-        let builds = builds_of(job);
+        let builds = self.builds_of(job);
         if builds.is_empty() {
             return Ok(());
         }
@@ -73,12 +79,13 @@ impl DependencyCaches {
                 .iter()
                 .filter(|(c, _)| builds.contains(c.as_str()))
             {
+                let pipeline = self.bench.layout.pipeline;
                 let inv = Invocation {
-                    stage: PIPELINE.stage(command)?,
+                    stage: pipeline.stage(command)?,
                     args: args.clone(),
                 };
                 let mut report = StageReport::new(inv.stage.name, inv.line());
-                run::run_stage(&mut exec, &PIPELINE, &inv, &mut report)
+                run::run_stage(&mut exec, pipeline, &inv, &mut report)
                     .with_context(|| format!("compiling the dependencies of {builds}"))?;
             }
             self.keep(ctx, target, &cache)?;
@@ -89,7 +96,7 @@ impl DependencyCaches {
     /// After a cold job: keep its target directory as the cache of its builds, if none exists.
     /// Returns whether it was kept (then the caller must not delete it).
     pub fn adopt(&self, ctx: &Context, job: &Job, target: &Path) -> Result<bool> {
-        let builds = builds_of(job);
+        let builds = self.builds_of(job);
         if builds.is_empty() || self.dir.join(&builds).exists() {
             return Ok(false);
         }
@@ -98,47 +105,22 @@ impl DependencyCaches {
         Ok(true)
     }
 
-    /// Remove the workspace crates and xtask's own files from `target`, then move it to `cache`.
+    /// Remove the workspace crates and the engine's own files from `target`, then move it to
+    /// `cache`.
     fn keep(&self, ctx: &Context, target: &Path, cache: &Path) -> Result<()> {
         let mut clean = Cmd::new(&ctx.cargo)
-            .args(["clean", "--profile", crate::stages::rust::PROFILE])
+            .args(["clean", "--profile", self.bench.profile])
             .env("CARGO_TARGET_DIR", target.as_os_str());
-        for package in ci_engine::keys::workspace_packages(ctx)?.keys() {
+        for package in crate::keys::workspace_packages(ctx)?.keys() {
             clean = clean.args(["-p", package]);
         }
-        ci_engine::process::capture(&clean, &ctx.root)
+        crate::process::capture(&clean, &ctx.root)
             .context("could not remove the workspace crates from a dependency cache")?;
-        let own = target.join("xtask");
+        let own = ctx.with_target_dir(target.to_path_buf()).xtask_dir();
         if own.exists() {
             std::fs::remove_dir_all(&own)?;
         }
         std::fs::rename(target, cache)
             .with_context(|| format!("could not move {} to {}", target.display(), cache.display()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ci_engine::flags::StageArgs;
-
-    #[test]
-    fn a_job_starts_with_the_dependencies_of_the_stages_that_compile() {
-        let job = |calls: &[&str]| Job {
-            name: "j".into(),
-            needs: vec![],
-            calls: calls
-                .iter()
-                .map(|c| (c.to_string(), StageArgs::default()))
-                .collect(),
-            setup: vec![],
-            origin: None,
-        };
-        assert_eq!(
-            builds_of(&job(&["build-artifacts", "docker-up", "test-full"])),
-            "build-artifacts"
-        );
-        assert_eq!(builds_of(&job(&["lint-rust"])), "lint-rust");
-        assert_eq!(builds_of(&job(&["python-lint"])), "");
     }
 }

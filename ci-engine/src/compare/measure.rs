@@ -8,17 +8,17 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
+use super::Benchmark;
 use super::jobs::Job;
 use super::report::JobResult;
-use crate::pipeline::PIPELINE;
-use ci_engine::artifacts;
-use ci_engine::cmd::Cmd;
-use ci_engine::context::Context;
-use ci_engine::exec::{CommandRecord, Executor};
-use ci_engine::graph::{Artifact, Services};
-use ci_engine::output::Output;
-use ci_engine::report::StageReport;
-use ci_engine::run::{self, Invocation};
+use crate::artifacts;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::exec::{CommandRecord, Executor};
+use crate::graph::{Artifact, Services};
+use crate::output::Output;
+use crate::report::StageReport;
+use crate::run::{self, Invocation};
 
 /// rustc invocations that compiled something, from one command's output: cargo's JSON
 /// `compiler-artifact` messages that are not fresh, or — when the output has none (maturin
@@ -78,6 +78,7 @@ pub fn new_executor<'a>(
 pub fn run_job(
     ctx: &Context,
     out: &Output,
+    bench: &'static Benchmark,
     job: &Job,
     (dir, target): (&Path, &Path),
     produced: &BTreeMap<String, Vec<(&'static Artifact, PathBuf)>>,
@@ -97,23 +98,31 @@ pub fn run_job(
     let mut error = None;
     let mut services_up = false;
     let mut records = Vec::new();
+    let pipeline = bench.layout.pipeline;
+    let mut rust_tests = false;
     for (command, args) in &job.calls {
-        let stage = PIPELINE.stage(command)?;
+        let stage = pipeline.stage(command)?;
+        rust_tests |= bench
+            .test_archive
+            .is_some_and(|archive| stage.consumes.contains(&archive));
         services_up |= stage.services == Services::Starts;
         let inv = Invocation {
             stage,
             args: args.clone(),
         };
         let mut report = StageReport::new(stage.name, inv.line());
-        let result = run::run_stage(&mut exec, &PIPELINE, &inv, &mut report);
+        let result = run::run_stage(&mut exec, pipeline, &inv, &mut report);
         records.extend(report.commands);
         if let Err(e) = result {
             error = Some(format!("{command}: {e:#}"));
             break;
         }
     }
-    if services_up && let Err(e) = crate::stages::services::take_down(&mut exec) {
-        error.get_or_insert(format!("docker-down: {e:#}"));
+    if services_up
+        && let Some(servers) = &pipeline.servers
+        && let Err(e) = (servers.stop)(&mut exec)
+    {
+        error.get_or_insert(format!("{}: {e:#}", servers.stop_command));
     }
     records.append(&mut exec.records);
     let seconds = started.elapsed().as_secs_f64();
@@ -121,19 +130,16 @@ pub fn run_job(
         name: job.name.clone(),
         passed: error.is_none(),
         seconds,
-        setup_seconds: super::setup::seconds(&job.setup),
+        setup_seconds: super::setup::seconds(bench, &job.setup),
         error,
-        rust_tests: job
-            .calls
-            .iter()
-            .any(|(c, _)| c == "test-unit" || c == "test-full"),
+        rust_tests,
         ..JobResult::default()
     };
     for record in &records {
-        account(&mut result, record);
+        account(bench, &mut result, record);
     }
     let mut kept = Vec::new();
-    for artifact in PIPELINE.artifacts() {
+    for artifact in pipeline.artifacts() {
         let built = artifacts::dir(&job_ctx, artifact);
         if built.join(artifacts::MANIFEST).is_file() {
             let keep = dir.join("artifacts").join(artifact.name);
@@ -144,7 +150,7 @@ pub fn run_job(
     Ok((result, kept))
 }
 
-fn account(result: &mut JobResult, record: &CommandRecord) {
+fn account(bench: &Benchmark, result: &mut JobResult, record: &CommandRecord) {
     result.cpu_seconds += record.cpu_seconds;
     let output = record
         .log
@@ -156,7 +162,11 @@ fn account(result: &mut JobResult, record: &CommandRecord) {
         result.rustc_compiles += compiles;
         result.compile_cpu_seconds += record.cpu_seconds;
     }
-    if record.command.contains("maturin build") && record.success {
+    if record.success
+        && bench
+            .wheel_build
+            .is_some_and(|build| record.command.contains(build))
+    {
         result.wheel_builds += 1;
     }
 }
@@ -198,7 +208,7 @@ mod tests {
             "\n",
             r#"{"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.228"}"#,
             "\n",
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///repo/icechunk#0.1.0","target":{"kind":["lib"],"name":"icechunk"},"fresh":true}"#,
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///repo/core#0.1.0","target":{"kind":["lib"],"name":"core"},"fresh":true}"#,
             "\n",
             r#"{"reason":"compiler-artifact","package_id":"path+file:///repo/xtask#0.1.0","target":{"kind":["test"],"name":"services"},"fresh":false}"#,
             "\n",
