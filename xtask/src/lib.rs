@@ -22,8 +22,9 @@
 //!
 //! To add a stage: declare it in [`pipeline::PIPELINE`] (what it produces, consumes, requires,
 //! reads, which tools it uses, and its plan, a function of [`stages`] given the artifacts it
-//! uses), and put it in a job of `workflows/jobs.rs` (a stage of every run that no job runs
-//! fails `LAYOUT.check()`, in the tests, naming it).
+//! uses), and run `cargo xtask workflows`: on GitHub it runs in a Linux job of its own in the
+//! CI workflow, named after it, waiting for the jobs that build what it consumes. Name it in a
+//! job of `workflows/jobs.rs` only to share that job (its runner, its setup, its services).
 //! To add or move a job: edit the job table in `workflows/jobs.rs`, run `cargo xtask
 //! workflows` and commit the YAML; `needs:`, setup steps, caches and artifact transfers follow
 //! from the stages. To add an artifact: a row in [`pipeline`] (name, producer,

@@ -7,7 +7,7 @@ use crate::graph::Schedule;
 
 impl Layout {
     /// What is wrong with the layout, if anything: a stage of every run that no job of the
-    /// pipeline's workflow runs, a job that runs an unknown stage or runs stages out of the
+    /// pipeline's workflow runs (only another workflow's jobs name it), a job that runs an unknown stage or runs stages out of the
     /// pipeline's order, flags of a job that its stages' checks refuse, two
     /// checks of one name, a call of a workflow that is not called, an entry that waits for
     /// itself, or a gated workflow whose plan could run a job without one it needs (a
@@ -103,7 +103,9 @@ impl Layout {
                     .find(|s| !calls.iter().any(|c| c == s.name))
                 {
                     bail!(
-                        "{}: no job runs `{}`, which `ci` runs on every run: put it in a job",
+                        "{}: no job runs `{}`, which `ci` runs on every run: only jobs of other \
+                         workflows name it; name it in a job of this one, or in none for a job \
+                         of its own",
                         workflow.file,
                         stage.name
                     );

@@ -10,7 +10,7 @@ pub(crate) mod tests;
 
 use crate::context::Project;
 use crate::flags::{Flag, StageArgs};
-use crate::graph::{Artifact, Pipeline, Services, Stage};
+use crate::graph::{Artifact, Pipeline, Schedule, Services, Stage};
 use crate::tools::Tool;
 
 /// Where a job runs.
@@ -97,9 +97,42 @@ impl Pin {
     }
 }
 
+/// The timeout of a stage's own job (see [`Layout::workflows`]).
+pub const OWN_JOB_MINUTES: u32 = 30;
+
 impl Layout {
+    /// The table's workflows, where a stage of every run that no job of the table names has a
+    /// job of its own, on Linux and named after it, in the first pipeline workflow (before its
+    /// conclusion): adding a stage to a pipeline is its row, and putting it in a job of the
+    /// table is only for sharing one.
     pub fn workflows(&'static self) -> Vec<Workflow> {
-        (self.workflows)(self)
+        let mut all = (self.workflows)(self);
+        let named: Vec<&str> = all
+            .iter()
+            .flat_map(|w| w.jobs())
+            .flat_map(|j| j.stages.iter().copied())
+            .collect();
+        let own = self
+            .pipeline
+            .stages
+            .iter()
+            .filter(|s| s.schedule == Schedule::EveryRun && !named.contains(&s.name))
+            .map(|s| {
+                let stages = std::slice::from_ref(&s.name);
+                Entry::Job(Job::new(s.name, Os::Linux, stages, OWN_JOB_MINUTES))
+            });
+        if let Some(workflow) = all
+            .iter_mut()
+            .find(|w| matches!(w.trigger, Trigger::Pipeline))
+        {
+            let at = workflow
+                .entries
+                .iter()
+                .position(|e| matches!(e, Entry::Conclusion))
+                .unwrap_or(workflow.entries.len());
+            workflow.entries.splice(at..at, own);
+        }
+        all
     }
 
     pub fn workflow(&'static self, file: &str) -> Option<Workflow> {

@@ -289,6 +289,41 @@ const LAYOUT_BASE: Layout = Layout {
 };
 
 #[test]
+fn a_stage_no_job_names_gets_a_job_of_its_own() {
+    let lint_only = layout_of!(vec![
+        Entry::Job(Job::new("j", Os::Linux, &["lint"], 1)),
+        Entry::Conclusion
+    ]);
+    lint_only.check().unwrap();
+    let instances = lint_only.instances("bad.yaml");
+    let jobs: Vec<(&str, &[String], Vec<&str>)> = instances
+        .iter()
+        .map(|i| {
+            let calls = i.calls.iter().map(|(c, _)| c.as_str()).collect();
+            (i.name.as_str(), i.needs.as_slice(), calls)
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("j", &[][..], vec!["lint"]),
+            ("build", &[][..], vec!["build"]),
+            ("test", &["build".to_string()][..], vec!["test"]),
+        ],
+        "the scheduled stage gets none"
+    );
+    let entries = &lint_only.workflow("bad.yaml").unwrap().entries;
+    assert!(matches!(entries.last(), Some(Entry::Conclusion)));
+    assert!(
+        lint_only
+            .workflow("bad.yaml")
+            .unwrap()
+            .jobs()
+            .all(|j| j.key == "j" || j.timeout_minutes == OWN_JOB_MINUTES)
+    );
+}
+
+#[test]
 fn a_malformed_layout_is_named() {
     LAYOUT.check().unwrap();
     let err = |layout: &'static Layout| layout.check().unwrap_err().to_string();
@@ -303,11 +338,34 @@ fn a_malformed_layout_is_named() {
         "{}",
         err(unknown)
     );
-    let lint_only = layout_of!(vec![Entry::Job(Job::new("j", Os::Linux, &["lint"], 1))]);
+    static ELSEWHERE: Layout = Layout {
+        workflows: |layout| {
+            let one = |file, trigger, stages| Workflow {
+                layout,
+                file,
+                name: file,
+                about: "",
+                trigger,
+                entries: vec![Entry::Job(Job::new(file, Os::Linux, stages, 1))],
+            };
+            vec![
+                one("a.yaml", Trigger::Pipeline, &["lint", "test"]),
+                one(
+                    "b.yaml",
+                    Trigger::Nightly {
+                        cron: "0 0 * * *",
+                        label: "b",
+                    },
+                    &["build"],
+                ),
+            ]
+        },
+        ..LAYOUT_BASE
+    };
     assert!(
-        err(lint_only).contains("no job runs `build`, which `ci` runs on every run"),
+        err(&ELSEWHERE).contains("a.yaml: no job runs `build`, which `ci` runs on every run"),
         "{}",
-        err(lint_only)
+        err(&ELSEWHERE)
     );
     let order = layout_of!(vec![Entry::Job(Job::new(
         "j",
