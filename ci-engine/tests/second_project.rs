@@ -248,12 +248,16 @@ impl Drop for Checkout {
     }
 }
 
+/// The fixture's directory, found at run time: an archive's tests run in another checkout than
+/// the one that built them.
+fn fixture() -> PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
+    Path::new(&manifest).join("tests/second_project")
+}
+
 /// The fixture copied into a fresh git checkout.
 fn checkout(name: &str) -> Checkout {
-    // Found at run time: an archive's tests run in another checkout than the one that built
-    // them.
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
-    let fixture = Path::new(&manifest).join("tests/second_project");
+    let fixture = fixture();
     let root = std::env::temp_dir().join(format!("ci-engine-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     // Removed whatever fails from here on.
@@ -654,10 +658,7 @@ fn its_compare_runs_its_jobs_both_ways() {
     );
     assert_eq!(
         std::fs::read_to_string(root.join("python/greet.py")).unwrap(),
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/second_project/python/greet.py")
-        )
-        .unwrap(),
+        std::fs::read_to_string(fixture().join("python/greet.py")).unwrap(),
         "the edit is undone"
     );
 }

@@ -155,12 +155,19 @@ mod tests {
     fn tests_find_the_checkout_at_run_time() {
         let root = &crate::testing::checkout();
         let fixed = ["env", "!(\"CARGO_MANIFEST_DIR\")"].concat();
-        let found: Vec<String> =
-            crate::testing::files_under(root, &["xtask/src", "xtask/tests", "ci-engine/src"])
-                .into_iter()
-                .filter(|path| std::fs::read_to_string(path).is_ok_and(|t| t.contains(&fixed)))
-                .map(|path| path.strip_prefix(root).unwrap().display().to_string())
-                .collect();
+        let found: Vec<String> = crate::testing::files_under(
+            root,
+            &[
+                "xtask/src",
+                "xtask/tests",
+                "ci-engine/src",
+                "ci-engine/tests",
+            ],
+        )
+        .into_iter()
+        .filter(|path| std::fs::read_to_string(path).is_ok_and(|t| t.contains(&fixed)))
+        .map(|path| path.strip_prefix(root).unwrap().display().to_string())
+        .collect();
         assert!(
             found.is_empty(),
             "read CARGO_MANIFEST_DIR with std::env::var in: {found:?}"
