@@ -157,7 +157,6 @@ static LAYOUT: Layout = Layout {
     },
     generation: Generation {
         table: "xtask/src/main.rs",
-        toolchain: "1.95.0",
         toolchain_action: Pin {
             action: "dtolnay/rust-toolchain",
             sha: "e081816240890017053eacbb1bdf337761dc5582",

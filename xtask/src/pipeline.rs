@@ -24,7 +24,6 @@ pub static LAYOUT: Layout = Layout {
     workflows: workflows::jobs::workflows,
     generation: Generation {
         table: "xtask/src/workflows/jobs.rs",
-        toolchain: pins::TOOLCHAIN,
         toolchain_action: pins::RUST_TOOLCHAIN,
         installed_by_action: &[NEXTEST],
         // docker-up composes the servers where a Docker engine answers, as on GitHub's runners.

@@ -63,9 +63,8 @@ pub struct Layout {
 pub struct Generation {
     /// The file that holds the job table, which each generated file's header names.
     pub table: &'static str,
-    /// The Rust toolchain every job installs, and the action (at the toolchain's branch) that
-    /// installs it.
-    pub toolchain: &'static str,
+    /// The action that installs the Rust toolchain every job uses, pinned at the branch named
+    /// after that toolchain ([`Generation::toolchain`]).
     pub toolchain_action: Pin,
     /// The pinned tools a job installs with install-action (`<name>@<version>`, a prebuilt
     /// binary) instead of xtask's installer.
@@ -94,6 +93,13 @@ impl Pin {
     /// `owner/repo[/path]@sha`
     pub fn uses(&self) -> String {
         format!("{}@{}", self.action, self.sha)
+    }
+}
+
+impl Generation {
+    /// The Rust toolchain every job installs: the branch its action is pinned at.
+    pub fn toolchain(&self) -> &'static str {
+        self.toolchain_action.release
     }
 }
 

@@ -68,7 +68,6 @@ static PROJECT: Project = Project {
 
 const GENERATION: Generation = Generation {
     table: "xtask/src/jobs.rs",
-    toolchain: "1.0.0",
     toolchain_action: Pin {
         action: "example/toolchain",
         sha: "0000000000000000000000000000000000000000",

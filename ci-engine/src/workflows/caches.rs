@@ -39,7 +39,7 @@ pub fn xtask_bin_key(layout: &Layout, os: Os) -> String {
     format!(
         "xtask-bin-{}-{}-${{{{ hashFiles({}) }}}}",
         os.platform(),
-        layout.generation.toolchain,
+        layout.generation.toolchain(),
         quoted(layout.generation.xtask_sources)
     )
 }
@@ -175,7 +175,7 @@ pub fn rust_cache(workflow: &Workflow, job: &Job) -> Vec<(String, Node)> {
     if !job.compiles(workflow.pipeline()) {
         return rust_cache_for_xtask(workflow.layout, job.os, false);
     }
-    let mut key = format!("{}-{}", workflow.layout.generation.toolchain, job.key);
+    let mut key = format!("{}-{}", workflow.layout.generation.toolchain(), job.key);
     if let Trigger::Called { switches } = workflow.trigger {
         // One cache per artifact switched on. A stage whose outcome the job reports compiles
         // what the build after it compiles (a lint whose build is the artifact's), so its switch
@@ -217,7 +217,7 @@ pub fn rust_cache_for_xtask(layout: &Layout, os: Os, saves: bool) -> Vec<(String
             "shared-key",
             Node::str(format!(
                 "xtask-{}-{}",
-                layout.generation.toolchain,
+                layout.generation.toolchain(),
                 os.platform()
             )),
         ),
