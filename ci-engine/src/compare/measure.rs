@@ -22,11 +22,13 @@ use crate::run::{self, Invocation};
 
 /// rustc invocations that compiled something, from one command's output: cargo's JSON
 /// `compiler-artifact` messages that are not fresh, or — when the output has none (maturin
-/// keeps cargo's JSON to itself) — cargo's verbose `Running rustc` lines.
+/// keeps cargo's JSON to itself) — cargo's verbose `Running rustc` lines, coloured or not
+/// (`CARGO_TERM_COLOR=always`, as CI sets it).
 pub fn count_compiles(output: &str) -> u32 {
     let mut json = 0;
     let mut verbose = 0;
     for line in output.lines() {
+        let line = without_colours(line);
         let line = line.trim();
         if line.starts_with('{') {
             if let Ok(message) = serde_json::from_str::<serde_json::Value>(line)
@@ -40,6 +42,25 @@ pub fn count_compiles(output: &str) -> u32 {
         }
     }
     if json > 0 { json } else { verbose }
+}
+
+/// `line` without a terminal's colour codes (`ESC [ parameters final-byte`).
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            plain.push(c);
+        } else if chars.clone().next() == Some('[') {
+            chars.next();
+            for code in chars.by_ref() {
+                if ('@'..='~').contains(&code) {
+                    break;
+                }
+            }
+        }
+    }
+    plain
 }
 
 /// Ask cargo for JSON messages where the command lets us (the measured build is unchanged).
@@ -225,6 +246,9 @@ mod tests {
         let verbose = "   Compiling pyo3-build-config v0.30.1\n     Running `/rustc --crate-name build_script_build --edition=2021 build.rs`\n     Running `/target/ci/build/pyo3-build-config/build-script-build`\n     Running `/rustc --crate-name pyo3 --edition=2021 src/lib.rs`\n       Fresh libc v0.2.177\n";
         assert_eq!(count_compiles(verbose), 2, "build script runs do not count");
         assert_eq!(count_compiles("    Finished `ci` profile\n"), 0);
+        // The same with colours, as cargo writes them under CARGO_TERM_COLOR=always.
+        let coloured = "\x1b[1m\x1b[92m   Compiling\x1b[0m greet v0.1.0\n\x1b[1m\x1b[92m     Running\x1b[0m `rustc --crate-name greet --edition=2021 src/lib.rs`\n";
+        assert_eq!(count_compiles(coloured), 1);
     }
 
     #[test]
