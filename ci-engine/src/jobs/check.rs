@@ -7,11 +7,12 @@ use crate::graph::Schedule;
 
 impl Layout {
     /// What is wrong with the layout, if anything: a stage of every run that no job of the
-    /// pipeline's workflow runs (only another workflow's jobs name it), a job that runs an unknown stage or runs stages out of the
-    /// pipeline's order, flags of a job that its stages' checks refuse, two
-    /// checks of one name, a call of a workflow that is not called, an entry that waits for
-    /// itself, or a gated workflow whose plan could run a job without one it needs (a
-    /// project's test should call it).
+    /// pipeline's workflow runs (only another workflow's jobs name it), a scheduled stage no
+    /// job runs, a job that runs an unknown stage, runs stages out of the pipeline's order or
+    /// runs a stage that needs the servers without starting them, flags of a job that its
+    /// stages' checks refuse, two checks of one name, a call of a workflow that is not called,
+    /// an entry that waits for itself, or a gated workflow whose plan could run a job without
+    /// one it needs (a project's test should call it).
     pub fn check(&'static self) -> Result<()> {
         let all = self.workflows();
         for workflow in &all {
@@ -34,6 +35,20 @@ impl Layout {
                     }
                     last = Some(at);
                     let stage = &self.pipeline.stages[at];
+                    let starters: Vec<&str> = self
+                        .pipeline
+                        .service_starters(stage)
+                        .map(|s| s.name)
+                        .collect();
+                    if !starters.is_empty() && !starters.iter().any(|s| job.stages.contains(s)) {
+                        bail!(
+                            "{}: job `{}` runs `{name}`, which needs the servers, and starts none: \
+                             name `{name}` in a job that runs {}",
+                            workflow.file,
+                            job.key,
+                            starters.join(" or ")
+                        );
+                    }
                     let args = job.args(self, stage).to_args();
                     if let Err(e) = stage.parse_args(&args) {
                         bail!(
@@ -111,6 +126,19 @@ impl Layout {
                     );
                 }
             }
+        }
+        // A scheduled stage runs only where a job names it: none is made for it.
+        if let Some(stage) = self.pipeline.stages.iter().find(|s| {
+            s.schedule == Schedule::Scheduled
+                && !all
+                    .iter()
+                    .flat_map(|w| w.jobs())
+                    .any(|j| j.stages.contains(&s.name))
+        }) {
+            bail!(
+                "no job runs the scheduled stage `{}`: name it in a job of a nightly workflow",
+                stage.name
+            );
         }
         // A check's name is its job's, whichever workflow runs it: branch protection and the
         // conclusion tell two of one name apart by nothing.

@@ -121,10 +121,26 @@ pub(crate) static LAYOUT: Layout = Layout {
                 trigger: Trigger::Called { switches: CHECKS },
                 entries: vec![Entry::Job(Job::new("check", Os::Linux, CHECKS, 10))],
             },
+            nightly(layout),
         ]
     },
     generation: GENERATION,
 };
+
+/// The workflow that runs the scheduled stage.
+fn nightly(layout: &'static Layout) -> Workflow {
+    Workflow {
+        layout,
+        file: "nightly.yaml",
+        name: "nightly",
+        about: "",
+        trigger: Trigger::Nightly {
+            cron: "0 3 * * *",
+            label: "nightly",
+        },
+        entries: vec![Entry::Job(Job::new("nightly", Os::Linux, &["nightly"], 10))],
+    }
+}
 
 fn instance(name: &str) -> Instance {
     LAYOUT
@@ -255,7 +271,8 @@ fn the_plan_runs_a_build_when_a_job_that_downloads_it_runs() {
     );
 }
 
-/// A layout of [`PIPELINE`] (for `project`) whose one workflow holds `entries`.
+/// A layout of [`PIPELINE`] (for `project`) whose pipeline workflow holds `entries` (and a
+/// nightly one runs the scheduled stage).
 macro_rules! layout_of {
     ($entries:expr) => {
         layout_of!($entries, &PROJECT)
@@ -264,14 +281,17 @@ macro_rules! layout_of {
         static BAD: Layout = Layout {
             project: $project,
             workflows: |layout| {
-                vec![Workflow {
-                    layout,
-                    file: "bad.yaml",
-                    name: "bad",
-                    about: "",
-                    trigger: Trigger::Pipeline,
-                    entries: $entries,
-                }]
+                vec![
+                    Workflow {
+                        layout,
+                        file: "bad.yaml",
+                        name: "bad",
+                        about: "",
+                        trigger: Trigger::Pipeline,
+                        entries: $entries,
+                    },
+                    nightly(layout),
+                ]
             },
             ..LAYOUT_BASE
         };
@@ -319,6 +339,84 @@ fn a_stage_no_job_names_gets_a_job_of_its_own() {
             .unwrap()
             .jobs()
             .all(|j| j.key == "j" || j.timeout_minutes == OWN_JOB_MINUTES)
+    );
+}
+
+#[test]
+fn a_job_that_needs_the_servers_starts_them_and_a_scheduled_stage_has_a_job() {
+    static SERVED: Pipeline = Pipeline {
+        stages: &[
+            Stage {
+                services: Services::Starts,
+                ..stage("up")
+            },
+            Stage {
+                services: Services::Requires,
+                ..stage("it")
+            },
+        ],
+        ..PIPELINE_BASE
+    };
+    static APART: Layout = Layout {
+        pipeline: &SERVED,
+        workflows: |layout| {
+            vec![Workflow {
+                layout,
+                file: "a.yaml",
+                name: "a",
+                about: "",
+                trigger: Trigger::Pipeline,
+                entries: vec![
+                    Entry::Job(Job::new("j", Os::Linux, &["up"], 1)),
+                    Entry::Job(Job::new("k", Os::Linux, &["it"], 1)),
+                ],
+            }]
+        },
+        ..LAYOUT_BASE
+    };
+    let err = APART.check().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "a.yaml: job `k` runs `it`, which needs the servers, and starts none: \
+             name `it` in a job that runs up"
+        ),
+        "{err}"
+    );
+    // Placed in no job, it would get a job of its own without the servers: named the same.
+    static UNPLACED: Layout = Layout {
+        pipeline: &SERVED,
+        workflows: |layout| {
+            vec![Workflow {
+                layout,
+                file: "a.yaml",
+                name: "a",
+                about: "",
+                trigger: Trigger::Pipeline,
+                entries: vec![Entry::Job(Job::new("j", Os::Linux, &["up"], 1))],
+            }]
+        },
+        ..LAYOUT_BASE
+    };
+    let err = UNPLACED.check().unwrap_err().to_string();
+    assert!(
+        err.contains("job `it` runs `it`, which needs the servers"),
+        "{err}"
+    );
+    // A scheduled stage gets no job of its own: one must name it.
+    static UNSCHEDULED: Layout = Layout {
+        workflows: |layout| {
+            let mut all = (LAYOUT.workflows)(layout);
+            all.retain(|w| w.file != "nightly.yaml");
+            all
+        },
+        ..LAYOUT_BASE
+    };
+    let err = UNSCHEDULED.check().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "no job runs the scheduled stage `nightly`: name it in a job of a nightly workflow"
+        ),
+        "{err}"
     );
 }
 
@@ -410,6 +508,7 @@ fn a_malformed_layout_is_named() {
                         label: "b",
                     },
                 ),
+                nightly(layout),
             ]
         },
         ..LAYOUT_BASE

@@ -84,7 +84,7 @@ fn a_download_runs_when_a_stage_that_uses_it_is_switched_on() {
 fn a_generated_file_edited_by_hand_is_stale() {
     let scratch = std::env::temp_dir().join(format!("ci-engine-wf-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    assert_eq!(write(&LAYOUT, &scratch).unwrap().len(), 3, "all missing");
+    assert_eq!(write(&LAYOUT, &scratch).unwrap().len(), 4, "all missing");
     assert!(stale(&LAYOUT, &scratch).unwrap().is_empty());
     let file = scratch.join(DIR).join("ci.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
