@@ -48,7 +48,6 @@ const PASSED: &[&str] = &[
     "CARGO_TARGET_DIR",
     "CARGO_INCREMENTAL",
     "XTASK_TOOLS_DIR",
-    "XTASK_READY_TIMEOUT",
     "XDG_CACHE_HOME",
     "UV_CACHE_DIR",
     "PYENV_ROOT",
@@ -175,6 +174,9 @@ const CARGO_RUN_VARIABLES: &[&str] = &[
 /// What a project adds to the engine's lists.
 #[derive(Debug)]
 pub struct Rules {
+    /// Passed by name: what says how the project's own commands run, never what a result is
+    /// (how long its servers may take to start).
+    pub passed: &'static [&'static str],
     /// Hashed by prefix: what configures the project's tools, its test suites and the servers
     /// they talk to.
     pub hashed_prefixes: &'static [&'static str],
@@ -186,6 +188,7 @@ pub struct Rules {
 
 /// The rules of a project that adds nothing.
 pub const NO_RULES: Rules = Rules {
+    passed: &[],
     hashed_prefixes: &[],
     dropped_prefixes: &[],
 };
@@ -231,7 +234,8 @@ pub fn kind(rules: &Rules, name: &str) -> Kind {
     {
         return Kind::Dropped;
     }
-    if listed(PASSED) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if listed(PASSED) || listed(rules.passed) || PASSED_PREFIXES.iter().any(|p| name.starts_with(p))
+    {
         return Kind::Passed;
     }
     if listed(HASHED)
@@ -388,6 +392,7 @@ mod tests {
 
     /// A project's additions, as a project declares them.
     const EXAMPLE: Rules = Rules {
+        passed: &["EXAMPLE_TIMEOUT"],
         hashed_prefixes: &["EXAMPLE_"],
         dropped_prefixes: &["EXAMPLE_SERVICE_"],
     };
@@ -433,6 +438,7 @@ mod tests {
             "SSL_CERT_FILE",
             "RUSTUP_TOOLCHAIN",
             "DOCKER_HOST",
+            "EXAMPLE_TIMEOUT",
         ] {
             assert_eq!(kind(name), Kind::Passed, "{name}");
         }

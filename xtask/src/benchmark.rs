@@ -10,7 +10,6 @@ use ci_engine::workflows::{Setup, TOOLS_CACHE};
 /// This repository's benchmark.
 pub static BENCHMARK: Benchmark = Benchmark {
     layout: &LAYOUT,
-    workflows: &["rust-ci-optimized.yaml", "python-upstream-optimized.yaml"],
     scenarios: &[
         Scenario {
             name: "cold",
@@ -49,6 +48,7 @@ pub static BENCHMARK: Benchmark = Benchmark {
     ],
     runner_start: RUNNER_START,
     price,
+    prices_from: "docs/performance.md",
     wheel_build: Some("maturin build"),
     test_archive: Some(&RUST_TESTS),
     profile: PROFILE,

@@ -15,6 +15,8 @@ pub const SERVICE_PREFIX: &str = "ICECHUNK_TEST_";
 /// mypy, ruff), of icechunk, zarr and numpy, of the object stores and their clients, and of
 /// the wheel's build (PyO3, maturin).
 static ENVIRONMENT: Rules = Rules {
+    // How long docker-up waits for the servers (services/mod.rs).
+    passed: &["XTASK_READY_TIMEOUT"],
     hashed_prefixes: &[
         "NEXTEST_",
         "PROPTEST_",
@@ -60,6 +62,7 @@ mod tests {
             assert_eq!(kind(&ENVIRONMENT, name), Kind::Hashed, "{name}");
         }
         assert_eq!(kind(&ENVIRONMENT, "AWS_CA_BUNDLE"), Kind::Passed);
+        assert_eq!(kind(&ENVIRONMENT, "XTASK_READY_TIMEOUT"), Kind::Passed);
         assert_eq!(
             kind(&ENVIRONMENT, "ICECHUNK_TEST_S3_ENDPOINT"),
             Kind::Dropped

@@ -26,13 +26,13 @@ pub struct DependencyCaches {
     dir: PathBuf,
 }
 
-/// The builds of a job: its calls of stages that compile (those whose inputs include the
-/// toolchain), as `lint+build`; empty when it compiles nothing.
+/// The builds of a job: its calls of stages that compile, as `lint+build`; empty when it
+/// compiles nothing.
 pub fn builds_of(pipeline: &Pipeline, job: &Job) -> String {
     let names: Vec<&str> = job
         .calls
         .iter()
-        .filter(|(c, _)| pipeline.stage(c).is_ok_and(|s| s.inputs.toolchain))
+        .filter(|(c, _)| pipeline.stage(c).is_ok_and(|s| s.compiles()))
         .map(|(c, _)| c.as_str())
         .collect();
     names.join("+")
@@ -74,12 +74,13 @@ impl DependencyCaches {
             std::fs::create_dir_all(&self.dir)?;
             let job_ctx = ctx.with_target_dir(target.to_path_buf());
             let mut exec = new_executor(&job_ctx, out, target, &self.dir.join("logs"));
+            let pipeline = self.bench.layout.pipeline;
+            // The calls that compile: those `builds` names.
             for (command, args) in job
                 .calls
                 .iter()
-                .filter(|(c, _)| builds.contains(c.as_str()))
+                .filter(|(c, _)| pipeline.stage(c).is_ok_and(|s| s.compiles()))
             {
-                let pipeline = self.bench.layout.pipeline;
                 let inv = Invocation {
                     stage: pipeline.stage(command)?,
                     args: args.clone(),

@@ -11,7 +11,7 @@ use super::{Benchmark, Options, setup};
 use crate::flags::StageArgs;
 use crate::graph::{Artifact, Pipeline, Schedule};
 use crate::jobs::rule;
-use crate::jobs::{Instance, Os};
+use crate::jobs::{Instance, Layout, Os, Trigger};
 use crate::workflows::Setup;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +69,25 @@ impl Ord for Variant {
     }
 }
 
-/// The jobs of both variants.
+/// The workflows whose jobs compare runs, in the table's order: the pull-request pipeline's,
+/// and with `scheduled` the nightly ones.
+fn pipelines(layout: &'static Layout, scheduled: bool) -> Vec<&'static str> {
+    layout
+        .workflows()
+        .into_iter()
+        .filter(|w| match w.trigger {
+            Trigger::Pipeline => true,
+            Trigger::Nightly { .. } => scheduled,
+            Trigger::Called { .. } => false,
+        })
+        .map(|w| w.file)
+        .collect()
+}
+
+/// The jobs of both variants (after [`Layout::check`]: a malformed table is named, not
+/// measured).
 pub fn plan(opts: &Options) -> Result<Vec<(Variant, Vec<Job>)>> {
+    opts.benchmark.layout.check()?;
     let shared = in_needs_order(shared_jobs(opts)?);
     let per_job = per_job_jobs(opts.benchmark, &shared);
     Ok(vec![(Variant::PerJob, per_job), (Variant::Shared, shared)])
@@ -86,15 +103,10 @@ fn runs_scheduled_stage(pipeline: &Pipeline, calls: &[(String, StageArgs)]) -> b
 
 /// The Linux jobs of the pipelines, as the generated workflows run them.
 fn shared_jobs(opts: &Options) -> Result<Vec<Job>> {
-    let bench = opts.benchmark;
-    let layout = bench.layout;
-    let workflows = match opts.scheduled {
-        true => bench.workflows,
-        false => &bench.workflows[..bench.workflows.len().min(1)],
-    };
-    let mut jobs: Vec<Job> = workflows
-        .iter()
-        .flat_map(|file| layout.instances(file).into_iter().map(move |i| (*file, i)))
+    let layout = opts.benchmark.layout;
+    let mut jobs: Vec<Job> = pipelines(layout, opts.scheduled)
+        .into_iter()
+        .flat_map(|file| layout.instances(file).into_iter().map(move |i| (file, i)))
         .filter(|(_, i): &(&str, Instance)| i.os == Os::Linux && !i.calls.is_empty())
         .map(|(file, i)| Job {
             setup: crate::workflows::setup(layout, i.file, i.job, &i.calls),
@@ -191,9 +203,8 @@ fn per_job_jobs(bench: &'static Benchmark, shared: &[Job]) -> Vec<Job> {
     let pipeline = bench.layout.pipeline;
     // The build jobs: those another job of the table needs (also when `--jobs` kept only the
     // lint of a build job).
-    let build_jobs: BTreeSet<String> = bench
-        .workflows
-        .iter()
+    let build_jobs: BTreeSet<String> = pipelines(bench.layout, true)
+        .into_iter()
         .flat_map(|file| bench.layout.instances(file))
         .flat_map(|i| i.needs)
         .collect();

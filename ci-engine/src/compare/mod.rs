@@ -8,8 +8,8 @@
 //!   by its own job, every other job gets the artifacts (copied in, as download-artifact does)
 //!   and compiles nothing, and after an edit only the jobs whose keys changed run.
 //!
-//! A project describes what it measures with a [`Benchmark`]: its layout, the workflows whose
-//! jobs run, its [`Scenario`]s and what a job's setup costs on a runner. Each scenario starts
+//! A project describes what it measures with a [`Benchmark`]: its layout (whose pipeline and
+//! nightly workflows' jobs run), its [`Scenario`]s and what a job's setup costs on a runner. Each scenario starts
 //! the jobs cold or from restored dependency caches ([`caches`]), the change scenarios after
 //! one edit. The jobs come from the job table the workflows are generated from ([`jobs`]);
 //! every stage runs through [`crate::run::run_stage`] ([`measure`]); [`report`] holds the
@@ -53,16 +53,17 @@ use crate::workflows::{Setup, plan};
 /// What a project measures with `compare`.
 #[derive(Debug)]
 pub struct Benchmark {
+    /// Its layout: the Linux jobs of its pipeline workflow run, and with `--scheduled` those
+    /// of its nightly ones.
     pub layout: &'static Layout,
-    /// The workflows whose Linux jobs run: the first (the pull-request pipeline) always, the
-    /// others (scheduled ones) with `--scheduled`.
-    pub workflows: &'static [&'static str],
     /// The situations `--scenario` picks from, in the order they run; the first is the default.
     pub scenarios: &'static [Scenario],
     /// A runner's start-up until its first step.
     pub runner_start: Price,
     /// What each setup step costs on a runner, and where the figure comes from.
     pub price: fn(Setup) -> Price,
+    /// Where the prices are explained, as the report names it (a file of the project's docs).
+    pub prices_from: &'static str,
     /// What the command line of a build of a wheel contains (`maturin build`), when the
     /// project builds wheels: each that succeeds counts as a wheel build.
     pub wheel_build: Option<&'static str>,
@@ -219,9 +220,9 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
         }
         scenarios.push(ScenarioResult::new(scenario, &changed, results));
         // Written after every scenario, so a long run that stops keeps what it measured.
-        write_report(ctx, &CompareReport::new(ctx, scenarios.clone()))?;
+        write_report(ctx, &CompareReport::new(ctx, bench, scenarios.clone()))?;
     }
-    let report = CompareReport::new(ctx, scenarios);
+    let report = CompareReport::new(ctx, bench, scenarios);
     let markdown = report.markdown();
     eprintln!("\n{markdown}");
     out.step_summary(&markdown);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::Benchmark;
 use super::jobs::Variant;
 use super::scenario::Scenario;
 use crate::cmd::Cmd;
@@ -139,6 +140,9 @@ pub fn critical_path(
         if let Some(t) = memo.get(name) {
             return *t;
         }
+        // A cycle of needs ends here rather than recursing without end (`Layout::check` names
+        // one before anything is measured).
+        memo.insert(name.to_string(), 0.0);
         let own = jobs
             .iter()
             .find(|j| j.name == name)
@@ -199,6 +203,8 @@ pub struct CompareReport {
     pub format: u32,
     pub commit: String,
     pub cores: usize,
+    /// Where the setup's prices are explained ([`Benchmark::prices_from`]).
+    pub prices_from: String,
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -211,7 +217,7 @@ fn ratio(per_job: f64, shared: f64) -> String {
 }
 
 impl CompareReport {
-    pub fn new(ctx: &Context, scenarios: Vec<ScenarioResult>) -> CompareReport {
+    pub fn new(ctx: &Context, bench: &Benchmark, scenarios: Vec<ScenarioResult>) -> CompareReport {
         let commit =
             crate::process::capture(&Cmd::new("git").args(["rev-parse", "HEAD"]), &ctx.root)
                 .map(|c| c.trim().to_string())
@@ -223,6 +229,7 @@ impl CompareReport {
             format: 4,
             commit,
             cores,
+            prices_from: bench.prices_from.to_string(),
             scenarios,
         }
     }
@@ -236,10 +243,11 @@ impl CompareReport {
     pub fn markdown(&self) -> String {
         let mut text = format!(
             "### cargo xtask compare\n\nCommit `{}`, {} cores; jobs run one after the other; \
-             critical paths add each job's setup (its steps as docs/performance.md prices them) \
-             to every job that runs.\n\n",
+             critical paths add each job's setup (its steps as {} prices them) to every job \
+             that runs.\n\n",
             crate::files::short(&self.commit, 10),
             self.cores,
+            self.prices_from,
         );
         text.push_str(&self.overview());
         for scenario in &self.scenarios {
@@ -460,6 +468,12 @@ mod tests {
         .into();
         assert_eq!(critical_path(&jobs, &needs, false), 150.0);
         assert_eq!(critical_path(&jobs, &BTreeMap::new(), false), 120.0);
+        let cycle: BTreeMap<_, _> = [
+            ("test-a".to_string(), vec!["test-b".to_string()]),
+            ("test-b".to_string(), vec!["test-a".to_string()]),
+        ]
+        .into();
+        assert_eq!(critical_path(&jobs, &cycle, false), 120.0, "ends");
         // Setup is paid by each job of the chain.
         assert_eq!(critical_path(&jobs, &needs, true), 170.0);
         let mut skipped = jobs.to_vec();
@@ -501,6 +515,7 @@ mod tests {
             format: 4,
             commit: "abc".into(),
             cores: 2,
+            prices_from: "docs/prices.md".into(),
             scenarios: vec![scenario(shared.clone())],
         };
         let md = report.markdown();

@@ -36,7 +36,11 @@ pub fn describe(bench: &Benchmark, steps: &[Setup]) -> String {
     let mut parts = vec![format!("runner {start:.1}{}", mark(source))];
     for step in steps {
         let (seconds, source) = (bench.price)(*step);
-        parts.push(format!("{} {seconds:.1}{}", name(*step), mark(source)));
+        parts.push(format!(
+            "{} {seconds:.1}{}",
+            name(bench, *step),
+            mark(source)
+        ));
     }
     format!(
         "setup {:.1} s = {} (* estimated)",
@@ -45,7 +49,7 @@ pub fn describe(bench: &Benchmark, steps: &[Setup]) -> String {
     )
 }
 
-fn name(step: Setup) -> String {
+fn name(bench: &Benchmark, step: Setup) -> String {
     match step {
         Setup::Checkout => "checkout".into(),
         Setup::Toolchain => "toolchain".into(),
@@ -55,7 +59,11 @@ fn name(step: Setup) -> String {
         Setup::BuildXtask => "xtask build".into(),
         Setup::XtaskBinary => "xtask binary".into(),
         Setup::BuildXtaskIfMissing => "xtask build if missing".into(),
-        Setup::InstallAction => "nextest".into(),
+        Setup::InstallAction => {
+            let tools = &bench.layout.generation.installed_by_action;
+            let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
+            names.join("+")
+        }
         Setup::Cache(what) => format!("{what} cache"),
         Setup::Download(artifact) => format!("{} download", artifact.name),
         Setup::Keys => "keys".into(),
@@ -78,7 +86,7 @@ pub fn per_job(
         .iter()
         .filter_map(|(c, _)| layout.pipeline.stage(c).ok())
         .collect();
-    let compiles = stages.iter().any(|s| s.inputs.toolchain);
+    let compiles = stages.iter().any(|s| s.compiles());
     let installs = stages.iter().any(|s| {
         s.tools
             .iter()

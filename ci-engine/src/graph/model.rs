@@ -230,11 +230,16 @@ impl Stage {
         self.parse_args(&args)
     }
 
-    /// Whether it runs the Rust toolchain: it compiles (the toolchain is one of its inputs), or
-    /// one of its tools runs it (see [`Tool::uses_toolchain`]). A stage that only uses an
-    /// artifact does not: its build compared the toolchain.
+    /// Whether it compiles: the toolchain is one of its inputs.
+    pub fn compiles(&self) -> bool {
+        self.inputs.toolchain
+    }
+
+    /// Whether it runs the Rust toolchain: it compiles, or one of its tools runs it (see
+    /// [`Tool::uses_toolchain`]). A stage that only uses an artifact does not: its build
+    /// compared the toolchain.
     pub fn uses_toolchain(&self) -> bool {
-        self.inputs.toolchain || self.tools.iter().any(|t| t.uses_toolchain())
+        self.compiles() || self.tools.iter().any(|t| t.uses_toolchain())
     }
 
     /// Whether it consumes an artifact that runs in Python (installed with uv, whose cache

@@ -311,7 +311,7 @@ impl Job {
 
     /// Whether its stages compile the workspace (their inputs include the toolchain).
     pub fn compiles(&self, pipeline: &'static Pipeline) -> bool {
-        self.stages(pipeline).any(|s| s.inputs.toolchain)
+        self.stages(pipeline).any(|s| s.compiles())
     }
 
     /// The artifacts it takes from other jobs.
