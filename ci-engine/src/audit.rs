@@ -360,7 +360,7 @@ impl Run {
             "explained": explained(self.pipeline).map(|(p, why)| serde_json::json!({"path": p, "why": why})).collect::<Vec<_>>(),
             "seconds": self.seconds,
         });
-        let path = ctx.xtask_dir().join("audit.json");
+        let path = ctx.audit_path();
         if let Err(e) = std::fs::write(&path, format!("{json:#}\n")) {
             out.warn(&format!("could not write {}: {e}", path.display()));
         }

@@ -140,6 +140,17 @@ impl Context {
         self.xtask_dir().join("report.json")
     }
 
+    /// What `audit` found: each stage's reads against its key.
+    pub fn audit_path(&self) -> PathBuf {
+        self.xtask_dir().join("audit.json")
+    }
+
+    /// `compare`'s jobs, each in a directory of its own; its report is `compare.json` and
+    /// `compare.md` beside it.
+    pub fn compare_dir(&self) -> PathBuf {
+        self.xtask_dir().join("compare")
+    }
+
     /// `target/xtask/keys.json`: every stage's key, as `cargo xtask keys` last wrote them.
     pub fn keys_file(&self) -> PathBuf {
         self.xtask_dir().join("keys.json")

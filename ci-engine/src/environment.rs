@@ -272,21 +272,14 @@ const FIXED: &[(&str, &str)] = &[
 /// too (with `relative = true`, as paths into this checkout), and every cargo a stage starts
 /// sets them again from the same declared file: an outer value is dropped, never hashed.
 pub fn cargo_env_names(config: &str) -> Vec<String> {
-    let mut in_env = false;
-    let mut names = Vec::new();
-    for line in config.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_env = line == "[env]";
-            continue;
-        }
-        if in_env
-            && !line.starts_with('#')
-            && let Some((name, _)) = line.split_once('=')
-        {
-            names.push(name.trim().trim_matches('"').to_string());
-        }
-    }
-    names
+    // A configuration cargo cannot read either sets nothing here.
+    let Ok(doc) = config.parse::<toml_edit::DocumentMut>() else {
+        return Vec::new();
+    };
+    doc.get("env")
+        .and_then(|env| env.as_table_like())
+        .map(|env| env.iter().map(|(name, _)| name.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// The `[env]` names of the cargo configuration in `dir` or its ancestors (where cargo looks).
@@ -461,6 +454,22 @@ mod tests {
                       value = \"x\", relative = true }\nPYO3_BUILD_EXTENSION_MODULE = \"1\"\n";
         let names = cargo_env_names(config);
         assert_eq!(names, ["PYO3_CONFIG_FILE", "PYO3_BUILD_EXTENSION_MODULE"]);
+        // Dotted keys and an inline table name the same variables; a file cargo cannot read
+        // sets none.
+        assert_eq!(
+            cargo_env_names("env.ONE = \"1\"\nenv = { TWO = \"2\" }\n"),
+            Vec::<String>::new(),
+            "a key defined twice is not TOML"
+        );
+        assert_eq!(
+            cargo_env_names("env.ONE = \"1\"\nenv.TWO = { value = \"2\", force = true }\n"),
+            ["ONE", "TWO"]
+        );
+        assert_eq!(
+            cargo_env_names("[other]\nenv = { THREE = \"3\" }\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(cargo_env_names("[env\nbroken"), Vec::<String>::new());
         let declared = Declared::from_vars_and_cargo(
             &EXAMPLE,
             vars(&[("PYO3_CONFIG_FILE", "/checkout/a/x"), ("PYTHONPATH", "/p")]),

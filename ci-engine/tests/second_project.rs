@@ -626,7 +626,7 @@ fn its_compare_runs_its_jobs_both_ways() {
     let ctx = context(&root);
     assert!(compare::run(&ctx, &Output::from_env(false), &opts).unwrap());
     let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ctx.xtask_dir().join("compare.json")).unwrap(),
+        &std::fs::read_to_string(ctx.compare_dir().with_extension("json")).unwrap(),
     )
     .unwrap();
     let scenarios = report["scenarios"].as_array().unwrap();

@@ -1,7 +1,7 @@
 //! This repository's pipeline: every stage declared once — what it produces, consumes,
 //! requires and reads, its tools and flags, and its plan — and every artifact — its sources,
-//! directory and build. Adding a stage or an artifact is a row here (and a stage's place in a
-//! job of the workflows' job table).
+//! directory and build. Adding a stage or an artifact is a row here: a stage of every run that
+//! no job of the job table names gets a job of its own in the CI workflow.
 
 use crate::flags::{BACKEND, INDEX_URL, PARTITION, PYTHON, SERVICES_FULL};
 use crate::pins;

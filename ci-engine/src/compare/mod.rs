@@ -9,9 +9,10 @@
 //!   and compiles nothing, and after an edit only the jobs whose keys changed run.
 //!
 //! A project describes what it measures with a [`Benchmark`]: its layout (whose pipeline and
-//! nightly workflows' jobs run), its [`Scenario`]s and what a job's setup costs on a runner. Each scenario starts
-//! the jobs cold or from restored dependency caches ([`caches`]), the change scenarios after
-//! one edit. The jobs come from the job table the workflows are generated from ([`jobs`]);
+//! nightly workflows' jobs run), its [`Scenario`]s and what a job's setup costs on a runner.
+//! Each scenario starts the jobs cold or from restored dependency caches ([`caches`]), the
+//! change scenarios after one edit (made in the working tree and undone, also by `--dry-run`,
+//! which computes the keys with it). The jobs come from the job table the workflows are generated from ([`jobs`]);
 //! every stage runs through [`crate::run::run_stage`] ([`measure`]); [`report`] holds the
 //! results: per job and in total wall and CPU time, rustc invocations that compiled something
 //! and wheel builds, and each variant's critical path as GitHub would schedule the jobs, with
@@ -162,7 +163,7 @@ fn slug(name: &str) -> String {
 pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
     let bench = opts.benchmark;
     let variants = jobs::plan(opts)?;
-    let base = ctx.xtask_dir().join("compare");
+    let base = ctx.compare_dir();
     if opts.dry_run {
         print_plan(ctx, opts, &variants, &base)?;
         return Ok(true);
@@ -232,10 +233,10 @@ pub fn run(ctx: &Context, out: &Output, opts: &Options) -> Result<bool> {
 /// target/xtask/compare.json and compare.md.
 fn write_report(ctx: &Context, report: &CompareReport) -> Result<()> {
     std::fs::write(
-        ctx.xtask_dir().join("compare.json"),
+        ctx.compare_dir().with_extension("json"),
         serde_json::to_string_pretty(report)? + "\n",
     )?;
-    std::fs::write(ctx.xtask_dir().join("compare.md"), report.markdown())?;
+    std::fs::write(ctx.compare_dir().with_extension("md"), report.markdown())?;
     Ok(())
 }
 
