@@ -11,7 +11,8 @@
 //! them), [`jobs`] (the workflows' jobs over those stages, and the plan job's rule),
 //! [`files`] (a workspace's files and their digests), [`artifacts`] (manifests and staleness)
 //! and [`keys`] (content keys and pass records); [`junit`] (failed tests from JUnit XML) and
-//! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated);
+//! [`report`] (the end-of-run table); [`workflows`] (a layout's GitHub workflows, generated)
+//! and [`docs`] (a layout's tables for a project's docs);
 //! [`audit`] (what the stages read, traced, against their keys) and [`run`] (runs a pipeline's
 //! stages, reusing and recording passes); [`servers`] (servers started in the background, and
 //! stopped); [`cli`] (a project's `cargo xtask` command line) and [`compare`] (a project's
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod cmd;
 pub mod compare;
 pub mod context;
+pub mod docs;
 pub mod environment;
 pub mod exec;
 pub mod files;
