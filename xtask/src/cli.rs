@@ -83,6 +83,18 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_names_every_scenario_and_scheduled_stage() {
+        for scenario in BENCHMARK.scenarios {
+            assert!(USAGE.contains(scenario.name), "{}", scenario.name);
+        }
+        for stage in LAYOUT.pipeline.stages {
+            if stage.schedule == ci_engine::graph::Schedule::Scheduled {
+                assert!(USAGE.contains(stage.name), "{}", stage.name);
+            }
+        }
+    }
+
+    #[test]
     fn stages_compare_and_help() {
         let Command::Stage { name, args, .. } =
             parse_str("test-full --partition hash:1/2 --dry-run").unwrap()
