@@ -357,20 +357,22 @@ fn a_job_that_needs_the_servers_starts_them_and_a_scheduled_stage_has_a_job() {
         ],
         ..PIPELINE_BASE
     };
+    /// The one pipeline workflow, `a.yaml`, of `jobs`.
+    fn a_yaml(layout: &'static Layout, jobs: &[Job]) -> Vec<Workflow> {
+        vec![Workflow {
+            layout,
+            file: "a.yaml",
+            name: "a",
+            about: "",
+            trigger: Trigger::Pipeline,
+            entries: jobs.iter().cloned().map(Entry::Job).collect(),
+        }]
+    }
     static APART: Layout = Layout {
         pipeline: &SERVED,
         workflows: |layout| {
-            vec![Workflow {
-                layout,
-                file: "a.yaml",
-                name: "a",
-                about: "",
-                trigger: Trigger::Pipeline,
-                entries: vec![
-                    Entry::Job(Job::new("j", Os::Linux, &["up"], 1)),
-                    Entry::Job(Job::new("k", Os::Linux, &["it"], 1)),
-                ],
-            }]
+            let up = Job::new("j", Os::Linux, &["up"], 1);
+            a_yaml(layout, &[up, Job::new("k", Os::Linux, &["it"], 1)])
         },
         ..LAYOUT_BASE
     };
@@ -385,16 +387,7 @@ fn a_job_that_needs_the_servers_starts_them_and_a_scheduled_stage_has_a_job() {
     // Placed in no job, it would get a job of its own without the servers: named the same.
     static UNPLACED: Layout = Layout {
         pipeline: &SERVED,
-        workflows: |layout| {
-            vec![Workflow {
-                layout,
-                file: "a.yaml",
-                name: "a",
-                about: "",
-                trigger: Trigger::Pipeline,
-                entries: vec![Entry::Job(Job::new("j", Os::Linux, &["up"], 1))],
-            }]
-        },
+        workflows: |layout| a_yaml(layout, &[Job::new("j", Os::Linux, &["up"], 1)]),
         ..LAYOUT_BASE
     };
     let err = UNPLACED.check().unwrap_err().to_string();
