@@ -573,7 +573,7 @@ fn its_command_line_is_the_engines() {
     );
 }
 
-/// The jobs `compare` runs, by name, with their calls.
+/// The jobs of a variant in `compare`'s report, by name, and whether each was skipped.
 fn jobs_of(variant: &serde_json::Value) -> Vec<(String, bool)> {
     variant["jobs"]
         .as_array()

@@ -11,7 +11,7 @@ use super::{Benchmark, Options, setup};
 use crate::flags::StageArgs;
 use crate::graph::{Artifact, Pipeline, Schedule};
 use crate::jobs::rule;
-use crate::jobs::{Instance, Layout, Os, Trigger};
+use crate::jobs::{Instance, Layout, Os, Trigger, consumed_by};
 use crate::workflows::Setup;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +201,7 @@ fn builds(pipeline: &Pipeline, command: &str) -> bool {
 /// which is why such workflows run a matrix).
 fn per_job_jobs(bench: &'static Benchmark, shared: &[Job]) -> Vec<Job> {
     let pipeline = bench.layout.pipeline;
+    let flag = bench.layout.python_flag;
     // The build jobs: those another job of the table needs (also when `--jobs` kept only the
     // lint of a build job).
     let build_jobs: BTreeSet<String> = pipelines(bench.layout, true)
@@ -233,22 +234,18 @@ fn per_job_jobs(bench: &'static Benchmark, shared: &[Job]) -> Vec<Job> {
         })
     });
     for job in without_builds {
-        let mut builds: Vec<&'static Artifact> = Vec::new();
-        for stage in job.calls.iter().filter_map(|(c, _)| pipeline.stage(c).ok()) {
-            for artifact in stage.consumes {
-                if !builds.contains(artifact) {
-                    builds.push(*artifact);
-                }
-            }
-        }
-        let build_calls = builds
+        let stages: Vec<_> = job
+            .calls
             .iter()
+            .filter_map(|(c, _)| pipeline.stage(c).ok())
+            .collect();
+        let build_calls = consumed_by(&stages)
+            .into_iter()
             .map(|a| (pipeline.producer(a).name.to_string(), StageArgs::default()));
         let calls: Vec<(String, StageArgs)> = build_calls.chain(job.calls.clone()).collect();
-        let python = bench.layout.python_flag;
         let pythons: Vec<String> = calls
             .iter()
-            .flat_map(|(_, args)| python.map(|flag| args.list(flag)).unwrap_or_default())
+            .flat_map(|(_, args)| flag.map(|f| args.list(f)).unwrap_or_default())
             .collect();
         if pythons.len() < 2 {
             out.push(Job {
@@ -261,7 +258,6 @@ fn per_job_jobs(bench: &'static Benchmark, shared: &[Job]) -> Vec<Job> {
             continue;
         }
         for python in pythons {
-            let flag = bench.layout.python_flag;
             let calls: Vec<(String, StageArgs)> = calls
                 .iter()
                 .map(|(c, args)| {

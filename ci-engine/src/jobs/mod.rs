@@ -387,22 +387,31 @@ impl Job {
     }
 }
 
-/// The artifacts `stages` build.
+/// The artifacts `stages` build, each once.
 fn produced_by(stages: &[&'static Stage]) -> Vec<&'static Artifact> {
-    stages
-        .iter()
-        .flat_map(|s| s.produces.iter().copied())
-        .collect()
+    once_each(stages.iter().flat_map(|s| s.produces.iter().copied()))
 }
 
-/// The artifacts `stages` take from elsewhere: those they consume and none of them builds.
-fn consumed_by(stages: &[&'static Stage]) -> Vec<&'static Artifact> {
+/// The artifacts `stages` take from elsewhere, each once: those they consume and none of them
+/// builds (two stages of a job that use one artifact download it once).
+pub(crate) fn consumed_by(stages: &[&'static Stage]) -> Vec<&'static Artifact> {
     let own = produced_by(stages);
-    stages
-        .iter()
-        .flat_map(|s| s.consumes.iter().copied())
-        .filter(|a| !own.contains(a))
-        .collect()
+    once_each(
+        stages
+            .iter()
+            .flat_map(|s| s.consumes.iter().copied())
+            .filter(|a| !own.contains(a)),
+    )
+}
+
+fn once_each(artifacts: impl Iterator<Item = &'static Artifact>) -> Vec<&'static Artifact> {
+    let mut out: Vec<&'static Artifact> = Vec::new();
+    for artifact in artifacts {
+        if !out.contains(&artifact) {
+            out.push(artifact);
+        }
+    }
+    out
 }
 
 /// Whether the job instance called `name` (`test`, `build / build`) runs `job`.
